@@ -146,3 +146,118 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
         )
     )
     return saved
+
+
+# ----------------------------------------------------------------------------- the ladder
+
+
+def select_levels(scores: np.ndarray, targets: tuple[float, ...]) -> list[int]:
+    """Indices of checkpoints whose scores are nearest each target, distinct, in target order.
+
+    ``scores`` (C,) normalised scores of the candidates; targets ascending. The top target is
+    always the best candidate (the expert).
+    """
+    chosen: list[int] = []
+    order = np.argsort(scores)
+    best = int(order[-1])
+    for target in targets[:-1]:
+        free = [i for i in range(len(scores)) if i not in chosen and i != best]
+        if not free:
+            break
+        i = min(free, key=lambda j: abs(scores[j] - target))
+        chosen.append(int(i))
+    chosen.append(best)
+    return sorted(dict.fromkeys(chosen), key=lambda i: scores[i])
+
+
+LADDER_TARGETS = (5.0, 20.0, 40.0, 60.0, 80.0, 100.0)
+NOISE_STDS = (0.3, 0.6, 1.0, 1.5)
+
+
+def noisy_variants(policy: PolicyStack, stds: tuple[float, ...]) -> PolicyStack:
+    """Copies of a one-policy stack whose action std is raised to each of ``stds``."""
+    rep = policy.repeat(len(stds))
+    log_std = np.maximum(rep.log_std, np.log(np.asarray(stds))[:, None])
+    return PolicyStack(rep.weights, rep.biases, log_std, rep.obs_mean, rep.obs_std,
+                       rep.activation, rep.clip_obs)
+
+
+def build_ladder(
+    env_name: str,
+    checkpoints: list[Path],
+    *,
+    episodes: int = 10,
+    final_episodes: int = 30,
+    seed: int = 0,
+    targets: tuple[float, ...] = LADDER_TARGETS,
+    log=print,
+) -> tuple[PolicyStack, dict]:
+    """Choose a ladder of graded skill among training checkpoints and measure it.
+
+    Screening uses ``episodes`` episodes per checkpoint on seeds ``seed + k``; the expert (best
+    screened checkpoint) and every chosen level are then re-measured on fresh seeds
+    (``seed + 10_000 + k``, ``final_episodes`` each) so that the stored returns carry no
+    selection bias. Random return: uniform actions, ``final_episodes`` episodes.
+    """
+    from mirrorpo.evaluation import episode_returns, random_policy_returns
+    from mirrorpo.policies import concat, load_policies
+    from mirrorpo.stats import bootstrap_ci, normalized_score
+
+    spec = get_spec(env_name)
+    loaded = [load_policies(p) for p in checkpoints]
+    stack = concat([s for s, _ in loaded])
+    steps = [int(info.get("env_steps", 0)) for _, info in loaded]
+    names = [Path(p).name for p in checkpoints]
+    screen = episode_returns(spec, stack, episodes, seed).mean(axis=1)
+    # Noise-injected copies of the best checkpoint fill the low rungs that checkpoints may miss.
+    top = int(np.argmax(screen))
+    noisy = noisy_variants(stack.select(top), NOISE_STDS)
+    stack = concat([stack, noisy])
+    steps += [steps[top]] * noisy.size
+    names += [f"{names[top]}+std{s:g}" for s in NOISE_STDS]
+    screen = np.concatenate([screen, episode_returns(spec, noisy, episodes, seed).mean(axis=1)])
+    random_ret = random_policy_returns(spec, final_episodes, seed + 20_000)
+    r_rand = float(random_ret.mean())
+    best = int(np.argmax(screen))
+    screen_scores = normalized_score(screen, r_rand, float(screen[best]))
+    levels = select_levels(screen_scores, targets)
+    ladder = stack.select(levels)
+    final = episode_returns(spec, ladder, final_episodes, seed + 10_000)
+    r_exp = float(final[-1].mean())
+    scores = normalized_score(final, r_rand, r_exp)
+    lo, hi = bootstrap_ci(scores)
+    info = []
+    for j, i in enumerate(levels):
+        info.append({
+            "level": j,
+            "source": names[i],
+            "env_steps": steps[i],
+            "return_mean": float(final[j].mean()),
+            "return_std": float(final[j].std()),
+            "score": float(scores[j].mean()),
+            "score_ci95": [float(lo[j]), float(hi[j])],
+        })
+        log(f"level {j}: {names[i]} return {final[j].mean():.0f} "
+            f"score {scores[j].mean():.1f}")
+    suite = {
+        "env": spec.name,
+        "gym_id": spec.gym_id,
+        "gym_kwargs": spec.gym_kwargs,
+        "random_return": r_rand,
+        "random_return_std": float(random_ret.std()),
+        "expert_return": r_exp,
+        "expert_return_std": float(final[-1].std()),
+        "ladder": info,
+        "measurement": {
+            "episodes": final_episodes,
+            "seeds": f"{seed + 10_000}..{seed + 10_000 + final_episodes - 1}",
+            "actions": "sampled",
+            "expert": "top ladder level",
+            "screening_episodes": episodes,
+        },
+        "screening": [
+            {"source": n, "env_steps": s, "return_mean": float(r)}
+            for n, s, r in zip(names, steps, screen, strict=True)
+        ],
+    }
+    return ladder, suite

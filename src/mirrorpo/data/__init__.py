@@ -1,0 +1,1 @@
+"""Preference datasets: teacher, presets, format and generation."""

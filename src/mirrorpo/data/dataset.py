@@ -1,0 +1,177 @@
+"""The preference-dataset format: ``pairs.npz`` + ``card.json`` in one directory.
+
+``pairs.npz`` is a plain (uncompressed, pickle-free) NumPy archive with the arrays of
+:data:`SCHEMA`; ``card.json`` holds the full config and measured properties. Shapes use
+N pairs, H horizon, O observation dim, A action dim, Q = nq, V = nv. Segment arrays past a
+segment's length are zero. The archive is written with fixed zip timestamps, so identical
+content gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PAIRS_FILE = "pairs.npz"
+CARD_FILE = "card.json"
+FORMAT = "mirrorpo.preferences/1"
+
+# name -> (dtype, shape in symbols)
+SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "start_qpos": ("float64", ("N", "Q")),
+    "start_qvel": ("float64", ("N", "V")),
+}
+for _side in ("chosen", "rejected"):
+    SCHEMA |= {
+        f"{_side}_obs": ("float32", ("N", "H", "O")),
+        f"{_side}_actions": ("float32", ("N", "H", "A")),
+        f"{_side}_rewards": ("float64", ("N", "H")),
+        f"{_side}_length": ("int32", ("N",)),
+        f"{_side}_terminated": ("bool", ("N",)),
+        f"{_side}_level": ("int16", ("N",)),
+    }
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, malformed or inconsistent (message names the file)."""
+
+
+@dataclass(frozen=True)
+class PreferenceDataset:
+    """Validated arrays (see SCHEMA) and the card of one dataset directory."""
+
+    arrays: dict[str, np.ndarray]
+    card: dict
+
+    @property
+    def num_pairs(self) -> int:
+        return int(self.arrays["chosen_length"].shape[0])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.arrays["chosen_rewards"].shape[1])
+
+    def returns(self, side: str) -> np.ndarray:
+        """True (undiscounted) segment returns of the 'chosen' or 'rejected' side. (N,)"""
+        return self.arrays[f"{side}_rewards"].sum(axis=1)
+
+    def mask(self, side: str) -> np.ndarray:
+        """(N, H) bool: steps inside the segment."""
+        return np.arange(self.horizon)[None, :] < self.arrays[f"{side}_length"][:, None]
+
+
+def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez`` but with fixed zip timestamps and sorted members (byte-reproducible)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, buf.getvalue())
+
+
+def is_dataset_dir(path: Path) -> bool:
+    return (path / PAIRS_FILE).exists() or (path / CARD_FILE).exists()
+
+
+def save_dataset(out_dir: Path, arrays: dict[str, np.ndarray], card: dict, *,
+                 overwrite: bool = False) -> None:
+    """Write a dataset directory; refuses to replace an existing one unless ``overwrite``.
+
+    Files are written under temporary names and renamed, so a crash never leaves a
+    half-written dataset under the final names.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and is_dataset_dir(out_dir) and not overwrite:
+        raise FileExistsError(f"{out_dir}: already holds a dataset (use --force to replace it)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_arrays(arrays, out_dir / PAIRS_FILE, card)
+    tmp_pairs = out_dir / (PAIRS_FILE + ".tmp")
+    tmp_card = out_dir / (CARD_FILE + ".tmp")
+    write_npz_deterministic(tmp_pairs, arrays)
+    tmp_card.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    tmp_pairs.replace(out_dir / PAIRS_FILE)
+    tmp_card.replace(out_dir / CARD_FILE)
+
+
+def _dims(card: dict) -> dict[str, int]:
+    return {
+        "N": int(card["num_pairs"]),
+        "H": int(card["horizon"]),
+        "O": int(card["obs_dim"]),
+        "A": int(card["act_dim"]),
+        "Q": int(card["nq"]),
+        "V": int(card["nv"]),
+    }
+
+
+def check_arrays(arrays: dict[str, np.ndarray], path: Path, card: dict) -> None:
+    """Raise DatasetError unless ``arrays`` match SCHEMA, the card's sizes, and are finite."""
+    dims = _dims(card)
+    missing = sorted(set(SCHEMA) - set(arrays))
+    if missing:
+        raise DatasetError(f"{path}: missing arrays {', '.join(missing)}")
+    extra = sorted(set(arrays) - set(SCHEMA))
+    if extra:
+        raise DatasetError(f"{path}: unexpected arrays {', '.join(extra)}")
+    for name, (dtype, symbols) in SCHEMA.items():
+        arr = arrays[name]
+        want = tuple(dims[s] for s in symbols)
+        if arr.dtype != np.dtype(dtype):
+            raise DatasetError(f"{path}: array '{name}' has dtype {arr.dtype}, expected {dtype}")
+        if arr.shape != want:
+            shape = "×".join(symbols)
+            raise DatasetError(
+                f"{path}: array '{name}' has shape {arr.shape}, expected {want} ({shape})"
+            )
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise DatasetError(f"{path}: array '{name}' contains NaN or infinite values")
+    n_levels = int(card.get("num_levels", np.iinfo(np.int16).max))
+    for side in ("chosen", "rejected"):
+        length = arrays[f"{side}_length"]
+        if ((length < 1) | (length > dims["H"])).any():
+            raise DatasetError(f"{path}: '{side}_length' outside [1, {dims['H']}]")
+        level = arrays[f"{side}_level"]
+        if ((level < 0) | (level >= n_levels)).any():
+            raise DatasetError(f"{path}: '{side}_level' outside [0, {n_levels - 1}]")
+
+
+def read_card(path: Path) -> dict:
+    card_path = Path(path) / CARD_FILE
+    if not card_path.is_file():
+        raise DatasetError(f"{card_path}: no such file (not a mirrorpo dataset directory?)")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{card_path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise DatasetError(f"{card_path}: not a mirrorpo dataset card (format must be {FORMAT})")
+    for key in ("num_pairs", "horizon", "obs_dim", "act_dim", "nq", "nv", "env"):
+        if key not in card:
+            raise DatasetError(f"{card_path}: missing field '{key}'")
+    return card
+
+
+def load_dataset(path: str | Path) -> PreferenceDataset:
+    """Load and validate a dataset directory; raises DatasetError naming the bad file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such dataset directory")
+    card = read_card(path)
+    pairs_path = path / PAIRS_FILE
+    if not pairs_path.is_file():
+        raise DatasetError(f"{pairs_path}: no such file")
+    try:
+        with np.load(pairs_path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DatasetError(f"{pairs_path}: truncated or not a valid .npz archive ({exc})") from None
+    except ValueError as exc:  # pickled object arrays, corrupt headers
+        raise DatasetError(f"{pairs_path}: unreadable array ({exc})") from None
+    check_arrays(arrays, pairs_path, card)
+    return PreferenceDataset(arrays, card)
