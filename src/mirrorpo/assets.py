@@ -50,7 +50,8 @@ class SuiteInfo:
 
 def missing_assets_message(env: str, what: str) -> str:
     cmd = "mirrorpo experts train" if what != REFERENCE_FILE else "mirrorpo reference train"
-    return f"{asset_dir(env) / what}: not shipped for env '{env}' (build it with `{cmd} --env {env}`)"
+    path = asset_dir(env) / what
+    return f"{path}: not shipped for env '{env}' (build it with `{cmd} --env {env}`)"
 
 
 def load_suite_info(env: str, root: Path | None = None) -> SuiteInfo:

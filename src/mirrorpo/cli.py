@@ -348,7 +348,8 @@ def data_show(directory, as_json) -> None:
 def print_card(card: dict) -> None:
     p = card["properties"]
     t = card["teacher"]
-    table = Table(title=f"{card['env']} · {card['preset']} · seed {card['seed']}", show_header=False)
+    title = f"{card['env']} · {card['preset']} · seed {card['seed']}"
+    table = Table(title=title, show_header=False)
     table.add_column("property")
     table.add_column("value", justify="right")
     rows = [

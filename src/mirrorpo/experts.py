@@ -69,7 +69,8 @@ def export_sb3_policy(model: Any, obs_mean: np.ndarray, obs_var: np.ndarray,
     policy = model.policy
     linears = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)]
     linears.append(policy.action_net)
-    acts = {type(m).__name__ for m in policy.mlp_extractor.policy_net if not isinstance(m, nn.Linear)}
+    net = policy.mlp_extractor.policy_net
+    acts = {type(m).__name__ for m in net if not isinstance(m, nn.Linear)}
     activation = "relu" if acts == {"ReLU"} else "tanh"
     weights = tuple(lin.weight.detach().double().numpy().T[None].copy() for lin in linears)
     biases = tuple(lin.bias.detach().double().numpy()[None].copy() for lin in linears)

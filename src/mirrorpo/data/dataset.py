@@ -147,8 +147,10 @@ def read_card(path: Path) -> dict:
         raise DatasetError(f"{card_path}: no such file (not a mirrorpo dataset directory?)")
     try:
         card = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{card_path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{card_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{card_path}: not valid JSON (not UTF-8 text)") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise DatasetError(f"{card_path}: not a mirrorpo dataset card (format must be {FORMAT})")
     for key in ("num_pairs", "horizon", "obs_dim", "act_dim", "nq", "nv", "env"):

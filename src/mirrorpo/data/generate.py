@@ -153,6 +153,7 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
         for side in ("chosen", "rejected")
     }
     lengths = np.concatenate([arrays["chosen_length"], arrays["rejected_length"]])
+    terminated = np.concatenate([arrays["chosen_terminated"], arrays["rejected_terminated"]])
     return {
         "format": FORMAT,
         "mirrorpo_version": __version__,
@@ -185,8 +186,6 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
             "dropped_equal": n_equal,
             "dropped_skipped": n_skipped,
             "mean_segment_length": float(lengths.mean()),
-            "terminated_fraction": float(
-                np.mean(np.concatenate([arrays["chosen_terminated"], arrays["rejected_terminated"]]))
-            ),
+            "terminated_fraction": float(terminated.mean()),
         },
     }
