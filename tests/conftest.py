@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny, randomly initialised suite assets (no training needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirrorpo.assets import ASSETS_ENV_VAR, LADDER_FILE, REFERENCE_FILE, write_suite_info
+from mirrorpo.envs import get_spec
+from mirrorpo.policies import PolicyStack, save_policies
+
+
+def random_stack(obs_dim: int, act_dim: int, size: int, hidden=(8,), seed=0,
+                 log_std=-0.5) -> PolicyStack:
+    rng = np.random.default_rng(seed)
+    dims = (obs_dim, *hidden, act_dim)
+    return PolicyStack(
+        weights=tuple(rng.normal(0, 0.5, (size, dims[i], dims[i + 1]))
+                      for i in range(len(dims) - 1)),
+        biases=tuple(rng.normal(0, 0.1, (size, dims[i + 1])) for i in range(len(dims) - 1)),
+        log_std=np.full((size, act_dim), log_std),
+        obs_mean=rng.normal(0, 0.1, (size, obs_dim)),
+        obs_std=np.ones((size, obs_dim)),
+        activation="tanh",
+    )
+
+
+@pytest.fixture
+def tiny_assets(tmp_path, monkeypatch):
+    """Hopper assets made of random policies, under $MIRRORPO_ASSETS."""
+    spec = get_spec("hopper")
+    root = tmp_path / "assets"
+    d = root / "hopper"
+    d.mkdir(parents=True)
+    ladder = random_stack(spec.obs_dim, spec.act_dim, 5, seed=1)
+    save_policies(d / LADDER_FILE, ladder, {"env": "hopper"})
+    save_policies(d / REFERENCE_FILE, random_stack(spec.obs_dim, spec.act_dim, 1, seed=2),
+                  {"env": "hopper"})
+    levels = [
+        {"level": i, "source": f"random{i}", "env_steps": 0, "return_mean": 10.0 * i,
+         "return_std": 1.0, "score": 10.0 * i, "score_ci95": [0.0, 1.0]}
+        for i in range(5)
+    ]
+    write_suite_info("hopper", {"env": "hopper", "random_return": 10.0,
+                                "expert_return": 1000.0, "ladder": levels}, d)
+    monkeypatch.setenv(ASSETS_ENV_VAR, str(root))
+    return d

@@ -1,0 +1,94 @@
+"""Command line: help on every command, a tiny end-to-end run, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from mirrorpo.cli import main
+
+
+def all_commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(cmd, click.Group):
+            yield from all_commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [(), *all_commands(main)], ids=lambda p: " ".join(p) or "root")
+def test_help(path):
+    res = CliRunner().invoke(main, [*path, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage:" in res.output
+
+
+def test_end_to_end_tiny(tiny_assets, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "ds"
+    res = runner.invoke(main, ["data", "make", "--preset", "noisy-20", "--pairs", "12",
+                               "--horizon", "5", "--seed", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "label agreement" in res.output
+    res = runner.invoke(main, ["data", "show", str(out), "--json"])
+    assert res.exit_code == 0
+    card = json.loads(res.output)
+    assert card["num_pairs"] == 12 and card["horizon"] == 5 and card["preset"] == "noisy-20/v1"
+    res = runner.invoke(main, ["eval", "ladder", "--episodes", "2",
+                               "--json", str(tmp_path / "e.json")])
+    assert res.exit_code == 0, res.output
+    scores = json.loads((tmp_path / "e.json").read_text())["policies"]
+    assert len(scores) == 5
+    assert all(s["score_sampled_ci95"][0] <= s["score_sampled_ci95"][1] for s in scores.values())
+    # a second make into the same directory is refused and leaves it intact
+    before = (out / "pairs.npz").read_bytes()
+    res = runner.invoke(main, ["data", "make", "--pairs", "12", "--horizon", "5",
+                               "--out", str(out)])
+    assert res.exit_code == 2
+    assert "already holds a dataset" in res.output
+    assert (out / "pairs.npz").read_bytes() == before
+
+
+def run_cli(*args, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "mirrorpo.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_truncated_dataset_gives_one_line_error(tiny_assets, tmp_path):
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(main, ["data", "make", "--pairs", "8", "--horizon", "4",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = (out / "pairs.npz").read_bytes()
+    (out / "pairs.npz").write_bytes(data[:1000])
+    proc = run_cli("data", "show", str(out))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "pairs.npz" in lines[0] and "truncated" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["eval", "ladder:9"], "level must be in"),
+        (["eval", "nope.safetensors"], "nope.safetensors"),
+        (["data", "make", "--preset", "dirty", "--out", "x"], "unknown preset"),
+        (["data", "make", "--pairs", "0", "--out", "x"], "--pairs"),
+        (["data", "show", "does-not-exist"], "no such dataset directory"),
+    ],
+)
+def test_bad_input_exit_code_2(tiny_assets, args, needle):
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert needle in res.output
+
+
+def test_missing_assets_message(tmp_path):
+    proc = run_cli("eval", "reference", env_extra={"MIRRORPO_ASSETS": str(tmp_path)})
+    assert proc.returncode == 2
+    assert "reference.safetensors" in proc.stderr and "Traceback" not in proc.stderr
