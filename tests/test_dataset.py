@@ -17,7 +17,7 @@ from mirrorpo.data.dataset import (
 )
 from mirrorpo.data.dataset import FORMAT as DATASET_FORMAT
 
-N, H, O, A, Q, V = 6, 4, 11, 3, 6, 6
+N, H, O, A, Q, V = 6, 4, 11, 3, 6, 6  # noqa: E741
 
 
 def make_arrays(seed=0):
