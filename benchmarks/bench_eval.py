@@ -26,8 +26,13 @@ def population(env: str, size: int, seed: int) -> PolicyStack:
     stack = ladder.select(np.arange(size) % ladder.size)
     rng = np.random.default_rng(seed)
     return PolicyStack(
-        tuple(w + rng.normal(0, 0.01, w.shape) for w in stack.weights), stack.biases,
-        stack.log_std, stack.obs_mean, stack.obs_std, stack.activation, stack.clip_obs,
+        tuple((w + rng.normal(0, 0.01, w.shape)).astype(w.dtype) for w in stack.weights),
+        stack.biases,
+        stack.log_std,
+        stack.obs_mean,
+        stack.obs_std,
+        stack.activation,
+        stack.clip_obs,
     )
 
 

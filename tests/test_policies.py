@@ -35,7 +35,8 @@ def test_safetensors_round_trip(tmp_path):
     back, info = load_policies(tmp_path / "p.safetensors")
     assert info == {"note": "x"}
     for a, b in zip(st.weights + st.biases, back.weights + back.biases, strict=True):
-        np.testing.assert_array_equal(a, b)
+        assert b.dtype == np.float32  # layers are stored in float32
+        np.testing.assert_array_equal(a.astype(np.float32), b)
     np.testing.assert_array_equal(st.log_std, back.log_std)
 
 

@@ -81,7 +81,7 @@ class PolicyStack:
     def mean_action(self, obs: np.ndarray) -> np.ndarray:
         """Gaussian mean for each policy on its own batch: obs (P, N, obs) → (P, N, act)."""
         act = ACTIVATIONS[self.activation]
-        x = self.normalize(obs)
+        x = self.normalize(obs).astype(self.weights[0].dtype, copy=False)
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = np.matmul(x, w) + b[:, None, :]  # (P, N, out_i)
             if i < len(self.weights) - 1:
@@ -142,14 +142,21 @@ def concat(stacks: list[PolicyStack]) -> PolicyStack:
 
 
 def save_policies(path: str | Path, stack: PolicyStack, info: dict | None = None) -> None:
-    """Write a policy stack as safetensors; ``info`` (JSON-able) goes in the metadata."""
+    """Write a policy stack as safetensors; ``info`` (JSON-able) goes in the metadata.
+
+    Layer weights are stored (and later computed) in float32; normalisers and log-std in
+    float64.
+    """
     meta = {
         "format": "mirrorpo.policy/1",
         "activation": stack.activation,
         "clip_obs": repr(float(stack.clip_obs)),
         "info": json.dumps(info or {}, sort_keys=True),
     }
-    tensors = {k: v.astype(np.float64) for k, v in stack.to_tensors().items()}
+    tensors = {
+        k: v.astype(np.float32 if k.startswith("layer") else np.float64)
+        for k, v in stack.to_tensors().items()
+    }
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
