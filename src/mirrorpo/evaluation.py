@@ -32,12 +32,12 @@ def stacked_actor(stack: PolicyStack, copies_per_policy: int) -> Actor:
 
 def grouped_actor(stack: PolicyStack, policy_index: np.ndarray) -> Actor:
     """Actor where copy i is driven by policy ``policy_index[i]`` of the stack."""
-    groups = [(p, np.flatnonzero(policy_index == p)) for p in np.unique(policy_index)]
+    groups = [(stack.select(p), np.flatnonzero(policy_index == p))
+              for p in np.unique(policy_index)]
 
     def act(obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         out = np.zeros((len(obs), stack.act_dim))
-        for p, rows in groups:
-            one = stack.select(p)
+        for one, rows in groups:
             out[rows] = one.sample(obs[None, rows], noise[None, rows])[0]
         return out
 

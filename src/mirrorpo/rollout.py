@@ -141,6 +141,7 @@ def run_rollouts(
     record: bool = False,
     nthread: int | None = None,
     progress: Callable[[int], None] | None = None,
+    sim: BatchedSim | None = None,
 ) -> Rollouts:
     """Roll M copies forward from their start states until termination or ``max_steps``.
 
@@ -165,10 +166,15 @@ def run_rollouts(
             qpos=np.zeros((m_envs, max_steps, spec.nq)),
             qvel=np.zeros((m_envs, max_steps, spec.nv)),
         )
-    with BatchedSim(spec, m_envs, nthread) as sim:
+    own_sim = sim is None
+    if sim is None:
+        sim = BatchedSim(spec, m_envs, nthread)
+    elif sim.n < m_envs or sim.spec.name != spec.name:
+        raise ValueError(f"lent simulator has {sim.n} copies of {sim.spec.name}, need {m_envs}")
+    try:
         all_idx = np.arange(m_envs)
         sim.restore(all_idx, qpos0, qvel0)
-        obs = spec.observation(sim.qpos, sim.qvel)
+        obs = spec.observation(sim.qpos[:m_envs], sim.qvel[:m_envs])
         for t in range(max_steps):
             noise = (
                 rng.standard_normal((m_envs, act_dim)) if rng is not None
@@ -197,6 +203,9 @@ def run_rollouts(
             alive[idx[term]] = False
             if progress is not None:
                 progress(1)
+    finally:
+        if own_sim:
+            sim.close()
     if rec is not None:
         return rec
     return Rollouts(returns, lengths, terminated)

@@ -25,7 +25,7 @@ from mirrorpo.data.teacher import EQUAL, SKIPPED, label_pairs
 from mirrorpo.envs import EnvSpec
 from mirrorpo.evaluation import grouped_actor, stacked_actor
 from mirrorpo.policies import PolicyStack
-from mirrorpo.rollout import reset_states, run_rollouts
+from mirrorpo.rollout import BatchedSim, reset_states, run_rollouts
 
 CHUNK_PAIRS = 1024
 
@@ -95,54 +95,71 @@ def make_dataset(
     seg_rng = np.random.default_rng(ss_segments)
     teacher_rng = np.random.default_rng(ss_teacher)
 
+    tally = Tally()
     kept: list[dict[str, np.ndarray]] = []
-    n_kept = n_candidates = n_equal = n_skipped = 0
-    scale = None
-    while n_kept < num_pairs:
-        c = min(CHUNK_PAIRS, max(64, int(1.05 * (num_pairs - n_kept)) + 8))
-        lv_a, lv_b = sample_levels(preset.level_mix, n_levels, c, level_rng)
-        start = level_rng.integers(0, len(pool_qpos), c)
-        levels = np.concatenate([lv_a, lv_b])
-        qpos0 = np.concatenate([pool_qpos[start]] * 2)
-        qvel0 = np.concatenate([pool_qvel[start]] * 2)
-        roll = run_rollouts(
-            spec, _float32_actor(grouped_actor(ctx.ladder, levels)), qpos0, qvel0, horizon,
-            seg_rng, record=True, progress=progress,
-        )
-        rew_a, rew_b = roll.rewards[:c], roll.rewards[c:]
-        if scale is None:
-            scale = float(np.mean(np.abs(roll.rewards.sum(-1)))) or 1.0
-        labels = label_pairs(rew_a, rew_b, preset.teacher, teacher_rng, scale=scale)
-        n_candidates += c
-        n_equal += int((labels == EQUAL).sum())
-        n_skipped += int((labels == SKIPPED).sum())
-        keep = np.flatnonzero(labels >= 0)
-        b_wins = labels[keep] == 1
-        ia = keep
-        ib = keep + c
-        chosen = np.where(b_wins, ib, ia)
-        rejected = np.where(b_wins, ia, ib)
-        part = {"start_qpos": pool_qpos[start[keep]], "start_qvel": pool_qvel[start[keep]]}
-        for side, rows in (("chosen", chosen), ("rejected", rejected)):
-            part[f"{side}_obs"] = roll.obs[rows].astype(np.float32)
-            part[f"{side}_actions"] = roll.actions[rows].astype(np.float32)
-            part[f"{side}_rewards"] = roll.rewards[rows]
-            part[f"{side}_length"] = roll.lengths[rows].astype(np.int32)
-            part[f"{side}_terminated"] = roll.terminated[rows]
-            part[f"{side}_level"] = levels[rows].astype(np.int16)
-        kept.append(part)
-        n_kept += len(keep)
-        if n_candidates > 50 * num_pairs + 10_000:
-            raise RuntimeError("teacher drops almost every pair: check equal/skip thresholds")
+    with BatchedSim(spec, 2 * min(CHUNK_PAIRS, int(1.05 * num_pairs) + 72)) as sim:
+        while tally.kept < num_pairs:
+            c = min(CHUNK_PAIRS, max(64, int(1.05 * (num_pairs - tally.kept)) + 8))
+            lv_a, lv_b = sample_levels(preset.level_mix, n_levels, c, level_rng)
+            start = level_rng.integers(0, len(pool_qpos), c)
+            kept.append(labelled_chunk(
+                ctx, preset, sim, pool_qpos[start], pool_qvel[start], lv_a, lv_b, horizon,
+                seg_rng, teacher_rng, tally, progress,
+            ))
+            if tally.candidates > 50 * num_pairs + 10_000:
+                raise RuntimeError("teacher drops almost every pair: check equal/skip thresholds")
     arrays = {k: np.concatenate([p[k] for p in kept])[:num_pairs] for k in kept[0]}
-    card = dataset_card(ctx, preset, arrays, seed=seed, horizon=horizon, scale=scale,
-                        n_candidates=n_candidates, n_equal=n_equal, n_skipped=n_skipped)
+    card = dataset_card(ctx, preset, arrays, seed=seed, horizon=horizon, tally=tally)
     return PreferenceDataset(arrays, card)
 
 
+@dataclass
+class Tally:
+    """Running counts over candidate chunks, and the teacher's return scale (first chunk)."""
+
+    kept: int = 0
+    candidates: int = 0
+    equal: int = 0
+    skipped: int = 0
+    scale: float | None = None
+
+
+def labelled_chunk(ctx, preset, sim, qpos0, qvel0, lv_a, lv_b, horizon, seg_rng, teacher_rng,
+                   tally: Tally, progress) -> dict[str, np.ndarray]:
+    """Roll out c candidate pairs from start states (c, nq)/(c, nv) with ladder levels
+    ``lv_a``/``lv_b``, label them, and return the arrays of the kept pairs."""
+    c = len(lv_a)
+    levels = np.concatenate([lv_a, lv_b])
+    roll = run_rollouts(
+        ctx.spec, _float32_actor(grouped_actor(ctx.ladder, levels)),
+        np.concatenate([qpos0, qpos0]), np.concatenate([qvel0, qvel0]), horizon, seg_rng,
+        record=True, progress=progress, sim=sim,
+    )
+    if tally.scale is None:
+        tally.scale = float(np.mean(np.abs(roll.rewards.sum(-1)))) or 1.0
+    labels = label_pairs(roll.rewards[:c], roll.rewards[c:], preset.teacher, teacher_rng,
+                         scale=tally.scale)
+    keep = np.flatnonzero(labels >= 0)
+    tally.candidates += c
+    tally.equal += int((labels == EQUAL).sum())
+    tally.skipped += int((labels == SKIPPED).sum())
+    tally.kept += len(keep)
+    b_wins = labels[keep] == 1
+    chosen = np.where(b_wins, keep + c, keep)
+    rejected = np.where(b_wins, keep, keep + c)
+    part = {"start_qpos": qpos0[keep], "start_qvel": qvel0[keep]}
+    for side, rows in (("chosen", chosen), ("rejected", rejected)):
+        part[f"{side}_obs"] = roll.obs[rows].astype(np.float32)
+        part[f"{side}_actions"] = roll.actions[rows].astype(np.float32)
+        part[f"{side}_rewards"] = roll.rewards[rows]
+        part[f"{side}_length"] = roll.lengths[rows].astype(np.int32)
+        part[f"{side}_terminated"] = roll.terminated[rows]
+        part[f"{side}_level"] = levels[rows].astype(np.int16)
+    return part
+
+
 def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray], *,
-                 seed: int, horizon: int, scale: float, n_candidates: int, n_equal: int,
-                 n_skipped: int) -> dict:
+                 seed: int, horizon: int, tally: Tally) -> dict:
     """Config and measured properties of a dataset (deterministic: no timestamps)."""
     spec = ctx.spec
     ret_c = arrays["chosen_rewards"].sum(1)
@@ -171,7 +188,7 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
         "nv": spec.nv,
         "num_levels": n_levels,
         "teacher": preset.teacher.as_dict(),
-        "teacher_scale": scale,
+        "teacher_scale": tally.scale,
         "level_mix": preset.level_mix,
         "ladder": ctx.ladder_info,
         "normalisation": {"random_return": ctx.random_return, "expert_return": ctx.expert_return},
@@ -182,9 +199,9 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
             "mean_score_chosen": float(segment_score(ret_c, horizon, ctx).mean()),
             "mean_score_rejected": float(segment_score(ret_r, horizon, ctx).mean()),
             "count_per_level": count,
-            "candidates": n_candidates,
-            "dropped_equal": n_equal,
-            "dropped_skipped": n_skipped,
+            "candidates": tally.candidates,
+            "dropped_equal": tally.equal,
+            "dropped_skipped": tally.skipped,
             "mean_segment_length": float(lengths.mean()),
             "terminated_fraction": float(terminated.mean()),
         },
