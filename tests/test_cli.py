@@ -37,6 +37,9 @@ def test_end_to_end_tiny(tiny_assets, tmp_path):
     assert res.exit_code == 0
     card = json.loads(res.output)
     assert card["num_pairs"] == 12 and card["horizon"] == 5 and card["preset"] == "noisy-20/v1"
+    res = runner.invoke(main, ["data", "table", str(out), str(out)])
+    assert res.exit_code == 0
+    assert res.output.count("| noisy-20/v1 | 12 | 5 |") == 2
     res = runner.invoke(main, ["eval", "ladder", "--episodes", "2",
                                "--json", str(tmp_path / "e.json")])
     assert res.exit_code == 0, res.output

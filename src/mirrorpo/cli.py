@@ -88,13 +88,25 @@ def experts() -> None:
 
 @experts.command("train")
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Environment steps of PPO training [default: per-env config].")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Environment steps of PPO training [default: per-env config].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
-              help="Where checkpoints go [default: runs/experts/ENV].")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Asset directory for ladder.safetensors + suite.json [default: shipped].")
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where checkpoints go [default: runs/experts/ENV].",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Asset directory for ladder.safetensors + suite.json [default: shipped].",
+)
 @click.option("--force", is_flag=True, help="Replace an existing ladder in --out.")
 @friendly_errors
 def experts_train(env_name, steps, seed, run_dir, out, force) -> None:
@@ -106,15 +118,20 @@ def experts_train(env_name, steps, seed, run_dir, out, force) -> None:
     torch.set_num_threads(1)
     run_dir = run_dir or Path("runs/experts") / env_name
     _refuse_existing_ladder(env_name, out, force)
-    ckpts = train_expert(env_name, run_dir, seed=seed, total_env_steps=steps,
-                         log=lambda m: err_console.print(m))
+    ckpts = train_expert(
+        env_name, run_dir, seed=seed, total_env_steps=steps, log=lambda m: err_console.print(m)
+    )
     _write_ladder(env_name, ckpts, out, seed)
 
 
 @experts.command("ladder")
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
-@click.option("--checkpoints", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              required=True, help="Directory of ckpt_*.safetensors from `experts train`.")
+@click.option(
+    "--checkpoints",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    required=True,
+    help="Directory of ckpt_*.safetensors from `experts train`.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
 @click.option("--force", is_flag=True, help="Replace an existing ladder in --out.")
@@ -141,8 +158,7 @@ def _write_ladder(env_name: str, ckpts: list[Path], out: Path | None, seed: int)
     from mirrorpo.experts import build_ladder
     from mirrorpo.policies import save_policies
 
-    ladder, suite = build_ladder(env_name, ckpts, seed=seed,
-                                 log=lambda m: err_console.print(m))
+    ladder, suite = build_ladder(env_name, ckpts, seed=seed, log=lambda m: err_console.print(m))
     root = out or asset_dir(env_name)
     root.mkdir(parents=True, exist_ok=True)
     try:  # keep a reference entry measured earlier, flagged as against an older ladder
@@ -168,20 +184,32 @@ def _print_ladder(env_name: str, root: Path | None) -> None:
     from mirrorpo.assets import load_suite_info
 
     info = load_suite_info(env_name, root)
-    table = Table(title=f"{env_name}: random {info.random_return:.1f}, "
-                        f"expert {info.expert_return:.1f}")
+    table = Table(
+        title=f"{env_name}: random {info.random_return:.1f}, expert {info.expert_return:.1f}"
+    )
     for col in ("level", "source", "env steps", "return", "score", "95% CI"):
         table.add_column(col, justify="right")
     for lv in info.ladder:
         lo, hi = lv["score_ci95"]
-        table.add_row(str(lv["level"]), lv["source"], f"{lv['env_steps']:,}",
-                      f"{lv['return_mean']:.1f}", f"{lv['score']:.1f}", f"[{lo:.1f}, {hi:.1f}]")
+        table.add_row(
+            str(lv["level"]),
+            lv["source"],
+            f"{lv['env_steps']:,}",
+            f"{lv['return_mean']:.1f}",
+            f"{lv['score']:.1f}",
+            f"[{lo:.1f}, {hi:.1f}]",
+        )
     if info.reference:
         ref = info.reference
         lo, hi = ref["score_sampled_ci95"]
-        table.add_row("ref", f"BC of level {ref['demonstrator_level']}", "",
-                      f"{ref['return_sampled']:.1f}", f"{ref['score_sampled']:.1f}",
-                      f"[{lo:.1f}, {hi:.1f}]")
+        table.add_row(
+            "ref",
+            f"BC of level {ref['demonstrator_level']}",
+            "",
+            f"{ref['return_sampled']:.1f}",
+            f"{ref['score_sampled']:.1f}",
+            f"[{lo:.1f}, {hi:.1f}]",
+        )
     console.print(table)
 
 
@@ -195,14 +223,27 @@ def reference() -> None:
 
 @reference.command("train")
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
-@click.option("--level", type=int, default=None,
-              help="Ladder level to imitate [default: the one scoring nearest 50].")
+@click.option(
+    "--level",
+    type=int,
+    default=None,
+    help="Ladder level to imitate [default: the one scoring nearest 50].",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=4000, show_default=True)
-@click.option("--episodes", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Evaluation episodes.")
+@click.option(
+    "--episodes",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Evaluation episodes.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Asset directory [default: shipped].")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Asset directory [default: shipped].",
+)
 @click.option("--force", is_flag=True, help="Replace an existing reference.")
 @friendly_errors
 def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
@@ -241,8 +282,9 @@ def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
     obs, act = collect_demos(spec, ladder.select(level), cfg.demo_episodes, seed)
     err_console.print(f"{len(obs)} demonstration steps from level {level}")
     ref = behaviour_clone(obs, act, cfg, log=lambda m: err_console.print(m))
-    score = score_population(spec, ref, info.random_return, info.expert_return,
-                             episodes=episodes, seed=seed + 10_000)[0]
+    score = score_population(
+        spec, ref, info.random_return, info.expert_return, episodes=episodes, seed=seed + 10_000
+    )[0]
     save_policies(root / REFERENCE_FILE, ref, {"env": env_name, "demonstrator_level": level})
     raw = dict(info.raw)
     raw["reference"] = reference_record(cfg, level, len(obs), score.as_dict())
@@ -302,10 +344,12 @@ def make_dataset_cli(env_name, preset_name, pairs, horizon, seed, out, force):
     ctx = _suite_context(env_name)
     chunks = -(-int(pairs * 1.05 + 8) // CHUNK_PAIRS)
     t0 = time.time()
-    with progress_bar(f"data {env_name}/{preset.id}", ctx.spec.max_episode_steps
-                      + chunks * horizon) as advance:
-        ds = make_dataset(ctx, preset, num_pairs=pairs, horizon=horizon, seed=seed,
-                          progress=advance)
+    with progress_bar(
+        f"data {env_name}/{preset.id}", ctx.spec.max_episode_steps + chunks * horizon
+    ) as advance:
+        ds = make_dataset(
+            ctx, preset, num_pairs=pairs, horizon=horizon, seed=seed, progress=advance
+        )
     save_dataset(out, ds.arrays, ds.card, overwrite=force)
     err_console.print(f"wrote {out} in {time.time() - t0:.1f}s")
     return ds
@@ -313,15 +357,30 @@ def make_dataset_cli(env_name, preset_name, pairs, horizon, seed, out, force):
 
 @data.command("make")
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
-@click.option("--preset", "preset_name", default="clean", show_default=True,
-              help="Preset name (see `mirrorpo data presets`).")
-@click.option("--pairs", type=click.IntRange(min=1), default=None,
-              help="Number of pairs [default: the preset's, 5120 for most].")
-@click.option("--horizon", type=click.IntRange(min=1, max=1000), default=100, show_default=True,
-              help="Segment length H in env steps.")
+@click.option(
+    "--preset",
+    "preset_name",
+    default="clean",
+    show_default=True,
+    help="Preset name (see `mirrorpo data presets`).",
+)
+@click.option(
+    "--pairs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of pairs [default: the preset's, 5120 for most].",
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(min=1, max=1000),
+    default=100,
+    show_default=True,
+    help="Segment length H in env steps.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Dataset directory to create.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Dataset directory to create."
+)
 @click.option("--force", is_flag=True, help="Replace a dataset already in --out.")
 @friendly_errors
 def data_make(env_name, preset_name, pairs, horizon, seed, out, force) -> None:
@@ -345,6 +404,47 @@ def data_show(directory, as_json) -> None:
         print_card(ds.card)
 
 
+CARD_COLUMNS = (
+    ("preset", lambda c: c["preset"]),
+    ("pairs", lambda c: str(c["num_pairs"])),
+    ("H", lambda c: str(c["horizon"])),
+    ("agreement", lambda c: f"{c['properties']['label_agreement']:.3f}"),
+    ("score chosen", lambda c: f"{c['properties']['mean_score_chosen']:.1f}"),
+    ("score rejected", lambda c: f"{c['properties']['mean_score_rejected']:.1f}"),
+    (
+        "chosen per level",
+        lambda c: " ".join(map(str, c["properties"]["count_per_level"]["chosen"])),
+    ),
+    (
+        "rejected per level",
+        lambda c: " ".join(map(str, c["properties"]["count_per_level"]["rejected"])),
+    ),
+    (
+        "dropped",
+        lambda c: str(c["properties"]["dropped_equal"] + c["properties"]["dropped_skipped"]),
+    ),
+    ("terminated", lambda c: f"{c['properties']['terminated_fraction']:.3f}"),
+)
+
+
+def cards_markdown(cards: list[dict]) -> str:
+    """One Markdown table row per dataset card."""
+    head = [name for name, _ in CARD_COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(fn(c) for _, fn in CARD_COLUMNS) + " |" for c in cards]
+    return "\n".join(lines)
+
+
+@data.command("table")
+@click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path))
+@friendly_errors
+def data_table(directories) -> None:
+    """Print the cards of several datasets as one Markdown table (validates each)."""
+    from mirrorpo.data.dataset import load_dataset
+
+    click.echo(cards_markdown([load_dataset(d).card for d in directories]))
+
+
 def print_card(card: dict) -> None:
     p = card["properties"]
     t = card["teacher"]
@@ -354,17 +454,26 @@ def print_card(card: dict) -> None:
     table.add_column("value", justify="right")
     rows = [
         ("pairs × horizon", f"{card['num_pairs']} × {card['horizon']}"),
-        ("teacher", f"T={t['temperature']:g}, ε={t['mistake_rate']:g}, "
-                    f"γ={t['myopic_discount']:g}, mix={card['level_mix']}"),
+        (
+            "teacher",
+            f"T={t['temperature']:g}, ε={t['mistake_rate']:g}, "
+            f"γ={t['myopic_discount']:g}, mix={card['level_mix']}",
+        ),
         ("label agreement with true return", f"{p['label_agreement']:.3f}"),
-        ("mean score chosen / rejected",
-         f"{p['mean_score_chosen']:.1f} / {p['mean_score_rejected']:.1f}"),
-        ("mean return chosen / rejected",
-         f"{p['mean_return_chosen']:.1f} / {p['mean_return_rejected']:.1f}"),
+        (
+            "mean score chosen / rejected",
+            f"{p['mean_score_chosen']:.1f} / {p['mean_score_rejected']:.1f}",
+        ),
+        (
+            "mean return chosen / rejected",
+            f"{p['mean_return_chosen']:.1f} / {p['mean_return_rejected']:.1f}",
+        ),
         ("chosen per level", " ".join(map(str, p["count_per_level"]["chosen"]))),
         ("rejected per level", " ".join(map(str, p["count_per_level"]["rejected"]))),
-        ("candidates / dropped equal / skipped",
-         f"{p['candidates']} / {p['dropped_equal']} / {p['dropped_skipped']}"),
+        (
+            "candidates / dropped equal / skipped",
+            f"{p['candidates']} / {p['dropped_equal']} / {p['dropped_skipped']}",
+        ),
         ("mean segment length", f"{p['mean_segment_length']:.1f}"),
         ("terminated segments", f"{p['terminated_fraction']:.3f}"),
     ]
@@ -402,10 +511,20 @@ def resolve_policy(spec_str: str, env_name: str):
 @click.argument("policy")
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
 @click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True)
-@click.option("--seed", type=int, default=100_000, show_default=True,
-              help="Episode k starts from env.reset(seed=SEED+k).")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Also write the scores to this JSON file.")
+@click.option(
+    "--seed",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Episode k starts from env.reset(seed=SEED+k).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the scores to this JSON file.",
+)
 @friendly_errors
 def eval_cmd(policy, env_name, episodes, seed, json_out) -> None:
     """Normalised score of POLICY (sampled and mean actions, 95% bootstrap CI).
@@ -419,35 +538,53 @@ def eval_cmd(policy, env_name, episodes, seed, json_out) -> None:
     spec = get_spec(env_name)
     stack, names = resolve_policy(policy, env_name)
     if stack.obs_dim != spec.obs_dim or stack.act_dim != spec.act_dim:
-        raise UserError(f"{policy}: policy is for obs/act dims {stack.obs_dim}/{stack.act_dim}, "
-                        f"env {env_name} has {spec.obs_dim}/{spec.act_dim}")
+        raise UserError(
+            f"{policy}: policy is for obs/act dims {stack.obs_dim}/{stack.act_dim}, "
+            f"env {env_name} has {spec.obs_dim}/{spec.act_dim}"
+        )
     info = load_suite_info(env_name)
     scores = _score_with_bar(spec, stack, info, episodes, seed)
     print_scores(names, scores, f"{env_name}: {episodes} episodes per policy")
     if json_out:
-        json_out.write_text(json.dumps(
-            {"env": env_name, "episodes": episodes, "seed": seed,
-             "policies": {n: s.as_dict() for n, s in zip(names, scores, strict=True)}},
-            indent=2))
+        json_out.write_text(
+            json.dumps(
+                {
+                    "env": env_name,
+                    "episodes": episodes,
+                    "seed": seed,
+                    "policies": {n: s.as_dict() for n, s in zip(names, scores, strict=True)},
+                },
+                indent=2,
+            )
+        )
 
 
 def _score_with_bar(spec, stack, info, episodes, seed):
     from mirrorpo.evaluation import score_population
 
     with progress_bar(f"eval {stack.size}×{episodes}", 2 * spec.max_episode_steps) as advance:
-        return score_population(spec, stack, info.random_return, info.expert_return,
-                                episodes=episodes, seed=seed, progress=advance)
+        return score_population(
+            spec,
+            stack,
+            info.random_return,
+            info.expert_return,
+            episodes=episodes,
+            seed=seed,
+            progress=advance,
+        )
 
 
 def print_scores(names, scores, title) -> None:
     table = Table(title=title)
-    for col in ("policy", "score (sampled)", "95% CI", "score (mean action)", "95% CI",
-                "return (sampled)"):
-        table.add_column(col, justify="right")
+    for col in ("policy", "score, sampled [95% CI]", "score, mean action [95% CI]", "return"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, s in zip(names, scores, strict=True):
-        table.add_row(name, f"{s.sampled_mean:.1f}", _ci(s.sampled_ci),
-                      f"{s.mean_action_mean:.1f}", _ci(s.mean_action_ci),
-                      f"{s.sampled_return:.1f}")
+        table.add_row(
+            name,
+            f"{s.sampled_mean:.1f} {_ci(s.sampled_ci)}",
+            f"{s.mean_action_mean:.1f} {_ci(s.mean_action_ci)}",
+            f"{s.sampled_return:.1f}",
+        )
     console.print(table)
 
 
@@ -461,8 +598,13 @@ def _ci(ci) -> str:
 @main.command()
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
 @click.option("--pairs", type=click.IntRange(min=16), default=1024, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"),
-              show_default=True, help="Where the demo dataset goes.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/demo"),
+    show_default=True,
+    help="Where the demo dataset goes.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @friendly_errors
 def demo(env_name, pairs, out, seed) -> None:
@@ -488,8 +630,9 @@ def demo(env_name, pairs, out, seed) -> None:
         scores += _score_with_bar(spec, ladder, info, 10, seed + 100_000)
     else:
         scores = _score_with_bar(spec, both, info, 10, seed + 100_000)
-    print_scores(names + lnames, scores,
-                 f"{env_name}: normalised scores, 10 episodes, 95% bootstrap CI")
+    print_scores(
+        names + lnames, scores, f"{env_name}: normalised scores, 10 episodes, 95% bootstrap CI"
+    )
     console.print(f"demo finished in {time.time() - t0:.0f}s; dataset in {data_dir}")
 
 
