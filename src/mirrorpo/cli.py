@@ -108,8 +108,9 @@ def experts() -> None:
     help="Asset directory for ladder.safetensors + suite.json [default: shipped].",
 )
 @click.option("--force", is_flag=True, help="Replace an existing ladder in --out.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from resume.pt.")
 @friendly_errors
-def experts_train(env_name, steps, seed, run_dir, out, force) -> None:
+def experts_train(env_name, steps, seed, run_dir, out, force, resume) -> None:
     """Train a PPO expert, then build and measure its ladder (see `experts ladder`)."""
     import torch
 
@@ -119,7 +120,8 @@ def experts_train(env_name, steps, seed, run_dir, out, force) -> None:
     run_dir = run_dir or Path("runs/experts") / env_name
     _refuse_existing_ladder(env_name, out, force)
     ckpts = train_expert(
-        env_name, run_dir, seed=seed, total_env_steps=steps, log=lambda m: err_console.print(m)
+        env_name, run_dir, seed=seed, total_env_steps=steps, resume=resume,
+        log=lambda m: err_console.print(m),
     )
     _write_ladder(env_name, ckpts, out, seed)
 

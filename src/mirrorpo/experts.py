@@ -85,25 +85,50 @@ def export_sb3_policy(model: Any, obs_mean: np.ndarray, obs_var: np.ndarray,
     )
 
 
+RESUME_FILE = "resume.pt"
+
+
+def _running_stats(rms) -> dict:
+    import torch
+
+    return {"mean": torch.as_tensor(rms.mean), "var": torch.as_tensor(rms.var),
+            "count": torch.tensor(float(rms.count))}
+
+
+def _load_running_stats(rms, state: dict) -> None:
+    rms.mean = state["mean"].numpy().astype(np.float64)
+    rms.var = state["var"].numpy().astype(np.float64)
+    rms.count = float(state["count"])
+
+
 def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
-                 total_env_steps: int | None = None, log=print) -> list[Path]:
+                 total_env_steps: int | None = None, resume: bool = False,
+                 log=print) -> list[Path]:
     """Train PPO on ``env_name``, saving a policy checkpoint every ``checkpoint_every_steps``.
 
-    Returns the checkpoint paths (``ckpt_<steps>.safetensors`` in ``out_dir``). Checkpoints
-    already present are kept; training is not resumed (PPO state is not checkpointed).
+    Returns all checkpoint paths (``ckpt_<steps>.safetensors`` in ``out_dir``). With every
+    checkpoint the full training state (policy, value net, optimizer, normalisation statistics,
+    step count) is written to ``resume.pt`` (tensors only; read back with
+    ``torch.load(weights_only=True)``); ``resume=True`` continues from it. A resumed run
+    continues the training but does not replay the exact random stream of an uninterrupted one.
     """
     import torch
     import torch.nn as nn
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     spec = get_spec(env_name)
     cfg = EXPERT_CONFIGS[spec.name]
     steps = int(total_env_steps or cfg.total_env_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
+    resume_path = out_dir / RESUME_FILE
+    if resume_path.exists() and not resume:
+        raise FileExistsError(f"{out_dir}: holds a training run (use --resume to continue it)")
     torch.manual_seed(seed)
-    venv = VecNormalize(DummyVecEnv([lambda: spec.make()]), norm_obs=True, norm_reward=True)
+    venv = VecNormalize(DummyVecEnv([lambda: Monitor(spec.make())]), norm_obs=True,
+                        norm_reward=True)
     venv.seed(seed)
     model = PPO(
         "MlpPolicy",
@@ -119,8 +144,28 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
         ),
         **cfg.ppo_kwargs,
     )
-    saved: list[Path] = []
+    done_steps = 0
+    if resume and resume_path.exists():
+        state = torch.load(resume_path, weights_only=True)
+        if state["env"] != spec.name:
+            raise ValueError(f"{resume_path}: is a {state['env']} run, not {spec.name}")
+        model.policy.load_state_dict(state["policy"])
+        model.policy.optimizer.load_state_dict(state["optimizer"])
+        _load_running_stats(venv.obs_rms, state["obs_rms"])
+        _load_running_stats(venv.ret_rms, state["ret_rms"])
+        done_steps = int(state["num_timesteps"])
+        model.num_timesteps = done_steps
+        log(f"resuming {spec.name} from {done_steps} steps")
     t0 = time.time()
+
+    def save_state(n: int) -> None:
+        tmp = resume_path.with_suffix(".tmp")
+        torch.save({"env": spec.name, "num_timesteps": n,
+                    "policy": model.policy.state_dict(),
+                    "optimizer": model.policy.optimizer.state_dict(),
+                    "obs_rms": _running_stats(venv.obs_rms),
+                    "ret_rms": _running_stats(venv.ret_rms)}, tmp)
+        tmp.replace(resume_path)
 
     class _Checkpoint(BaseCallback):
         def _on_step(self) -> bool:
@@ -131,22 +176,25 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
                 )
                 path = out_dir / f"ckpt_{n:08d}.safetensors"
                 save_policies(path, stack, {"env": spec.name, "env_steps": n, "seed": seed})
-                saved.append(path)
-                ep = [e["r"] for e in model.ep_info_buffer] if model.ep_info_buffer else [0.0]
-                rate = n / (time.time() - t0)
+                save_state(n)
+                ep = [e["r"] for e in model.ep_info_buffer] or [float("nan")]
+                rate = (n - done_steps) / (time.time() - t0)
                 log(f"{spec.name} {n} steps, train return {np.mean(ep):.0f}, {rate:.0f} steps/s")
             return True
 
-    model.learn(total_timesteps=steps, callback=_Checkpoint())
+    if steps > done_steps:
+        model.learn(total_timesteps=steps - done_steps, callback=_Checkpoint(),
+                    reset_num_timesteps=False)
     (out_dir / "train.json").write_text(
         json.dumps(
             {"env": spec.name, "seed": seed, "total_env_steps": steps,
-             "wall_s": time.time() - t0, "algo": "sb3-ppo", "ppo_kwargs": cfg.ppo_kwargs,
-             "net_arch": cfg.net_arch, "activation": cfg.activation},
+             "resumed_from_steps": done_steps, "wall_s": time.time() - t0, "algo": "sb3-ppo",
+             "ppo_kwargs": cfg.ppo_kwargs, "net_arch": cfg.net_arch,
+             "activation": cfg.activation},
             indent=2,
         )
     )
-    return saved
+    return sorted(out_dir.glob("ckpt_*.safetensors"))
 
 
 # ----------------------------------------------------------------------------- the ladder

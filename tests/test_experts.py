@@ -1,0 +1,48 @@
+"""Expert training (tiny budget), resume, and ladder level selection."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import mirrorpo.experts as ex
+from mirrorpo.policies import load_policies
+from tests.conftest import random_stack
+
+
+@pytest.fixture
+def tiny_config(monkeypatch):
+    cfg = dataclasses.replace(ex.EXPERT_CONFIGS["hopper"], total_env_steps=256,
+                              checkpoint_every_steps=128, net_arch=(8, 8),
+                              ppo_kwargs={**ex._ZOO_HOPPER, "n_steps": 128})
+    monkeypatch.setitem(ex.EXPERT_CONFIGS, "hopper", cfg)
+
+
+def test_train_checkpoint_and_resume(tmp_path, tiny_config):
+    run = tmp_path / "run"
+    ckpts = ex.train_expert("hopper", run, log=lambda m: None)
+    assert [p.name for p in ckpts] == ["ckpt_00000128.safetensors", "ckpt_00000256.safetensors"]
+    state = torch.load(run / ex.RESUME_FILE, weights_only=True)
+    assert state["num_timesteps"] == 256
+    with pytest.raises(FileExistsError, match="--resume"):
+        ex.train_expert("hopper", run, log=lambda m: None)
+    ckpts = ex.train_expert("hopper", run, total_env_steps=512, resume=True, log=lambda m: None)
+    assert len(ckpts) == 4 and ckpts[-1].name == "ckpt_00000512.safetensors"
+    stack, info = load_policies(ckpts[-1])
+    assert info["env_steps"] == 512 and stack.hidden_sizes == (8, 8)
+
+
+def test_select_levels_spans_targets_and_ends_at_best():
+    scores = np.array([3.0, 95.0, 41.0, 18.0, 100.0, 62.0, 79.0, 99.0])
+    levels = ex.select_levels(scores, (5, 20, 40, 60, 80, 100))
+    assert levels == [0, 3, 2, 5, 6, 4]
+    assert list(scores[levels]) == sorted(scores[levels])
+
+
+def test_noisy_variants_raise_std_only():
+    base = random_stack(4, 2, 1, log_std=-2.0)
+    noisy = ex.noisy_variants(base, (0.3, 1.0))
+    np.testing.assert_allclose(np.exp(noisy.log_std), [[0.3, 0.3], [1.0, 1.0]])
+    obs = np.ones((2, 1, 4))
+    np.testing.assert_allclose(noisy.mean_action(obs)[0], base.mean_action(obs[:1])[0])
