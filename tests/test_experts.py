@@ -46,3 +46,15 @@ def test_noisy_variants_raise_std_only():
     np.testing.assert_allclose(np.exp(noisy.log_std), [[0.3, 0.3], [1.0, 1.0]])
     obs = np.ones((2, 1, 4))
     np.testing.assert_allclose(noisy.mean_action(obs)[0], base.mean_action(obs[:1])[0])
+
+
+def test_demonstrator_prefers_checkpoints_near_50():
+    from mirrorpo.reference import pick_demonstrator_level
+
+    ladder = [
+        {"level": 0, "source": "a+std1", "score": 10.0},
+        {"level": 1, "source": "b+std0.3", "score": 50.0},
+        {"level": 2, "source": "ckpt_1", "score": 35.0},
+        {"level": 3, "source": "ckpt_2", "score": 80.0},
+    ]
+    assert pick_demonstrator_level(ladder) == 2

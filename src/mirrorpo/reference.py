@@ -87,8 +87,11 @@ def behaviour_clone(obs: np.ndarray, actions: np.ndarray, cfg: ReferenceConfig,
 
 
 def pick_demonstrator_level(ladder_info: list[dict], target_score: float = 50.0) -> int:
-    """The ladder level whose measured score is nearest ``target_score`` (mid-ladder)."""
-    return int(np.argmin([abs(lv["score"] - target_score) for lv in ladder_info]))
+    """The ladder level scoring nearest ``target_score`` (mid-ladder), preferring training
+    checkpoints over noise-injected copies (whose skill is mostly action noise)."""
+    plain = [lv for lv in ladder_info if "+std" not in lv["source"]] or ladder_info
+    best = min(plain, key=lambda lv: abs(lv["score"] - target_score))
+    return int(best["level"])
 
 
 def reference_record(cfg: ReferenceConfig, level: int, n_samples: int, score: dict) -> dict:
