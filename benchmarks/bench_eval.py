@@ -16,8 +16,9 @@ import numpy as np
 
 from mirrorpo.assets import load_ladder
 from mirrorpo.envs import get_spec
-from mirrorpo.evaluation import episode_returns
+from mirrorpo.evaluation import episode_noise_streams, episode_returns
 from mirrorpo.policies import PolicyStack
+from mirrorpo.rollout import draw_noise
 
 
 def population(env: str, size: int, seed: int) -> PolicyStack:
@@ -42,12 +43,13 @@ def gymnasium_returns(env: str, stack: PolicyStack, episodes: int, seed: int):
     p, k = stack.size, episodes
     venv = gym.vector.SyncVectorEnv([lambda: spec.make() for _ in range(p * k)])
     obs, _ = venv.reset(seed=[int(s) for s in np.tile(seed + np.arange(k), p)])
-    rng = np.random.default_rng(seed)
+    streams = episode_noise_streams(seed, k)
+    stream_index = np.tile(np.arange(k), p)
     ret = np.zeros(p * k)
     alive = np.ones(p * k, dtype=bool)
     steps = 0
     while alive.any():
-        noise = rng.standard_normal((p * k, spec.act_dim))
+        noise = draw_noise(streams, stream_index, p * k, spec.act_dim)
         act = stack.sample(obs.reshape(p, k, -1), noise.reshape(p, k, -1)).reshape(p * k, -1)
         act = np.clip(act, spec.action_low, spec.action_high)
         obs, rew, term, trunc, _ = venv.step(act)

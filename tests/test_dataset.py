@@ -8,6 +8,7 @@ import pytest
 
 from mirrorpo.data.dataset import (
     CARD_FILE,
+    CARD_PROPERTIES,
     PAIRS_FILE,
     SCHEMA,
     DatasetError,
@@ -37,8 +38,10 @@ def make_arrays(seed=0):
     return out
 
 
+PROPS = {k: 0.0 for k in CARD_PROPERTIES} | {"count_per_level": {"chosen": [], "rejected": []}}
 CARD = {"format": DATASET_FORMAT, "env": "hopper", "num_pairs": N, "horizon": H, "obs_dim": O,
-        "act_dim": A, "nq": Q, "nv": V, "num_levels": 5}
+        "act_dim": A, "nq": Q, "nv": V, "num_levels": 5, "preset": "clean/v1", "seed": 0,
+        "teacher": {}, "level_mix": "uniform", "properties": PROPS}
 
 
 @pytest.fixture
@@ -133,6 +136,8 @@ def test_pickled_member_is_refused(saved):
         (json.dumps({"format": "other"}), "not a mirrorpo dataset card"),
         (json.dumps({k: v for k, v in CARD.items() if k != "horizon"}), "missing field 'horizon'"),
         (json.dumps({**CARD, "num_pairs": N + 1}), "has shape"),
+        (json.dumps({**CARD, "horizon": "4"}), "'horizon' must be a positive integer"),
+        (json.dumps({**CARD, "properties": {}}), "'properties' lacks label_agreement"),
     ],
 )
 def test_bad_card(saved, content, message):

@@ -48,16 +48,16 @@ class SuiteInfo:
         return len(self.ladder)
 
 
-def missing_assets_message(env: str, what: str) -> str:
+def missing_assets_message(env: str, what: str, root: Path | None = None) -> str:
     cmd = "mirrorpo experts train" if what != REFERENCE_FILE else "mirrorpo reference train"
-    path = asset_dir(env) / what
+    path = (root or asset_dir(env)) / what
     return f"{path}: not shipped for env '{env}' (build it with `{cmd} --env {env}`)"
 
 
 def load_suite_info(env: str, root: Path | None = None) -> SuiteInfo:
     path = (root or asset_dir(env)) / SUITE_FILE
     if not path.is_file():
-        raise FileNotFoundError(missing_assets_message(env, SUITE_FILE))
+        raise FileNotFoundError(missing_assets_message(env, SUITE_FILE, root))
     raw = json.loads(path.read_text())
     return SuiteInfo(
         env=raw["env"],
@@ -72,14 +72,14 @@ def load_suite_info(env: str, root: Path | None = None) -> SuiteInfo:
 def load_ladder(env: str, root: Path | None = None) -> PolicyStack:
     path = (root or asset_dir(env)) / LADDER_FILE
     if not path.is_file():
-        raise FileNotFoundError(missing_assets_message(env, LADDER_FILE))
+        raise FileNotFoundError(missing_assets_message(env, LADDER_FILE, root))
     return load_policies(path)[0]
 
 
 def load_reference(env: str, root: Path | None = None) -> PolicyStack:
     path = (root or asset_dir(env)) / REFERENCE_FILE
     if not path.is_file():
-        raise FileNotFoundError(missing_assets_message(env, REFERENCE_FILE))
+        raise FileNotFoundError(missing_assets_message(env, REFERENCE_FILE, root))
     return load_policies(path)[0]
 
 

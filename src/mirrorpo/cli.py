@@ -139,7 +139,7 @@ def experts_train(env_name, steps, seed, run_dir, out, force, resume) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing ladder in --out.")
 @friendly_errors
 def experts_ladder(env_name, checkpoints, seed, out, force) -> None:
-    """Choose ≥5 checkpoints of graded skill, measure them, and write the ladder."""
+    """Choose 6 levels of graded skill (≥6 checkpoints + noisy copies), measure, write."""
     ckpts = sorted(checkpoints.glob("ckpt_*.safetensors"))
     if len(ckpts) < 6:
         raise UserError(f"{checkpoints}: need at least 6 checkpoints, found {len(ckpts)}")
@@ -261,7 +261,7 @@ def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
     )
     from mirrorpo.envs import get_spec
     from mirrorpo.evaluation import score_population
-    from mirrorpo.policies import save_policies
+    from mirrorpo.policies import load_policies, save_policies
     from mirrorpo.reference import (
         ReferenceConfig,
         behaviour_clone,
@@ -284,10 +284,14 @@ def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
     obs, act = collect_demos(spec, ladder.select(level), cfg.demo_episodes, seed)
     err_console.print(f"{len(obs)} demonstration steps from level {level}")
     ref = behaviour_clone(obs, act, cfg, log=lambda m: err_console.print(m))
+    tmp = root / (REFERENCE_FILE + ".new")
+    save_policies(tmp, ref, {"env": env_name, "demonstrator_level": level})
+    shipped, _ = load_policies(tmp)  # score exactly what is shipped (float32 layers)
     score = score_population(
-        spec, ref, info.random_return, info.expert_return, episodes=episodes, seed=seed + 10_000
+        spec, shipped, info.random_return, info.expert_return, episodes=episodes,
+        seed=seed + 30_000,
     )[0]
-    save_policies(root / REFERENCE_FILE, ref, {"env": env_name, "demonstrator_level": level})
+    tmp.replace(root / REFERENCE_FILE)
     raw = dict(info.raw)
     raw["reference"] = reference_record(cfg, level, len(obs), score.as_dict())
     raw["reference"]["episodes"] = episodes
@@ -527,8 +531,9 @@ def resolve_policy(spec_str: str, env_name: str):
     default=None,
     help="Also write the scores to this JSON file.",
 )
+@click.option("--force", is_flag=True, help="Replace an existing --json file.")
 @friendly_errors
-def eval_cmd(policy, env_name, episodes, seed, json_out) -> None:
+def eval_cmd(policy, env_name, episodes, seed, json_out, force) -> None:
     """Normalised score of POLICY (sampled and mean actions, 95% bootstrap CI).
 
     POLICY is 'reference', 'ladder' (all levels), 'ladder:I', or a policy .safetensors file
@@ -538,6 +543,8 @@ def eval_cmd(policy, env_name, episodes, seed, json_out) -> None:
     from mirrorpo.envs import get_spec
 
     spec = get_spec(env_name)
+    if json_out is not None and json_out.exists() and not force:
+        raise UserError(f"{json_out}: already exists (use --force to replace it)")
     stack, names = resolve_policy(policy, env_name)
     if stack.obs_dim != spec.obs_dim or stack.act_dim != spec.act_dim:
         raise UserError(
@@ -624,14 +631,9 @@ def demo(env_name, pairs, out, seed) -> None:
     print_card(ds.card)
     stack, names = resolve_policy("reference", env_name)
     ladder, lnames = resolve_policy("ladder", env_name)
-    from mirrorpo.policies import concat
-
-    both = concat([stack, ladder]) if stack.hidden_sizes == ladder.hidden_sizes else None
-    if both is None:
-        scores = _score_with_bar(spec, stack, info, 10, seed + 100_000)
-        scores += _score_with_bar(spec, ladder, info, 10, seed + 100_000)
-    else:
-        scores = _score_with_bar(spec, both, info, 10, seed + 100_000)
+    # Each episode has its own noise stream, so separate batches give the same scores.
+    scores = _score_with_bar(spec, stack, info, 10, seed + 100_000)
+    scores += _score_with_bar(spec, ladder, info, 10, seed + 100_000)
     print_scores(
         names + lnames, scores, f"{env_name}: normalised scores, 10 episodes, 95% bootstrap CI"
     )

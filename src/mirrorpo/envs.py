@@ -2,8 +2,8 @@
 
 Each :class:`EnvSpec` names a Gymnasium id with the keyword arguments the suite uses, and gives
 pure NumPy functions for observation, reward and termination computed from simulator states, so
-that :mod:`mirrorpo.rollout` can step many simulators at once through ``mujoco.rollout`` and get
-exactly the numbers Gymnasium's ``step`` would give.
+that :mod:`mirrorpo.rollout` can step many persistent simulators at once and get exactly the
+numbers Gymnasium's ``step`` would give.
 
 Deviations from Gymnasium defaults (documented in docs/concepts.md):
 

@@ -2,8 +2,9 @@
 
 A population of P policies is evaluated on K episodes each in one batched rollout of P·K
 simulator copies. Episode k of every policy starts from the state ``env.reset(seed=seed + k)``
-gives (common random numbers across policies), and the action noise comes from one generator
-seeded with ``seed``. The primary metric uses sampled actions; mean actions are reported beside.
+gives, and its action noise comes from its own generator, ``default_rng([seed, k])``: common
+random numbers across policies, and a policy's score does not depend on which other policies
+share the batch. The primary metric uses sampled actions; mean actions are reported beside.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def grouped_actor(stack: PolicyStack, policy_index: np.ndarray) -> Actor:
     return act
 
 
+def episode_noise_streams(seed: int, episodes: int) -> list[np.random.Generator]:
+    """The action-noise generator of each evaluation episode k: ``default_rng([seed, k])``."""
+    return [np.random.default_rng([seed, k]) for k in range(episodes)]
+
+
 def episode_returns(
     spec: EnvSpec,
     stack: PolicyStack,
@@ -57,10 +63,11 @@ def episode_returns(
     """Undiscounted episode returns (P, K) of every policy in the stack."""
     seeds = np.tile(seed + np.arange(episodes), stack.size)
     qpos, qvel = reset_states(spec, seeds)
-    rng = None if deterministic else np.random.default_rng(seed)
+    rng = None if deterministic else episode_noise_streams(seed, episodes)
     out = run_rollouts(
         spec, stacked_actor(stack, episodes), qpos, qvel, spec.max_episode_steps, rng,
-        nthread=nthread, progress=progress,
+        stream_index=np.tile(np.arange(episodes), stack.size), nthread=nthread,
+        progress=progress,
     )
     return out.returns.reshape(stack.size, episodes)
 

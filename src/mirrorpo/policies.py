@@ -124,6 +124,17 @@ class PolicyStack:
         return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
+def policy_digest(stack: PolicyStack) -> str:
+    """SHA-256 over a stack's arrays (names, dtypes, shapes, bytes) and settings."""
+    import hashlib
+
+    h = hashlib.sha256(f"{stack.activation}|{stack.clip_obs!r}".encode())
+    for name, arr in sorted(stack.to_tensors().items()):
+        h.update(f"|{name}|{arr.dtype}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
 def concat(stacks: list[PolicyStack]) -> PolicyStack:
     """Stack populations of the same architecture into one."""
     first = stacks[0]

@@ -111,6 +111,16 @@ def reset_states(spec: EnvSpec, seeds: np.ndarray | list[int]) -> tuple[np.ndarr
     return qpos, qvel
 
 
+def draw_noise(rng, stream_index, m_envs: int, act_dim: int) -> np.ndarray:
+    """One step of standard normal action noise (M, A); see :func:`run_rollouts`."""
+    if rng is None:
+        return np.zeros((m_envs, act_dim))
+    if isinstance(rng, np.random.Generator):
+        return rng.standard_normal((m_envs, act_dim))
+    per_stream = np.stack([g.standard_normal(act_dim) for g in rng])  # (S, A)
+    return per_stream[stream_index]
+
+
 @dataclass
 class Rollouts:
     """Results of :func:`run_rollouts` for M environment copies over at most T steps.
@@ -136,8 +146,9 @@ def run_rollouts(
     qpos0: np.ndarray,
     qvel0: np.ndarray,
     max_steps: int,
-    rng: np.random.Generator | None,
+    rng: np.random.Generator | list[np.random.Generator] | None,
     *,
+    stream_index: np.ndarray | None = None,
     record: bool = False,
     nthread: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -145,9 +156,11 @@ def run_rollouts(
 ) -> Rollouts:
     """Roll M copies forward from their start states until termination or ``max_steps``.
 
-    Every step draws standard normal noise of shape (M, act_dim) from ``rng`` for all copies,
-    alive or not (``rng=None`` means zero noise: mean actions), so the action sequence of a copy
-    does not depend on when the others end.
+    Every step draws standard normal noise for all copies, alive or not, so a copy's action
+    sequence does not depend on when the others end. ``rng`` is one generator (noise (M, A)
+    per step), or a list of S generators with ``stream_index`` (M,) mapping each copy to its
+    stream (each stream draws (A,) per step; copies sharing a stream share noise), or None
+    (zero noise: mean actions).
     """
     m_envs = len(qpos0)
     act_dim, obs_dim = spec.act_dim, spec.obs_dim
@@ -176,10 +189,7 @@ def run_rollouts(
         sim.restore(all_idx, qpos0, qvel0)
         obs = spec.observation(sim.qpos[:m_envs], sim.qvel[:m_envs])
         for t in range(max_steps):
-            noise = (
-                rng.standard_normal((m_envs, act_dim)) if rng is not None
-                else np.zeros((m_envs, act_dim))
-            )
+            noise = draw_noise(rng, stream_index, m_envs, act_dim)
             idx = all_idx[alive]
             if len(idx) == 0:
                 break

@@ -37,6 +37,14 @@ for _side in ("chosen", "rejected"):
     }
 
 
+REQUIRED_CARD_FIELDS = ("env", "preset", "seed", "num_pairs", "horizon", "obs_dim", "act_dim",
+                        "nq", "nv", "teacher", "level_mix", "properties")
+CARD_PROPERTIES = ("label_agreement", "mean_score_chosen", "mean_score_rejected",
+                   "mean_return_chosen", "mean_return_rejected", "count_per_level",
+                   "candidates", "dropped_equal", "dropped_skipped", "mean_segment_length",
+                   "terminated_fraction")
+
+
 class DatasetError(ValueError):
     """A dataset file is missing, malformed or inconsistent (message names the file)."""
 
@@ -153,9 +161,16 @@ def read_card(path: Path) -> dict:
         raise DatasetError(f"{card_path}: not valid JSON (not UTF-8 text)") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise DatasetError(f"{card_path}: not a mirrorpo dataset card (format must be {FORMAT})")
-    for key in ("num_pairs", "horizon", "obs_dim", "act_dim", "nq", "nv", "env"):
+    for key in REQUIRED_CARD_FIELDS:
         if key not in card:
             raise DatasetError(f"{card_path}: missing field '{key}'")
+    for key in ("num_pairs", "horizon", "obs_dim", "act_dim", "nq", "nv"):
+        if not isinstance(card[key], int) or isinstance(card[key], bool) or card[key] < 1:
+            raise DatasetError(f"{card_path}: field '{key}' must be a positive integer")
+    props = card["properties"]
+    missing = [k for k in CARD_PROPERTIES if not isinstance(props, dict) or k not in props]
+    if missing:
+        raise DatasetError(f"{card_path}: 'properties' lacks {', '.join(missing)}")
     return card
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import gymnasium as gym
+import mujoco
 import numpy as np
 
 from mirrorpo import __version__
@@ -24,7 +26,7 @@ from mirrorpo.data.presets import Preset, sample_levels
 from mirrorpo.data.teacher import EQUAL, SKIPPED, label_pairs
 from mirrorpo.envs import EnvSpec
 from mirrorpo.evaluation import grouped_actor, stacked_actor
-from mirrorpo.policies import PolicyStack
+from mirrorpo.policies import PolicyStack, policy_digest
 from mirrorpo.rollout import BatchedSim, reset_states, run_rollouts
 
 CHUNK_PAIRS = 1024
@@ -107,9 +109,10 @@ def make_dataset(
                 seg_rng, teacher_rng, tally, progress,
             ))
             if tally.candidates > 50 * num_pairs + 10_000:
-                raise RuntimeError("teacher drops almost every pair: check equal/skip thresholds")
+                raise ValueError("teacher drops almost every pair: check equal/skip thresholds")
     arrays = {k: np.concatenate([p[k] for p in kept])[:num_pairs] for k in kept[0]}
-    card = dataset_card(ctx, preset, arrays, seed=seed, horizon=horizon, tally=tally)
+    card = dataset_card(ctx, preset, arrays, seed=seed, horizon=horizon, tally=tally,
+                        start_episodes=start_episodes)
     return PreferenceDataset(arrays, card)
 
 
@@ -159,7 +162,7 @@ def labelled_chunk(ctx, preset, sim, qpos0, qvel0, lv_a, lv_b, horizon, seg_rng,
 
 
 def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray], *,
-                 seed: int, horizon: int, tally: Tally) -> dict:
+                 seed: int, horizon: int, tally: Tally, start_episodes: int) -> dict:
     """Config and measured properties of a dataset (deterministic: no timestamps)."""
     spec = ctx.spec
     ret_c = arrays["chosen_rewards"].sum(1)
@@ -191,6 +194,12 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
         "teacher_scale": tally.scale,
         "level_mix": preset.level_mix,
         "ladder": ctx.ladder_info,
+        "ladder_sha256": policy_digest(ctx.ladder),
+        "reference_sha256": policy_digest(ctx.reference),
+        "start_state_episodes": start_episodes,
+        "library_versions": {
+            "mujoco": mujoco.__version__, "gymnasium": gym.__version__, "numpy": np.__version__,
+        },
         "normalisation": {"random_return": ctx.random_return, "expert_return": ctx.expert_return},
         "properties": {
             "label_agreement": float(np.mean(ret_c > ret_r)),

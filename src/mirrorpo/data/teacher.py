@@ -9,8 +9,9 @@ Lee, Smith, Dragan, Abbeel (2021), "B-Pref: Benchmarking Preference-Based Reinfo
     P(1 ≻ 0) = σ((R¹ − R⁰) / (T · scale))            (Bradley–Terry, temperature T; T = 0: argmax)
     label flipped with probability ε                  (mistake rate)
 
-``scale`` is the mean absolute true segment return over the candidate pairs, so thresholds and
-temperature are unit-free and carry across environments. Pairwise PO losses need a strict
+``scale`` is the mean absolute true segment return over the first chunk of candidate pairs
+(up to 1024; recorded on the card as ``teacher_scale``), so thresholds and temperature are
+unit-free and carry across environments. Pairwise PO losses need a strict
 preference, so *equal* and *skip* pairs are dropped and counted on the dataset card.
 """
 
