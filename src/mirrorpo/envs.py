@@ -47,6 +47,11 @@ class EnvSpec:
     def _probe(self) -> gym.Env:
         return self.make().unwrapped
 
+    @cached_property
+    def reset_env(self) -> gym.Env:
+        """A private unwrapped env used only to draw ``reset(seed=...)`` initial states."""
+        return self.make().unwrapped
+
     @property
     def obs_dim(self) -> int:
         return int(self._probe.observation_space.shape[0])

@@ -221,7 +221,7 @@ def select_levels(scores: np.ndarray, targets: tuple[float, ...]) -> list[int]:
 
 
 LADDER_TARGETS = (5.0, 20.0, 40.0, 60.0, 80.0, 100.0)
-NOISE_STDS = (0.3, 0.6, 1.0, 1.5)
+NOISE_STDS = (0.15, 0.2, 0.3, 0.45, 0.6, 1.0)
 
 
 def noisy_variants(policy: PolicyStack, stds: tuple[float, ...]) -> PolicyStack:
