@@ -176,10 +176,38 @@ def _write_ladder(env_name: str, ckpts: list[Path], out: Path | None, seed: int)
 
 @experts.command("show")
 @click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@click.option("--markdown", is_flag=True, help="Print a Markdown table instead.")
 @friendly_errors
-def experts_show(env_name) -> None:
+def experts_show(env_name, markdown) -> None:
     """Print the shipped ladder and reference with their measured returns."""
+    if markdown:
+        from mirrorpo.assets import load_suite_info
+
+        info = load_suite_info(env_name)
+        head = ["level", "source", "env steps", "return", "score", "95% CI"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in ladder_rows(info)]
+        click.echo(f"{env_name}: random return {info.random_return:.1f}, "
+                   f"expert return {info.expert_return:.1f}\n")
+        click.echo("\n".join(lines))
+        return
     _print_ladder(env_name, None)
+
+
+def ladder_rows(info) -> list[tuple[str, ...]]:
+    """Rows (level, source, steps, return, score, CI) of the ladder, then the reference."""
+    rows = []
+    for lv in info.ladder:
+        lo, hi = lv["score_ci95"]
+        rows.append((str(lv["level"]), lv["source"], f"{lv['env_steps']:,}",
+                     f"{lv['return_mean']:.1f}", f"{lv['score']:.1f}", f"[{lo:.1f}, {hi:.1f}]"))
+    if info.reference:
+        ref = info.reference
+        lo, hi = ref["score_sampled_ci95"]
+        rows.append(("ref", f"BC of level {ref['demonstrator_level']}", "",
+                     f"{ref['return_sampled']:.1f}", f"{ref['score_sampled']:.1f}",
+                     f"[{lo:.1f}, {hi:.1f}]"))
+    return rows
 
 
 def _print_ladder(env_name: str, root: Path | None) -> None:
@@ -191,27 +219,8 @@ def _print_ladder(env_name: str, root: Path | None) -> None:
     )
     for col in ("level", "source", "env steps", "return", "score", "95% CI"):
         table.add_column(col, justify="right")
-    for lv in info.ladder:
-        lo, hi = lv["score_ci95"]
-        table.add_row(
-            str(lv["level"]),
-            lv["source"],
-            f"{lv['env_steps']:,}",
-            f"{lv['return_mean']:.1f}",
-            f"{lv['score']:.1f}",
-            f"[{lo:.1f}, {hi:.1f}]",
-        )
-    if info.reference:
-        ref = info.reference
-        lo, hi = ref["score_sampled_ci95"]
-        table.add_row(
-            "ref",
-            f"BC of level {ref['demonstrator_level']}",
-            "",
-            f"{ref['return_sampled']:.1f}",
-            f"{ref['score_sampled']:.1f}",
-            f"[{lo:.1f}, {hi:.1f}]",
-        )
+    for row in ladder_rows(info):
+        table.add_row(*row)
     console.print(table)
 
 
