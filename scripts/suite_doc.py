@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from mirrorpo.assets import load_suite_info
-from mirrorpo.cli import cards_markdown, ladder_rows
+from mirrorpo.cli import LADDER_HEAD, cards_markdown, ladder_rows, markdown_table
 from mirrorpo.data.dataset import load_dataset
 from mirrorpo.data.presets import PRESETS
 from mirrorpo.envs import get_spec
@@ -23,16 +23,14 @@ MAKE = "mirrorpo data make --env {env} --preset {preset} --seed 0 --out runs/sui
 
 def ladder_markdown(env: str) -> str:
     info = load_suite_info(env)
-    head = ["level", "source", "env steps", "return", "score", "95% CI"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in ladder_rows(info)]
+    table = markdown_table(LADDER_HEAD, ladder_rows(info))
     meas = info.raw.get("measurement", {})
     return (
         f"Random return {info.random_return:.1f}, expert return {info.expert_return:.1f} "
         f"({meas.get('episodes', '?')} episodes each, sampled actions, seeds "
         f"{meas.get('seeds', '?')}). Reference: {info.reference.get('episodes', '?')} episodes; "
-        f"mean-action score {info.reference['score_mean_action']:.1f}.\n\n" + "\n".join(lines)
-        if info.reference else "\n".join(lines)
+        f"mean-action score {info.reference['score_mean_action']:.1f}.\n\n" + table
+        if info.reference else table
     )
 
 

@@ -184,14 +184,20 @@ def experts_show(env_name, markdown) -> None:
         from mirrorpo.assets import load_suite_info
 
         info = load_suite_info(env_name)
-        head = ["level", "source", "env steps", "return", "score", "95% CI"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in ladder_rows(info)]
         click.echo(f"{env_name}: random return {info.random_return:.1f}, "
                    f"expert return {info.expert_return:.1f}\n")
-        click.echo("\n".join(lines))
+        click.echo(markdown_table(LADDER_HEAD, ladder_rows(info)))
         return
     _print_ladder(env_name, None)
+
+
+LADDER_HEAD = ("level", "source", "env steps", "return", "score", "95% CI")
+
+
+def markdown_table(head, rows) -> str:
+    """A Markdown table from a header and rows of strings."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def ladder_rows(info) -> list[tuple[str, ...]]:
@@ -217,7 +223,7 @@ def _print_ladder(env_name: str, root: Path | None) -> None:
     table = Table(
         title=f"{env_name}: random {info.random_return:.1f}, expert {info.expert_return:.1f}"
     )
-    for col in ("level", "source", "env steps", "return", "score", "95% CI"):
+    for col in LADDER_HEAD:
         table.add_column(col, justify="right")
     for row in ladder_rows(info):
         table.add_row(*row)
@@ -444,10 +450,9 @@ CARD_COLUMNS = (
 
 def cards_markdown(cards: list[dict]) -> str:
     """One Markdown table row per dataset card."""
-    head = [name for name, _ in CARD_COLUMNS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(fn(c) for _, fn in CARD_COLUMNS) + " |" for c in cards]
-    return "\n".join(lines)
+    return markdown_table(
+        [name for name, _ in CARD_COLUMNS], [[fn(c) for _, fn in CARD_COLUMNS] for c in cards]
+    )
 
 
 @data.command("table")
