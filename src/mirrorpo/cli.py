@@ -119,10 +119,15 @@ def experts_train(env_name, steps, seed, run_dir, out, force, resume) -> None:
     torch.set_num_threads(1)
     run_dir = run_dir or Path("runs/experts") / env_name
     _refuse_existing_ladder(env_name, out, force)
-    ckpts = train_expert(
-        env_name, run_dir, seed=seed, total_env_steps=steps, resume=resume,
-        log=lambda m: err_console.print(m),
-    )
+    from mirrorpo.envs import get_spec
+    from mirrorpo.experts import EXPERT_CONFIGS
+
+    total = steps or EXPERT_CONFIGS[get_spec(env_name).name].total_env_steps
+    with progress_bar(f"PPO {env_name}", total) as advance:
+        ckpts = train_expert(
+            env_name, run_dir, seed=seed, total_env_steps=steps, resume=resume,
+            log=lambda m: err_console.print(m), progress=advance,
+        )
     _write_ladder(env_name, ckpts, out, seed)
 
 
@@ -298,7 +303,8 @@ def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
     cfg = ReferenceConfig(train_steps=steps, seed=seed)
     obs, act = collect_demos(spec, ladder.select(level), cfg.demo_episodes, seed)
     err_console.print(f"{len(obs)} demonstration steps from level {level}")
-    ref = behaviour_clone(obs, act, cfg, log=lambda m: err_console.print(m))
+    with progress_bar("behaviour cloning", cfg.train_steps) as advance:
+        ref = behaviour_clone(obs, act, cfg, log=lambda m: None, progress=advance)
     tmp = root / (REFERENCE_FILE + ".new")
     save_policies(tmp, ref, {"env": env_name, "demonstrator_level": level})
     shipped, _ = load_policies(tmp)  # score exactly what is shipped (float32 layers)

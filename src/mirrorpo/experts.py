@@ -104,7 +104,7 @@ def _load_running_stats(rms, state: dict) -> None:
 
 def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
                  total_env_steps: int | None = None, resume: bool = False,
-                 log=print) -> list[Path]:
+                 log=print, progress=None) -> list[Path]:
     """Train PPO on ``env_name``, saving a policy checkpoint every ``checkpoint_every_steps``.
 
     Returns all checkpoint paths (``ckpt_<steps>.safetensors`` in ``out_dir``). With every
@@ -168,9 +168,14 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
                     "ret_rms": _running_stats(venv.ret_rms)}, tmp)
         tmp.replace(resume_path)
 
+    if progress is not None:
+        progress(done_steps)
+
     class _Checkpoint(BaseCallback):
         def _on_step(self) -> bool:
             n = self.num_timesteps
+            if progress is not None:
+                progress(1)
             if n % cfg.checkpoint_every_steps == 0 or n == steps:
                 stack = export_sb3_policy(
                     model, venv.obs_rms.mean, venv.obs_rms.var, venv.clip_obs, venv.epsilon

@@ -43,7 +43,7 @@ def collect_demos(spec: EnvSpec, demonstrator: PolicyStack, episodes: int,
 
 
 def behaviour_clone(obs: np.ndarray, actions: np.ndarray, cfg: ReferenceConfig,
-                    log=print) -> PolicyStack:
+                    log=print, progress=None) -> PolicyStack:
     """Fit a Gaussian MLP to (obs, actions) by maximum likelihood; returns a 1-policy stack."""
     import torch
 
@@ -72,6 +72,8 @@ def behaviour_clone(obs: np.ndarray, actions: np.ndarray, cfg: ReferenceConfig,
         loss.backward()
         opt.step()
         sched.step()
+        if progress is not None:
+            progress(1)
         if step % 1000 == 0 or step == cfg.train_steps - 1:
             log(f"bc step {step}: nll {loss.item():.3f}")
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
