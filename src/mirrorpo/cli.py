@@ -280,7 +280,6 @@ def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
         write_suite_info,
     )
     from mirrorpo.envs import get_spec
-    from mirrorpo.evaluation import score_population
     from mirrorpo.policies import load_policies, save_policies
     from mirrorpo.reference import (
         ReferenceConfig,
@@ -308,10 +307,7 @@ def reference_train(env_name, level, steps, episodes, seed, out, force) -> None:
     tmp = root / (REFERENCE_FILE + ".new")
     save_policies(tmp, ref, {"env": env_name, "demonstrator_level": level})
     shipped, _ = load_policies(tmp)  # score exactly what is shipped (float32 layers)
-    score = score_population(
-        spec, shipped, info.random_return, info.expert_return, episodes=episodes,
-        seed=seed + 30_000,
-    )[0]
+    score = _score_with_bar(spec, shipped, info, episodes, seed + 30_000)[0]
     tmp.replace(root / REFERENCE_FILE)
     raw = dict(info.raw)
     raw["reference"] = reference_record(cfg, level, len(obs), score.as_dict())
