@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,12 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
     return sorted(out_dir.glob("ckpt_*.safetensors"))
 
 
+def _sb3_version() -> str:
+    import stable_baselines3
+
+    return stable_baselines3.__version__
+
+
 # ----------------------------------------------------------------------------- the ladder
 
 
@@ -303,6 +309,8 @@ def build_ladder(
         "expert_return": r_exp,
         "expert_return_std": float(final[-1].std()),
         "ladder": info,
+        "expert_training": {"algo": "stable-baselines3 PPO", "sb3_version": _sb3_version(),
+                            **asdict(EXPERT_CONFIGS[spec.name])},
         "measurement": {
             "episodes": final_episodes,
             "seeds": f"{seed + 10_000}..{seed + 10_000 + final_episodes - 1}",
