@@ -272,10 +272,12 @@ def build_ladder(
     screen = episode_returns(spec, stack, episodes, seed).mean(axis=1)
     # Noise-injected copies of the best checkpoint fill the low rungs that checkpoints may miss.
     top = int(np.argmax(screen))
-    noisy = noisy_variants(stack.select(top), NOISE_STDS)
+    # only floors above the policy's smallest std change it; others would duplicate it
+    stds = tuple(s for s in NOISE_STDS if s > np.exp(stack.log_std[top]).min() * 1.01)
+    noisy = noisy_variants(stack.select(top), stds)
     stack = concat([stack, noisy])
     steps += [steps[top]] * noisy.size
-    names += [f"{names[top]}+std{s:g}" for s in NOISE_STDS]
+    names += [f"{names[top]}+std{s:g}" for s in stds]
     screen = np.concatenate([screen, episode_returns(spec, noisy, episodes, seed).mean(axis=1)])
     random_ret = random_policy_returns(spec, final_episodes, seed + 20_000)
     r_rand = float(random_ret.mean())
