@@ -1,6 +1,6 @@
 """Regenerate docs/suite.md: each env's shipped ladder + reference, and every preset's card.
 
-    python scripts/suite_doc.py --envs hopper halfcheetah [--make] [--out docs/suite.md]
+    python scripts/suite_doc.py --envs hopper halfcheetah --ladder-envs walker2d ant [--make]
 
 With --make, the datasets are (re)built first with exactly the commands printed in the doc
 (`mirrorpo data make --env ENV --preset P --seed 0 --out runs/suite/ENV/P --force`).
@@ -37,6 +37,8 @@ def ladder_markdown(env: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--envs", nargs="+", default=["hopper", "halfcheetah"])
+    ap.add_argument("--ladder-envs", nargs="*", default=["walker2d", "ant"],
+                    help="envs shown with their ladder and reference only")
     ap.add_argument("--make", action="store_true", help="build the datasets first")
     ap.add_argument("--out", type=Path, default=Path("docs/suite.md"))
     args = ap.parse_args()
@@ -56,6 +58,10 @@ def main() -> None:
             f"mirrorpo data table {' '.join(f'runs/suite/{env}/{p}' for p in PRESETS)}\n```\n\n"
             f"{cards_markdown(cards)}\n"
         )
+    for env in args.ladder_envs:
+        spec = get_spec(env)
+        parts.append(f"## {spec.gym_id}\n\n`mirrorpo experts show --env {env}`\n\n"
+                     f"{ladder_markdown(env)}\n")
     args.out.write_text("\n".join(parts))
     print(f"wrote {args.out}")
 
