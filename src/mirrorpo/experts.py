@@ -251,14 +251,17 @@ def build_ladder(
     final_episodes: int = 30,
     seed: int = 0,
     targets: tuple[float, ...] = LADDER_TARGETS,
+    rescreen_top: int = 4,
     log=print,
 ) -> tuple[PolicyStack, dict]:
     """Choose a ladder of graded skill among training checkpoints and measure it.
 
-    Screening uses ``episodes`` episodes per checkpoint on seeds ``seed + k``; the expert (best
-    screened checkpoint) and every chosen level are then re-measured on fresh seeds
-    (``seed + 10_000 + k``, ``final_episodes`` each) so that the stored returns carry no
-    selection bias. Random return: uniform actions, ``final_episodes`` episodes.
+    Screening uses ``episodes`` episodes per candidate on seeds ``seed + k``; the
+    ``rescreen_top`` best are screened again with ``final_episodes`` episodes (seeds
+    ``seed + 5_000 + k``) to pick the expert robustly. The chosen levels are then re-measured
+    on fresh seeds (``seed + 10_000 + k``, ``final_episodes`` each) and ordered by that
+    measurement, so stored returns carry no screening bias and the ladder is graded by them;
+    the top level is the expert. Random return: uniform actions, ``final_episodes`` episodes.
     """
     from mirrorpo.evaluation import episode_returns, random_policy_returns
     from mirrorpo.policies import concat, load_policies
@@ -281,11 +284,18 @@ def build_ladder(
     screen = np.concatenate([screen, episode_returns(spec, noisy, episodes, seed).mean(axis=1)])
     random_ret = random_policy_returns(spec, final_episodes, seed + 20_000)
     r_rand = float(random_ret.mean())
+    # Winner's curse: a 10-episode screen overrates lucky candidates, so re-screen the top few.
+    top_few = np.argsort(screen)[-rescreen_top:]
+    screen[top_few] = episode_returns(
+        spec, stack.select(top_few), final_episodes, seed + 5_000).mean(axis=1)
     best = int(np.argmax(screen))
     screen_scores = normalized_score(screen, r_rand, float(screen[best]))
     levels = select_levels(screen_scores, targets)
+    final = episode_returns(spec, stack.select(levels), final_episodes, seed + 10_000)
+    order = np.argsort(final.mean(axis=1), kind="stable")
+    levels = [levels[i] for i in order]
+    final = final[order]
     ladder = stack.select(levels)
-    final = episode_returns(spec, ladder, final_episodes, seed + 10_000)
     r_exp = float(final[-1].mean())
     scores = normalized_score(final, r_rand, r_exp)
     lo, hi = bootstrap_ci(scores)
@@ -319,6 +329,8 @@ def build_ladder(
             "actions": "sampled",
             "expert": "top ladder level",
             "screening_episodes": episodes,
+            "rescreen": f"top {rescreen_top} re-screened with {final_episodes} episodes, "
+                        f"seeds {seed + 5_000}..; levels ordered by the final measurement",
         },
         "screening": [
             {"source": n, "env_steps": s, "return_mean": float(r)}
