@@ -28,6 +28,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 ENV_CHOICE = click.Choice(list(ENV_NAMES), case_sensitive=False)
+env_option = click.option(
+    "--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True,
+    help="Suite environment (Gymnasium MuJoCo v5).",
+)
 
 
 class UserError(Exception):
@@ -87,7 +91,7 @@ def experts() -> None:
 
 
 @experts.command("train")
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option(
     "--steps",
     type=click.IntRange(min=1),
@@ -132,7 +136,7 @@ def experts_train(env_name, steps, seed, run_dir, out, force, resume) -> None:
 
 
 @experts.command("ladder")
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option(
     "--checkpoints",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -180,7 +184,7 @@ def _write_ladder(env_name: str, ckpts: list[Path], out: Path | None, seed: int)
 
 
 @experts.command("show")
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option("--markdown", is_flag=True, help="Print a Markdown table instead.")
 @friendly_errors
 def experts_show(env_name, markdown) -> None:
@@ -244,7 +248,7 @@ def reference() -> None:
 
 
 @reference.command("train")
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option(
     "--level",
     type=int,
@@ -379,7 +383,7 @@ def make_dataset_cli(env_name, preset_name, pairs, horizon, seed, out, force):
 
 
 @data.command("make")
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option(
     "--preset",
     "preset_name",
@@ -531,7 +535,7 @@ def resolve_policy(spec_str: str, env_name: str):
 
 @main.command("eval")
 @click.argument("policy")
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True)
 @click.option(
     "--seed",
@@ -621,7 +625,7 @@ def _ci(ci) -> str:
 
 
 @main.command()
-@click.option("--env", "env_name", type=ENV_CHOICE, default=DEFAULT_ENV, show_default=True)
+@env_option
 @click.option("--pairs", type=click.IntRange(min=16), default=1024, show_default=True)
 @click.option(
     "--out",
