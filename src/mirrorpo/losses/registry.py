@@ -1,0 +1,99 @@
+"""The loss registry: every preference loss by name, with its default hyper-parameters.
+
+CLI choices, docs tables and test parametrisation are derived from :data:`LOSSES`; a loss is
+added with the :func:`register` decorator and never listed anywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+
+
+class PreferenceBatch(NamedTuple):
+    """Per-pair inputs of a preference loss, each of shape (B,).
+
+    ``*_logps`` are summed log-likelihoods log π(y|x) of the chosen (y_w) and rejected (y_l)
+    responses under the policy and the reference; ``*_lengths`` are |y| (tokens or steps);
+    ``progress`` is τ = step / total_steps ∈ [0, 1] (a scalar tensor or (B,)).
+    """
+
+    policy_chosen_logps: torch.Tensor
+    policy_rejected_logps: torch.Tensor
+    reference_chosen_logps: torch.Tensor
+    reference_rejected_logps: torch.Tensor
+    chosen_lengths: torch.Tensor
+    rejected_lengths: torch.Tensor
+    progress: torch.Tensor
+
+    @property
+    def chosen_logratios(self) -> torch.Tensor:
+        """ℓ(y_w) − ℓ_ref(y_w)."""
+        return self.policy_chosen_logps - self.reference_chosen_logps
+
+    @property
+    def rejected_logratios(self) -> torch.Tensor:
+        """ℓ(y_l) − ℓ_ref(y_l)."""
+        return self.policy_rejected_logps - self.reference_rejected_logps
+
+    @property
+    def margin(self) -> torch.Tensor:
+        """h = (ℓ(y_w) − ℓ_ref(y_w)) − (ℓ(y_l) − ℓ_ref(y_l)), the DPO implicit-reward margin."""
+        return self.chosen_logratios - self.rejected_logratios
+
+    @property
+    def mean_chosen_logps(self) -> torch.Tensor:
+        """ℓ̄(y_w) = ℓ(y_w) / |y_w|."""
+        return self.policy_chosen_logps / self.chosen_lengths
+
+    @property
+    def mean_rejected_logps(self) -> torch.Tensor:
+        """ℓ̄(y_l) = ℓ(y_l) / |y_l|."""
+        return self.policy_rejected_logps / self.rejected_lengths
+
+
+LossFn = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A registered loss: its function, default hyper-parameters and whether it uses π_ref."""
+
+    name: str
+    fn: LossFn
+    defaults: dict[str, float] = field(default_factory=dict)
+    uses_reference: bool = True
+    main_hparam: str | None = None
+    """The hyper-parameter a benchmark sweeps (TRL's name), if any."""
+
+    def __call__(self, batch: PreferenceBatch, **hparams: float) -> torch.Tensor:
+        unknown = set(hparams) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"loss '{self.name}' has no hyper-parameter(s) {sorted(unknown)}; "
+                             f"it takes {sorted(self.defaults)}")
+        return self.fn(batch, **{**self.defaults, **hparams})
+
+
+LOSSES: dict[str, LossSpec] = {}
+
+
+def register(name: str, *, uses_reference: bool = True, main_hparam: str | None = None,
+             **defaults: float) -> Callable[[LossFn], LossFn]:
+    """Decorator adding a per-pair loss function to :data:`LOSSES` under ``name``."""
+
+    def wrap(fn: LossFn) -> LossFn:
+        if name in LOSSES:
+            raise ValueError(f"loss '{name}' registered twice")
+        LOSSES[name] = LossSpec(name, fn, dict(defaults), uses_reference, main_hparam)
+        return fn
+
+    return wrap
+
+
+def get_loss(name: str) -> LossSpec:
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss '{name}'; choose one of {', '.join(sorted(LOSSES))}")
+    return LOSSES[name]

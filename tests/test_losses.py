@@ -1,0 +1,101 @@
+"""Loss library: registry-driven properties and hand-checked values."""
+
+import math
+
+import pytest
+import torch
+
+from mirrorpo.losses import LOSSES, PreferenceBatch, get_loss
+
+
+def batch(b=64, seed=0, lengths=10.0, requires_grad=False):
+    g = torch.Generator().manual_seed(seed)
+    lens = torch.full((b,), lengths, dtype=torch.float64)
+    # log-likelihoods of probabilities: negative, per-token mean in (-3, -0.01)
+    mean = -(torch.rand(4, b, generator=g, dtype=torch.float64) * 3 + 0.01)
+    logps = mean * lengths
+    if requires_grad:
+        logps.requires_grad_(True)
+    return PreferenceBatch(logps[0], logps[1], logps[2], logps[3], lens, lens,
+                           torch.tensor(0.5, dtype=torch.float64)), logps
+
+
+def fixed(pc, pr, rc=0.0, rr=0.0, length=1.0):
+    t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+    return PreferenceBatch(t(pc), t(pr), t(rc), t(rr), t(length), t(length), t(0.0))
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_per_pair_shape_finite_values_and_gradients(name):
+    b, logps = batch(requires_grad=True)
+    loss = get_loss(name)(b)
+    assert loss.shape == (64,)
+    assert torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert torch.isfinite(logps.grad).all()
+    if not get_loss(name).uses_reference:
+        assert (logps.grad[2:] == 0).all(), "reference-free loss must ignore π_ref"
+
+
+@pytest.mark.parametrize("name", sorted(set(LOSSES) - {"discopop"}))
+def test_prefers_raising_chosen_over_rejected(name):
+    """Every preference loss decreases when the chosen log-likelihood rises (others fixed)."""
+    lo = get_loss(name)(fixed(-2.0, -1.5, -1.8, -1.8)).item()
+    hi = get_loss(name)(fixed(-1.0, -1.5, -1.8, -1.8)).item()
+    assert hi <= lo
+
+
+def test_discopop_is_not_monotone_near_zero_margin():
+    """DiscoPOP's modulation makes it non-monotone around h = 0 (Chan Lu et al., 2024, §5)."""
+    lo = get_loss("discopop")(fixed(-2.0, -1.5, -1.8, -1.8)).item()  # z = −0.025
+    hi = get_loss("discopop")(fixed(-1.0, -1.5, -1.8, -1.8)).item()  # z = +0.025
+    assert hi > lo
+
+
+def test_hand_checked_values():
+    zero = fixed(-1.0, -1.0, -1.0, -1.0)  # h = 0
+    assert get_loss("dpo")(zero).item() == pytest.approx(math.log(2))
+    assert get_loss("hinge")(zero).item() == pytest.approx(1.0)
+    assert get_loss("ipo")(zero, beta=0.25).item() == pytest.approx(4.0)  # (0 − 2)²
+    assert get_loss("discopop")(zero).item() == pytest.approx(0.5 * math.log(2) + 0.5)
+    assert get_loss("apo_zero")(zero).item() == pytest.approx(1.0)
+    assert get_loss("exo_pair")(zero).item() == pytest.approx(
+        0.5 * (math.log(0.5) - math.log(1 - 1e-3)) + 0.5 * (math.log(0.5) - math.log(1e-3)))
+    m = fixed(-1.0, -3.0, -2.0, -2.0)  # h = 2
+    assert get_loss("dpo")(m, beta=0.5).item() == pytest.approx(math.log1p(math.exp(-1.0)))
+    assert get_loss("hinge")(m, beta=0.5).item() == pytest.approx(0.0)
+    # ORPO with probabilities p_w = e^-1, p_l = e^-3 (length 1)
+    pw, pl = math.exp(-1.0), math.exp(-3.0)
+    odds = math.log(pw / (1 - pw)) - math.log(pl / (1 - pl))
+    want = 1.0 + 0.1 * math.log1p(math.exp(-odds))
+    assert get_loss("orpo")(m).item() == pytest.approx(want)
+    # SimPO: −log σ(β(ℓ̄_w − ℓ̄_l) − γ) with γ = β·ratio
+    assert get_loss("simpo")(m, beta=2.0, gamma_beta_ratio=0.5).item() == pytest.approx(
+        math.log1p(math.exp(-(2.0 * 2.0 - 1.0))))
+    assert get_loss("sppo_hard")(m, beta=0.5).item() == pytest.approx((1 - 1) ** 2 + (-1 + 1) ** 2)
+
+
+def test_smoothed_variants_reduce_to_dpo_at_zero_noise():
+    b, _ = batch(seed=3)
+    dpo = get_loss("dpo")(b, beta=0.3)
+    torch.testing.assert_close(get_loss("cdpo")(b, beta=0.3, label_smoothing=0.0), dpo)
+    torch.testing.assert_close(get_loss("rdpo")(b, beta=0.3, label_smoothing=0.0), dpo)
+
+
+def test_rdpo_is_unbiased_under_label_flips():
+    """E over a flip with prob ε of rDPO equals the clean DPO loss (Chowdhury et al. Lemma 3.1)."""
+    b, _ = batch(seed=4)
+    eps = 0.2
+    flipped = PreferenceBatch(b.policy_rejected_logps, b.policy_chosen_logps,
+                              b.reference_rejected_logps, b.reference_chosen_logps,
+                              b.rejected_lengths, b.chosen_lengths, b.progress)
+    rdpo = get_loss("rdpo")
+    expected = (1 - eps) * rdpo(b, label_smoothing=eps) + eps * rdpo(flipped, label_smoothing=eps)
+    torch.testing.assert_close(expected, get_loss("dpo")(b))
+
+
+def test_registry_errors():
+    with pytest.raises(ValueError, match="unknown loss 'dpoo'"):
+        get_loss("dpoo")
+    with pytest.raises(ValueError, match="no hyper-parameter"):
+        get_loss("dpo")(batch()[0], gamma=1.0)
