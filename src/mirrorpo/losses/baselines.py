@@ -18,10 +18,17 @@ import torch.nn.functional as F
 
 from mirrorpo.losses.registry import PreferenceBatch, register
 
+LOGODDS_MAX_INPUT = -1e-8
 
-def log_odds(mean_logps: torch.Tensor) -> torch.Tensor:
-    """logodds(ℓ) = ℓ − log(1 − e^ℓ), computed stably as ℓ − log(−expm1(ℓ)). Needs ℓ < 0."""
-    return mean_logps - torch.log(-torch.expm1(mean_logps))
+
+def log_odds(logps: torch.Tensor) -> torch.Tensor:
+    """logodds(ℓ) = ℓ − log(1 − e^ℓ), computed stably as ℓ − log(−expm1(ℓ)).
+
+    Defined for ℓ < 0 (log-probabilities); inputs above −1e-8, including positive
+    log-densities, are clamped there (convert densities to masses before, DESIGN.md §3).
+    """
+    logps = logps.clamp(max=LOGODDS_MAX_INPUT)
+    return logps - torch.log(-torch.expm1(logps))
 
 
 @register("sft", uses_reference=False)

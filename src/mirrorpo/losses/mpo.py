@@ -1,0 +1,264 @@
+"""Mirror Preference Optimization (MPO) and its temporally aware variant (TA-MPO).
+
+Alfano et al., "Meta-Learning Objectives for Preference Optimization" (arXiv 2411.06568), §3;
+the math is in DESIGN.md §3. With u(y) = ℓ(y) / |y|^s (s ∈ [0, 1]: summed → per-token input),
+
+    L = −ρ(τ) · g(β [f(u_w) − r f(u_ref,w) − f(u_l) + r f(u_ref,l)]) + α(τ) · (−u_w)
+
+* mirror map, increasing for every parameter value (δ = 1e-9 keeps it strictly so):
+  f(u) = δu + w_id·u + w_lo·logodds(u) + w_exp·e^(q u) + Σ_j w_j·softplus(a_j (u − c_j))
+  with all w ≥ 0, q, a_j > 0;
+* preference link: g(z) = λ_ls·log σ(z − m) − λ_exp·e^(−(z − m)) − λ_h·max(0, 1 − (z − m));
+* imitation ψ = −u_w with weight α ≥ 0; reference switch r ∈ [0, 1];
+* MPO: ρ ≡ 1 and α constant. TA-MPO: α(τ) and ρ(τ) piecewise linear through knots at
+  τ = 0, ½, 1 (non-negative), so training can move from imitation to preference optimisation.
+
+A flat real vector maps onto the structure with positivity by ``max(·, 0)`` (weights),
+``exp`` (rates q, a_j) and clipping (s, r), so the known losses sit at exact points:
+DPO (s = 0, r = 1, f = u, g = log σ, α = 0) and ORPO (s = 1, r = 0, f = logodds,
+β = 1, g = λ log σ, α = 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mirrorpo.losses.baselines import log_odds
+from mirrorpo.losses.registry import PreferenceBatch
+
+MIRROR_SLOPE_FLOOR = 1e-9
+KNOTS = (0.0, 0.5, 1.0)
+FAMILIES = {"mpo": 1, "ta-mpo": 1}  # family -> current version
+
+
+@dataclass(frozen=True)
+class MPOParams:
+    """Structured MPO/TA-MPO parameters (raw search coordinates; see ``constrained``)."""
+
+    beta: float = 0.1
+    length_power: float = 0.0
+    ref_switch: float = 1.0
+    w_id: float = 1.0 - MIRROR_SLOPE_FLOOR
+    w_logodds: float = 0.0
+    w_exp: float = 0.0
+    log_q: float = 0.0
+    w_sp1: float = 0.0
+    log_a1: float = 0.0
+    c1: float = 0.0
+    w_sp2: float = 0.0
+    log_a2: float = 0.0
+    c2: float = -1.0
+    lam_logsigmoid: float = 1.0
+    lam_exp: float = 0.0
+    lam_hinge: float = 0.0
+    margin: float = 0.0
+    alpha0: float = 0.0
+    alpha_half: float = 0.0
+    alpha1: float = 0.0
+    rho0: float = 1.0
+    rho_half: float = 1.0
+    rho1: float = 1.0
+
+
+MPO_NAMES = tuple(f.name for f in fields(MPOParams) if not f.name.startswith(("alpha", "rho")))
+MPO_NAMES = (*MPO_NAMES, "alpha0")  # MPO: one constant α, ρ ≡ 1
+TA_MPO_NAMES = tuple(f.name for f in fields(MPOParams))
+
+
+def param_names(family: str) -> tuple[str, ...]:
+    """Names of the flat-vector coordinates of ``family``, in order."""
+    if family == "mpo":
+        return MPO_NAMES
+    if family == "ta-mpo":
+        return TA_MPO_NAMES
+    raise ValueError(f"unknown loss family '{family}'; choose one of {', '.join(FAMILIES)}")
+
+
+def to_vector(params: MPOParams, family: str) -> np.ndarray:
+    return np.array([getattr(params, n) for n in param_names(family)], dtype=np.float64)
+
+
+def from_vector(vector: np.ndarray | list[float], family: str) -> MPOParams:
+    """Structured parameters from a flat vector; MPO ties α(τ) to α0 and ρ to 1."""
+    names = param_names(family)
+    vector = np.asarray(vector, dtype=np.float64)
+    if vector.shape != (len(names),):
+        raise ValueError(f"{family} expects {len(names)} parameters, got shape {vector.shape}")
+    values = dict(zip(names, map(float, vector), strict=True))
+    if family == "mpo":
+        values |= {"alpha_half": values["alpha0"], "alpha1": values["alpha0"]}
+    return MPOParams(**values)
+
+
+def dpo_point(beta: float = 0.1) -> MPOParams:
+    """MPO parameters at which the loss equals DPO with this β."""
+    return MPOParams(beta=beta)
+
+
+def orpo_point(lam: float = 0.1) -> MPOParams:
+    """MPO parameters at which the loss equals ORPO with weight λ (TRL's ``beta``)."""
+    return MPOParams(beta=1.0, length_power=1.0, ref_switch=0.0, w_id=0.0, w_logodds=1.0,
+                     lam_logsigmoid=lam, alpha0=1.0, alpha_half=1.0, alpha1=1.0)
+
+
+def _relu(x: float) -> float:
+    return max(float(x), 0.0)
+
+
+def _clip01(x: float) -> float:
+    return min(max(float(x), 0.0), 1.0)
+
+
+def mirror_map(p: MPOParams, u: torch.Tensor) -> torch.Tensor:
+    """f(u), increasing in u for every parameter value (see module docstring)."""
+    out = (MIRROR_SLOPE_FLOOR + _relu(p.w_id)) * u
+    if _relu(p.w_logodds) > 0:
+        out = out + _relu(p.w_logodds) * log_odds(u)
+    if _relu(p.w_exp) > 0:
+        out = out + _relu(p.w_exp) * torch.exp(math.exp(p.log_q) * u)
+    for w, log_a, c in ((p.w_sp1, p.log_a1, p.c1), (p.w_sp2, p.log_a2, p.c2)):
+        if _relu(w) > 0:
+            out = out + _relu(w) * F.softplus(math.exp(log_a) * (u - c))
+    return out
+
+
+def link(p: MPOParams, z: torch.Tensor) -> torch.Tensor:
+    """g(z): a non-negative mix of log σ, −e^(−z) and −hinge at margin m (increasing)."""
+    z = z - p.margin
+    out = _relu(p.lam_logsigmoid) * F.logsigmoid(z)
+    if _relu(p.lam_exp) > 0:
+        out = out - _relu(p.lam_exp) * torch.exp(-z)
+    if _relu(p.lam_hinge) > 0:
+        out = out - _relu(p.lam_hinge) * torch.relu(1 - z)
+    return out
+
+
+def schedule(values: tuple[float, float, float], tau: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation through ``KNOTS`` of non-negative knot values."""
+    v0, vh, v1 = (_relu(v) for v in values)
+    tau = torch.as_tensor(tau, dtype=torch.float64).clamp(0, 1)
+    first = v0 + (vh - v0) * (tau / 0.5)
+    second = vh + (v1 - vh) * ((tau - 0.5) / 0.5)
+    return torch.where(tau <= 0.5, first, second)
+
+
+def mpo_loss(batch: PreferenceBatch, p: MPOParams) -> torch.Tensor:
+    """Per-pair MPO/TA-MPO loss (B,); see the module docstring for the formula."""
+    s = _clip01(p.length_power)
+    r = _clip01(p.ref_switch)
+
+    def u(logps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return logps if s == 0 else logps / lengths**s
+
+    u_w = u(batch.policy_chosen_logps, batch.chosen_lengths)
+    u_l = u(batch.policy_rejected_logps, batch.rejected_lengths)
+    h = mirror_map(p, u_w) - mirror_map(p, u_l)
+    if r > 0:
+        ref_w = u(batch.reference_chosen_logps, batch.chosen_lengths)
+        ref_l = u(batch.reference_rejected_logps, batch.rejected_lengths)
+        h = h - r * (mirror_map(p, ref_w) - mirror_map(p, ref_l))
+    beta = max(p.beta, 1e-6)
+    rho = schedule((p.rho0, p.rho_half, p.rho1), batch.progress).to(h.dtype)
+    alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), batch.progress).to(h.dtype)
+    loss = -rho * link(p, beta * h)
+    if bool((alpha > 0).any()):
+        loss = loss + alpha * -u_w
+    return loss
+
+
+def formula(p: MPOParams, family: str) -> str:
+    """A readable formula of the loss at these parameters (zero terms omitted)."""
+    s, r = _clip01(p.length_power), _clip01(p.ref_switch)
+    terms = []
+    if _relu(p.w_id) > 0:
+        terms.append(f"{_relu(p.w_id) + MIRROR_SLOPE_FLOOR:.4g}·u")
+    if _relu(p.w_logodds) > 0:
+        terms.append(f"{_relu(p.w_logodds):.4g}·logodds(u)")
+    if _relu(p.w_exp) > 0:
+        terms.append(f"{_relu(p.w_exp):.4g}·exp({math.exp(p.log_q):.4g}u)")
+    for w, log_a, c in ((p.w_sp1, p.log_a1, p.c1), (p.w_sp2, p.log_a2, p.c2)):
+        if _relu(w) > 0:
+            terms.append(f"{_relu(w):.4g}·softplus({math.exp(log_a):.4g}(u{-c:+.4g}))")
+    f = " + ".join(terms) or f"{MIRROR_SLOPE_FLOOR:g}·u"
+    g = []
+    if _relu(p.lam_logsigmoid) > 0:
+        g.append(f"{_relu(p.lam_logsigmoid):.4g}·logσ(z)")
+    if _relu(p.lam_exp) > 0:
+        g.append(f"−{_relu(p.lam_exp):.4g}·exp(−z)")
+    if _relu(p.lam_hinge) > 0:
+        g.append(f"−{_relu(p.lam_hinge):.4g}·max(0, 1−z)")
+    ref = "" if r == 0 else (" − f(u_ref,w) + f(u_ref,l)" if r == 1 else
+                             f" − {r:.3g}(f(u_ref,w) − f(u_ref,l))")
+    z = f"z = {max(p.beta, 1e-6):.4g}·(f(u_w) − f(u_l){ref}) − {p.margin:.4g}"
+    if family == "ta-mpo":
+        weights = (f"ρ(τ) = lin({_relu(p.rho0):.3g}, {_relu(p.rho_half):.3g}, "
+                   f"{_relu(p.rho1):.3g}), α(τ) = lin({_relu(p.alpha0):.3g}, "
+                   f"{_relu(p.alpha_half):.3g}, {_relu(p.alpha1):.3g})")
+        head = "L = −ρ(τ)·g(z) + α(τ)·(−u_w)"
+    else:
+        weights = f"α = {_relu(p.alpha0):.4g}"
+        head = "L = −g(z) + α·(−u_w)"
+    return (f"{head}; g(z) = {' '.join(g) or '0'}; {z}; f(u) = {f}; "
+            f"u = ℓ/|y|^{s:.3g}; {weights}")
+
+
+@dataclass(frozen=True)
+class MPOLoss:
+    """A member of the MPO family: callable on a batch, saved and loaded as JSON."""
+
+    family: str
+    params: MPOParams
+
+    def __call__(self, batch: PreferenceBatch) -> torch.Tensor:
+        return mpo_loss(batch, self.params)
+
+    @property
+    def vector(self) -> np.ndarray:
+        return to_vector(self.params, self.family)
+
+    def to_json(self) -> dict:
+        return {
+            "family": self.family,
+            "version": FAMILIES[self.family],
+            "names": list(param_names(self.family)),
+            "vector": [float(v) for v in self.vector],
+            "formula": formula(self.params, self.family),
+        }
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+def load_mpo(path: str | Path) -> MPOLoss:
+    """Load a loss file written by :meth:`MPOLoss.save`; errors name the file and problem."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such loss file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    family = raw.get("family") if isinstance(raw, dict) else None
+    if family not in FAMILIES:
+        raise ValueError(f"{path}: unknown loss family {family!r}; known: {', '.join(FAMILIES)}")
+    if raw.get("version") != FAMILIES[family]:
+        raise ValueError(f"{path}: {family} version {raw.get('version')!r} is not supported "
+                         f"(this mirrorpo reads version {FAMILIES[family]})")
+    names = list(param_names(family))
+    if raw.get("names", names) != names:
+        raise ValueError(f"{path}: parameter names do not match {family} v{FAMILIES[family]}")
+    vector = raw.get("vector")
+    if (not isinstance(vector, list) or len(vector) != len(names)
+            or not all(isinstance(v, int | float) and math.isfinite(v) for v in vector)):
+        raise ValueError(f"{path}: 'vector' must be {len(names)} finite numbers")
+    return MPOLoss(family, from_vector(vector, family))

@@ -1,0 +1,139 @@
+"""The MPO family: exact DPO/ORPO points, increasing mirror maps, finite gradients, JSON."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from mirrorpo.losses import PreferenceBatch, get_loss
+from mirrorpo.losses.mpo import (
+    MPOLoss,
+    MPOParams,
+    dpo_point,
+    from_vector,
+    load_mpo,
+    mirror_map,
+    mpo_loss,
+    orpo_point,
+    param_names,
+    schedule,
+    to_vector,
+)
+
+
+def random_batch(seed, scale, shift=0.0, b=256, lengths=None):
+    g = torch.Generator().manual_seed(seed)
+    x = -torch.rand(4, b, generator=g, dtype=torch.float64) * scale + shift
+    lens = (torch.randint(1, 200, (2, b), generator=g).to(torch.float64) if lengths is None
+            else torch.full((2, b), float(lengths), dtype=torch.float64))
+    return PreferenceBatch(x[0], x[1], x[2], x[3], lens[0], lens[1],
+                           torch.rand(b, generator=g, dtype=torch.float64))
+
+
+# very negative, moderate, near zero, and positive log-densities
+REGIMES = [(1e4, 0.0), (50.0, 0.0), (1e-6, 0.0), (3.0, 5.0)]
+
+
+@pytest.mark.parametrize(("scale", "shift"), REGIMES)
+@pytest.mark.parametrize("beta", [0.05, 0.1, 1.0])
+def test_dpo_point_reproduces_dpo(scale, shift, beta):
+    b = random_batch(1, scale, shift)
+    for family in ("mpo", "ta-mpo"):
+        p = from_vector(to_vector(dpo_point(beta), family), family)
+        torch.testing.assert_close(mpo_loss(b, p), get_loss("dpo")(b, beta=beta),
+                                   rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("scale", "shift"), REGIMES)
+@pytest.mark.parametrize("lam", [0.1, 0.5])
+def test_orpo_point_reproduces_orpo(scale, shift, lam):
+    b = random_batch(2, scale, shift)
+    for family in ("mpo", "ta-mpo"):
+        p = from_vector(to_vector(orpo_point(lam), family), family)
+        want = get_loss("orpo")(b, beta=lam)
+        assert torch.isfinite(want).all()
+        torch.testing.assert_close(mpo_loss(b, p), want, rtol=1e-6, atol=1e-6)
+
+
+vectors = st.lists(st.floats(-3, 3, allow_nan=False), min_size=len(param_names("ta-mpo")),
+                   max_size=len(param_names("ta-mpo")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(vectors, st.floats(-30, 2), st.floats(-30, 2))
+def test_mirror_map_is_increasing_for_every_parameter_vector(vec, u1, u2):
+    assume(u2 - u1 > 1e-3)
+    p = from_vector(vec, "ta-mpo")
+    f = mirror_map(p, torch.tensor([u1, u2], dtype=torch.float64))
+    assert f[1] > f[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(vectors, st.integers(0, 2**16))
+def test_gradients_finite_wherever_loss_is(vec, seed):
+    p = from_vector(vec, "ta-mpo")
+    b = random_batch(seed, 20.0, b=16)
+    logps = torch.stack(b[:4]).clone().requires_grad_(True)
+    b = PreferenceBatch(*logps, *b[4:])
+    loss = mpo_loss(b, p)
+    finite = torch.isfinite(loss)
+    loss[finite].sum().backward()
+    cols = finite.nonzero().flatten()
+    assert torch.isfinite(logps.grad[:, cols]).all()
+
+
+def test_vector_round_trip_and_mpo_ties_schedules():
+    rng = np.random.default_rng(0)
+    for family in ("mpo", "ta-mpo"):
+        v = rng.normal(size=len(param_names(family)))
+        np.testing.assert_array_equal(to_vector(from_vector(v, family), family), v)
+    p = from_vector(to_vector(MPOParams(alpha0=0.3), "mpo"), "mpo")
+    assert (p.alpha0, p.alpha_half, p.alpha1, p.rho0, p.rho1) == (0.3, 0.3, 0.3, 1.0, 1.0)
+    with pytest.raises(ValueError, match="expects"):
+        from_vector([0.0] * 3, "mpo")
+
+
+def test_ta_mpo_moves_from_imitation_to_preference():
+    p = MPOParams(alpha0=1.0, alpha_half=0.5, alpha1=0.0, rho0=0.0, rho_half=0.5, rho1=1.0)
+    tau = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(schedule((p.alpha0, p.alpha_half, p.alpha1), tau),
+                               torch.tensor([1.0, 0.75, 0.5, 0.0], dtype=torch.float64))
+    b = random_batch(3, 50.0, b=4)
+    start = mpo_loss(b._replace(progress=torch.zeros(4, dtype=torch.float64)), p)
+    torch.testing.assert_close(start, -b.policy_chosen_logps)  # pure imitation at τ = 0
+    end = mpo_loss(b._replace(progress=torch.ones(4, dtype=torch.float64)), p)
+    torch.testing.assert_close(end, get_loss("dpo")(b))  # pure DPO at τ = 1
+
+
+def test_json_round_trip_and_formula(tmp_path):
+    loss = MPOLoss("ta-mpo", MPOParams(w_exp=0.5, log_q=0.1, alpha0=0.2, lam_hinge=0.3))
+    loss.save(tmp_path / "l.json")
+    back = load_mpo(tmp_path / "l.json")
+    assert back == loss
+    raw = json.loads((tmp_path / "l.json").read_text())
+    assert raw["family"] == "ta-mpo" and raw["version"] == 1
+    assert "exp(" in raw["formula"] and "max(0, 1−z)" in raw["formula"]
+    assert "logσ(z)" in MPOLoss("mpo", dpo_point()).to_json()["formula"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"family": "xpo", "version": 1, "vector": []}, "unknown loss family 'xpo'"),
+        ({"family": "mpo", "version": 9, "vector": []}, "version 9 is not supported"),
+        ({"family": "mpo", "version": 1, "vector": [1.0]}, "'vector' must be"),
+        ({"family": "mpo", "version": 1, "names": ["a"], "vector": [1.0]}, "names do not match"),
+    ],
+)
+def test_bad_loss_files(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=message) as err:
+        load_mpo(path)
+    assert "bad.json" in str(err.value)
+    path.write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_mpo(path)
