@@ -1,0 +1,1 @@
+"""Population-batched preference-optimisation training of control policies."""
