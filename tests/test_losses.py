@@ -99,3 +99,13 @@ def test_registry_errors():
         get_loss("dpoo")
     with pytest.raises(ValueError, match="no hyper-parameter"):
         get_loss("dpo")(batch()[0], gamma=1.0)
+
+
+def test_docs_table_lists_every_registered_loss():
+    from pathlib import Path
+
+    from mirrorpo.cli import loss_rows, markdown_table
+
+    doc = (Path(__file__).parent.parent / "docs" / "losses.md").read_text()
+    head = ("loss", "uses π_ref", "defaults (TRL names)", "formula and source")
+    assert markdown_table(head, loss_rows()) in doc, "regenerate with `mirrorpo losses --markdown`"

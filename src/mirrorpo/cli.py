@@ -621,6 +621,39 @@ def _ci(ci) -> str:
     return f"[{ci[0]:.1f}, {ci[1]:.1f}]"
 
 
+# ----------------------------------------------------------------------------- losses
+
+
+@main.command("losses")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table instead.")
+def losses_cmd(markdown) -> None:
+    """List the registered preference losses, their defaults and formulas."""
+    rows = loss_rows()
+    head = ("loss", "uses π_ref", "defaults (TRL names)", "formula and source")
+    if markdown:
+        click.echo(markdown_table(head, rows))
+        return
+    table = Table(title="registered losses (mirrorpo.losses)")
+    for col in head:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def loss_rows() -> list[tuple[str, str, str, str]]:
+    """One row per registered loss, from the registry (name, reference use, defaults, doc)."""
+    from mirrorpo.losses import LOSSES
+
+    rows = []
+    for name in sorted(LOSSES):
+        spec = LOSSES[name]
+        doc = " ".join((spec.fn.__doc__ or "").split())
+        defaults = ", ".join(f"{k}={v:g}" for k, v in spec.defaults.items()) or "—"
+        rows.append((name, "yes" if spec.uses_reference else "no", defaults, doc))
+    return rows
+
+
 # ----------------------------------------------------------------------------- demo
 
 
