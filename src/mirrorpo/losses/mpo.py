@@ -173,27 +173,26 @@ def mpo_loss(batch: PreferenceBatch, p: MPOParams) -> torch.Tensor:
     return loss
 
 
+def _join(terms, sep: str) -> str:
+    """Render the (weight, template) terms whose non-negative weight is positive."""
+    return sep.join(render(_relu(w)) for w, render in terms if _relu(w) > 0)
+
+
 def formula(p: MPOParams, family: str) -> str:
     """A readable formula of the loss at these parameters (zero terms omitted)."""
     s, r = _clip01(p.length_power), _clip01(p.ref_switch)
-    terms = []
-    if _relu(p.w_id) > 0:
-        terms.append(f"{_relu(p.w_id) + MIRROR_SLOPE_FLOOR:.4g}·u")
-    if _relu(p.w_logodds) > 0:
-        terms.append(f"{_relu(p.w_logodds):.4g}·logodds(u)")
-    if _relu(p.w_exp) > 0:
-        terms.append(f"{_relu(p.w_exp):.4g}·exp({math.exp(p.log_q):.4g}u)")
-    for w, log_a, c in ((p.w_sp1, p.log_a1, p.c1), (p.w_sp2, p.log_a2, p.c2)):
-        if _relu(w) > 0:
-            terms.append(f"{_relu(w):.4g}·softplus({math.exp(log_a):.4g}(u{-c:+.4g}))")
-    f = " + ".join(terms) or f"{MIRROR_SLOPE_FLOOR:g}·u"
-    g = []
-    if _relu(p.lam_logsigmoid) > 0:
-        g.append(f"{_relu(p.lam_logsigmoid):.4g}·logσ(z)")
-    if _relu(p.lam_exp) > 0:
-        g.append(f"−{_relu(p.lam_exp):.4g}·exp(−z)")
-    if _relu(p.lam_hinge) > 0:
-        g.append(f"−{_relu(p.lam_hinge):.4g}·max(0, 1−z)")
+    f = _join([
+        (p.w_id, lambda w: f"{w + MIRROR_SLOPE_FLOOR:.4g}·u"),
+        (p.w_logodds, lambda w: f"{w:.4g}·logodds(u)"),
+        (p.w_exp, lambda w: f"{w:.4g}·exp({math.exp(p.log_q):.4g}u)"),
+        (p.w_sp1, lambda w: f"{w:.4g}·softplus({math.exp(p.log_a1):.4g}(u{-p.c1:+.4g}))"),
+        (p.w_sp2, lambda w: f"{w:.4g}·softplus({math.exp(p.log_a2):.4g}(u{-p.c2:+.4g}))"),
+    ], " + ") or f"{MIRROR_SLOPE_FLOOR:g}·u"
+    g = _join([
+        (p.lam_logsigmoid, lambda w: f"{w:.4g}·logσ(z)"),
+        (p.lam_exp, lambda w: f"−{w:.4g}·exp(−z)"),
+        (p.lam_hinge, lambda w: f"−{w:.4g}·max(0, 1−z)"),
+    ], " ") or "0"
     ref = "" if r == 0 else (" − f(u_ref,w) + f(u_ref,l)" if r == 1 else
                              f" − {r:.3g}(f(u_ref,w) − f(u_ref,l))")
     z = f"z = {max(p.beta, 1e-6):.4g}·(f(u_w) − f(u_l){ref}) − {p.margin:.4g}"
@@ -205,7 +204,7 @@ def formula(p: MPOParams, family: str) -> str:
     else:
         weights = f"α = {_relu(p.alpha0):.4g}"
         head = "L = −g(z) + α·(−u_w)"
-    return (f"{head}; g(z) = {' '.join(g) or '0'}; {z}; f(u) = {f}; "
+    return (f"{head}; g(z) = {g}; {z}; f(u) = {f}; "
             f"u = ℓ/|y|^{s:.3g}; {weights}")
 
 
