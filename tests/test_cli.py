@@ -95,3 +95,40 @@ def test_missing_assets_message(tmp_path):
     proc = run_cli("eval", "reference", env_extra={"MIRRORPO_ASSETS": str(tmp_path)})
     assert proc.returncode == 2
     assert "reference.safetensors" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_tiny_end_to_end(tiny_assets, tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "ds"
+    res = runner.invoke(main, ["data", "make", "--pairs", "16", "--horizon", "5",
+                               "--out", str(data)])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--loss", "dpo:beta=0.2", "--loss", "orpo",
+            "--seeds", "2", "--steps", "4", "--batch-pairs", "4", "--episodes", "2",
+            "--out", str(run)]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads((run / "run.json").read_text())
+    assert sorted(out["members"]) == ["dpo:beta=0.2/seed0", "dpo:beta=0.2/seed1",
+                                      "orpo/seed0", "orpo/seed1"]
+    member = out["members"]["orpo/seed1"]
+    assert not member["failed"] and len(member["curves"]["loss"]) == len(out["curve_steps"])
+    assert (run / "policies.safetensors").exists()
+    res = runner.invoke(main, args)
+    assert res.exit_code == 2 and "already holds a run" in res.output
+
+
+@pytest.mark.parametrize(
+    ("loss", "needle"),
+    [("dpoo", "unknown loss 'dpoo'"), ("dpo:gamma=1", "no hyper-parameter"),
+     ("dpo:beta=x", "is not a number"), ("missing.json", "missing.json")],
+)
+def test_train_rejects_bad_loss_specs(tiny_assets, tmp_path, loss, needle):
+    runner = CliRunner()
+    data = tmp_path / "ds"
+    runner.invoke(main, ["data", "make", "--pairs", "8", "--horizon", "4", "--out", str(data)])
+    res = runner.invoke(main, ["train", "--data", str(data), "--loss", loss, "--steps", "1",
+                               "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output

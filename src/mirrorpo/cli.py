@@ -621,6 +621,79 @@ def _ci(ci) -> str:
     return f"[{ci[0]:.1f}, {ci[1]:.1f}]"
 
 
+# ----------------------------------------------------------------------------- train
+
+
+@main.command("train")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Preference dataset directory (from `mirrorpo data make`).")
+@click.option("--loss", "loss_specs", multiple=True, required=True,
+              help="Loss: NAME, NAME:key=value,... or an MPO/TA-MPO .json file; repeatable.")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Training seeds per loss (members = losses × seeds).")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--batch-pairs", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-4,
+              show_default=True)
+@click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Evaluation episodes per member.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--force", is_flag=True, help="Replace an existing run in --out.")
+@friendly_errors
+def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, episodes, out,
+              force) -> None:
+    """Fine-tune the shipped reference with PO losses, population-batched, then evaluate."""
+    import torch
+
+    from mirrorpo.assets import load_reference, load_suite_info
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.envs import get_spec
+    from mirrorpo.policies import save_policies
+    from mirrorpo.train.members import parse_loss_spec
+    from mirrorpo.train.population import TrainConfig, train_population
+
+    if (out / "run.json").exists() and not force:
+        raise UserError(f"{out}: already holds a run (use --force to replace it)")
+    ds = load_dataset(data_dir)
+    env_name = ds.card["env"]
+    parsed = [parse_loss_spec(s) for s in loss_specs]
+    names = [f"{label}/seed{k}" for label, _ in parsed for k in range(seeds)]
+    losses = [fn for _, fn in parsed for _ in range(seeds)]
+    member_seeds = [k for _ in parsed for k in range(seeds)]
+    cfg = TrainConfig(steps=steps, batch_pairs=batch_pairs, learning_rate=learning_rate)
+    torch.set_num_threads(2)
+    with progress_bar(f"train {len(names)} members", steps) as advance:
+        res = train_population(load_reference(env_name), ds.arrays, losses, member_seeds, cfg,
+                               progress=advance)
+    spec, info = get_spec(env_name), load_suite_info(env_name)
+    stack = res.policy.to_stack()
+    scores = _score_with_bar(spec, stack, info, episodes, 200_000)
+    out.mkdir(parents=True, exist_ok=True)
+    save_policies(out / "policies.safetensors", stack, {"env": env_name, "members": names})
+    log = res.log
+    members = {
+        n: {
+            "loss_spec": spec_str, "seed": seed, "failed": bool(res.failed[i]),
+            "fail_reason": res.fail_reason[i],
+            **({"score_sampled": float("-inf")} if res.failed[i] else scores[i].as_dict()),
+            "curves": {k: [float(row[i]) for row in getattr(log, k)]
+                       for k in ("loss", "chosen_logps", "rejected_logps", "reward_margin")},
+        }
+        for i, (n, spec_str, seed) in enumerate(zip(
+            names, [s for s in loss_specs for _ in range(seeds)], member_seeds, strict=True))
+    }
+    run = {"data": str(data_dir), "dataset_card": ds.card, "config": cfg.__dict__,
+           "episodes": episodes, "eval_seed": 200_000, "curve_steps": log.steps,
+           "members": members}
+    tmp = out / "run.json.tmp"
+    tmp.write_text(json.dumps(run, indent=2, default=str))
+    tmp.replace(out / "run.json")
+    print_scores(names, scores, f"{env_name}: trained members ({episodes} episodes each)")
+    for name, bad, reason in zip(names, res.failed, res.fail_reason, strict=True):
+        if bad:
+            console.print(f"[red]{name} failed:[/red] {reason}")
+
+
 # ----------------------------------------------------------------------------- losses
 
 
