@@ -10,11 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mirrorpo.assets import load_ladder, load_reference, load_suite_info
 from mirrorpo.data.dataset import save_dataset
-from mirrorpo.data.generate import SuiteContext, make_dataset
+from mirrorpo.data.generate import load_suite_context, make_dataset
 from mirrorpo.data.presets import get_preset
-from mirrorpo.envs import get_spec
 
 
 def main() -> None:
@@ -24,9 +22,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5120)
     ap.add_argument("--horizon", type=int, default=100)
     args = ap.parse_args()
-    info = load_suite_info(args.env)
-    ctx = SuiteContext(get_spec(args.env), load_ladder(args.env), load_reference(args.env),
-                       info.random_return, info.expert_return, info.ladder)
+    ctx = load_suite_context(args.env)
     t = time.perf_counter()
     ds = make_dataset(ctx, get_preset(args.preset), num_pairs=args.pairs,
                       horizon=args.horizon, seed=0)

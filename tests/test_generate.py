@@ -3,17 +3,14 @@
 import numpy as np
 import pytest
 
-from mirrorpo.assets import load_ladder, load_reference, load_suite_info
 from mirrorpo.data.dataset import CARD_FILE, PAIRS_FILE, load_dataset, save_dataset
-from mirrorpo.data.generate import SuiteContext, make_dataset
+from mirrorpo.data.generate import load_suite_context, make_dataset
 from mirrorpo.data.presets import PRESETS, get_preset, sample_levels
 from mirrorpo.envs import get_spec
 
 
 def context():
-    info = load_suite_info("hopper")
-    return SuiteContext(get_spec("hopper"), load_ladder("hopper"), load_reference("hopper"),
-                        info.random_return, info.expert_return, info.ladder)
+    return load_suite_context("hopper")
 
 
 def small(preset="clean", seed=0, pairs=24, horizon=8):

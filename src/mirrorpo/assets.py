@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from mirrorpo.envs import get_spec
+from mirrorpo.fileio import write_text_atomic
 from mirrorpo.policies import PolicyStack, load_policies
 
 SUITE_FILE = "suite.json"
@@ -86,8 +87,4 @@ def load_reference(env: str, root: Path | None = None) -> PolicyStack:
 def write_suite_info(env: str, raw: dict, root: Path | None = None) -> Path:
     d = root or asset_dir(env)
     d.mkdir(parents=True, exist_ok=True)
-    path = d / SUITE_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(d / SUITE_FILE, json.dumps(raw, indent=2, sort_keys=True) + "\n")

@@ -343,32 +343,16 @@ def data_presets() -> None:
     console.print(table)
 
 
-def _suite_context(env_name: str):
-    from mirrorpo.assets import load_ladder, load_reference, load_suite_info
-    from mirrorpo.data.generate import SuiteContext
-    from mirrorpo.envs import get_spec
-
-    info = load_suite_info(env_name)
-    return SuiteContext(
-        spec=get_spec(env_name),
-        ladder=load_ladder(env_name),
-        reference=load_reference(env_name),
-        random_return=info.random_return,
-        expert_return=info.expert_return,
-        ladder_info=info.ladder,
-    )
-
-
 def make_dataset_cli(env_name, preset_name, pairs, horizon, seed, out, force):
     from mirrorpo.data.dataset import is_dataset_dir, save_dataset
-    from mirrorpo.data.generate import CHUNK_PAIRS, make_dataset
+    from mirrorpo.data.generate import CHUNK_PAIRS, load_suite_context, make_dataset
     from mirrorpo.data.presets import get_preset
 
     preset = get_preset(preset_name)
     pairs = preset.pairs if pairs is None else pairs
     if out.exists() and is_dataset_dir(out) and not force:
         raise UserError(f"{out}: already holds a dataset (use --force to replace it)")
-    ctx = _suite_context(env_name)
+    ctx = load_suite_context(env_name)
     chunks = -(-int(pairs * 1.05 + 8) // CHUNK_PAIRS)
     t0 = time.time()
     with progress_bar(
@@ -648,6 +632,7 @@ def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, ep
     from mirrorpo.assets import load_reference, load_suite_info
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.envs import get_spec
+    from mirrorpo.fileio import write_text_atomic
     from mirrorpo.policies import save_policies
     from mirrorpo.train.members import parse_loss_spec
     from mirrorpo.train.population import TrainConfig, train_population
@@ -685,9 +670,7 @@ def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, ep
     run = {"data": str(data_dir), "dataset_card": ds.card, "config": cfg.__dict__,
            "episodes": episodes, "eval_seed": 200_000, "curve_steps": log.steps,
            "members": members}
-    tmp = out / "run.json.tmp"
-    tmp.write_text(json.dumps(run, indent=2, default=str))
-    tmp.replace(out / "run.json")
+    write_text_atomic(out / "run.json", json.dumps(run, indent=2, default=str))
     print_scores(names, scores, f"{env_name}: trained members ({episodes} episodes each)")
     for name, bad, reason in zip(names, res.failed, res.fail_reason, strict=True):
         if bad:

@@ -44,41 +44,38 @@ class EnvSpec:
         return gym.make(self.gym_id, **{**self.gym_kwargs, **overrides})
 
     @cached_property
-    def _probe(self) -> gym.Env:
-        return self.make().unwrapped
-
-    @cached_property
-    def reset_env(self) -> gym.Env:
-        """A private unwrapped env used only to draw ``reset(seed=...)`` initial states."""
+    def probe(self) -> gym.Env:
+        """One cached unwrapped env: its model, spaces and constants, and ``reset(seed=...)``
+        draws of initial states (resetting it never touches the model)."""
         return self.make().unwrapped
 
     @property
     def obs_dim(self) -> int:
-        return int(self._probe.observation_space.shape[0])
+        return int(self.probe.observation_space.shape[0])
 
     @property
     def act_dim(self) -> int:
-        return int(self._probe.action_space.shape[0])
+        return int(self.probe.action_space.shape[0])
 
     @property
     def action_low(self) -> np.ndarray:
-        return np.asarray(self._probe.action_space.low, dtype=np.float64)
+        return np.asarray(self.probe.action_space.low, dtype=np.float64)
 
     @property
     def action_high(self) -> np.ndarray:
-        return np.asarray(self._probe.action_space.high, dtype=np.float64)
+        return np.asarray(self.probe.action_space.high, dtype=np.float64)
 
     @property
     def frame_skip(self) -> int:
-        return int(self._probe.frame_skip)
+        return int(self.probe.frame_skip)
 
     @property
     def dt(self) -> float:
-        return float(self._probe.dt)
+        return float(self.probe.dt)
 
     @property
     def model(self) -> mujoco.MjModel:
-        return self._probe.model
+        return self.probe.model
 
     @property
     def nq(self) -> int:
@@ -92,7 +89,7 @@ class EnvSpec:
 
     def observation(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         """Observation as Gymnasium builds it, for a batch of states. (n, obs_dim)"""
-        return _OBSERVATIONS[self.name](self._probe, qpos, qvel)
+        return _OBSERVATIONS[self.name](self.probe, qpos, qvel)
 
     def reward_terminated(
         self,
@@ -107,7 +104,7 @@ class EnvSpec:
         x_before/x_after (n,) are the progress coordinates around the step (see ``x_body``),
         qpos/qvel the state after it, action (n, act_dim) the action applied.
         """
-        return _REWARDS[self.name](self._probe, x_before, x_after, qpos, qvel, action)
+        return _REWARDS[self.name](self.probe, x_before, x_after, qpos, qvel, action)
 
 
 def _clip_vel(qvel: np.ndarray) -> np.ndarray:

@@ -100,7 +100,7 @@ class BatchedSim:
 
 def reset_states(spec: EnvSpec, seeds: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Initial (qpos, qvel) that ``env.reset(seed=s)`` gives for each seed. (M, nq), (M, nv)"""
-    env = spec.reset_env  # one cached env: building one per call costs a model compile
+    env = spec.probe  # cached: building an env per call costs a model compile
     qpos = np.zeros((len(seeds), spec.nq))
     qvel = np.zeros((len(seeds), spec.nv))
     for j, s in enumerate(seeds):

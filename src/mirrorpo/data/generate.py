@@ -44,6 +44,16 @@ class SuiteContext:
     ladder_info: list[dict]
 
 
+def load_suite_context(env: str) -> SuiteContext:
+    """The shipped (or ``$MIRRORPO_ASSETS``) ladder, reference and normalisers of ``env``."""
+    from mirrorpo.assets import load_ladder, load_reference, load_suite_info
+    from mirrorpo.envs import get_spec
+
+    info = load_suite_info(env)
+    return SuiteContext(get_spec(env), load_ladder(env), load_reference(env),
+                        info.random_return, info.expert_return, info.ladder)
+
+
 def start_state_pool(ctx: SuiteContext, episodes: int, seed_seq: np.random.SeedSequence,
                      progress: Callable[[int], None] | None = None):
     """All states the reference visits before termination over ``episodes`` episodes."""

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mirrorpo.fileio import write_text_atomic
 from mirrorpo.losses.baselines import log_odds
 from mirrorpo.losses.registry import PreferenceBatch
 
@@ -232,10 +233,7 @@ class MPOLoss:
         }
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
 
 def load_mpo(path: str | Path) -> MPOLoss:

@@ -56,6 +56,9 @@ class PreferenceBatch(NamedTuple):
 
 
 LossFn = Callable[..., torch.Tensor]
+"""A registered loss function: (batch, **hyper-parameters) → per-pair losses (B,)."""
+BatchLoss = Callable[[PreferenceBatch], torch.Tensor]
+"""A loss with its hyper-parameters bound: batch → per-pair losses (B,)."""
 
 
 @dataclass(frozen=True)

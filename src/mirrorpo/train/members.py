@@ -7,18 +7,16 @@ file (``discovered.json``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from mirrorpo.losses import PreferenceBatch, get_loss
 from mirrorpo.losses.mpo import load_mpo
+from mirrorpo.losses.registry import BatchLoss
 
-MemberLoss = Callable[[PreferenceBatch], torch.Tensor]
 
-
-def parse_loss_spec(spec: str) -> tuple[str, MemberLoss]:
+def parse_loss_spec(spec: str) -> tuple[str, BatchLoss]:
     """(display name, per-pair loss callable) for a loss spec; ValueError on bad input."""
     if spec.endswith(".json"):
         loss = load_mpo(Path(spec))

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mirrorpo.losses.registry import PreferenceBatch
-from mirrorpo.policies import PolicyStack
+from mirrorpo.losses.registry import BatchLoss, PreferenceBatch
+from mirrorpo.policies import LOG_2PI, PolicyStack
 
-LOG_2PI = float(np.log(2 * np.pi))
 MAX_STEP_LOGP = -1e-8
 
 
@@ -125,13 +124,10 @@ class TrainResult:
     log: TrainLog
 
 
-MemberLoss = Callable[[PreferenceBatch], torch.Tensor]
-
-
 def train_population(
     reference: PolicyStack,
     data: dict[str, np.ndarray],
-    losses: list[MemberLoss],
+    losses: list[BatchLoss],
     seeds: list[int],
     cfg: TrainConfig,
     *,
