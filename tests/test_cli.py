@@ -132,3 +132,37 @@ def test_train_rejects_bad_loss_specs(tiny_assets, tmp_path, loss, needle):
                                "--out", str(tmp_path / "run")])
     assert res.exit_code == 2, res.output
     assert needle in res.output
+
+
+def test_bench_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
+    runner = CliRunner()
+    root = tmp_path / "suite"
+    for preset in ("clean", "noisy-20"):
+        res = runner.invoke(main, ["data", "make", "--preset", preset, "--pairs", "16",
+                                   "--horizon", "5", "--out", str(root / "hopper" / preset)])
+        assert res.exit_code == 0, res.output
+    out = tmp_path / "bench"
+    args = ["bench", "--presets", "clean,noisy-20", "--data-root", str(root),
+            "--losses", "dpo,sft,orpo:beta=0.5", "--seeds", "2", "--val-seeds", "1",
+            "--steps", "4", "--batch-pairs", "4", "--episodes", "2", "--out", str(out)]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("preset,loss,spec,runs")
+    assert len(summary) == 1 + 2 * 4  # reference + 3 losses, per preset
+    assert summary[1].startswith("clean,reference,")
+    members = (out / "members.csv").read_text()
+    for beta in ("0.01", "0.1", "1"):  # dpo swept on validation seeds only
+        assert f"validation,clean,dpo,dpo:beta={beta},1000" in members
+    assert "test,noisy-20,orpo:beta=0.5,orpo:beta=0.5,1" in members
+    for kind in ("bars", "curves", "logps"):
+        assert (out / "plots" / f"{kind}_noisy-20.png").stat().st_size > 1000
+    unit = out / "units" / "clean.test.json"
+    before = unit.stat().st_mtime_ns
+    res = runner.invoke(main, args)  # resumes: nothing retrained
+    assert res.exit_code == 0, res.output
+    assert unit.stat().st_mtime_ns == before
+    res = runner.invoke(main, [*args[:-2], "--seeds", "3", "--out", str(out)])
+    assert res.exit_code == 2 and "different benchmark" in res.output
+    res = runner.invoke(main, [*args[:2], "clean,mixed", *args[3:]])
+    assert res.exit_code == 2 and "no dataset" in res.output

@@ -81,3 +81,52 @@ def test_to_stack_round_trip():
     zeros = torch.zeros(2, 4, 3, dtype=torch.float64)
     got = pol.log_density(torch.as_tensor(obs), zeros).detach().numpy()
     np.testing.assert_allclose(got, ref.log_prob(obs, np.zeros((2, 4, 3))))
+
+
+def test_packed_segment_logps_equal_masked_sum():
+    from mirrorpo.train.population import SegmentTable, segment_logps
+
+    ref = random_stack(11, 3, 2, hidden=(8,))
+    data = tiny_data(n=6, h=5)
+    pol = PopulationPolicy(ref, dtype=torch.float64)
+    table = SegmentTable.from_arrays(data, torch.float64)
+    segs = torch.tensor([[0, 7, 3], [11, 2, 2]])
+    got = segment_logps(pol, table, segs, np.log(0.01))
+    both = {k: np.concatenate([data[f"chosen_{k}"], data[f"rejected_{k}"]])
+            for k in ("obs", "actions", "length")}
+    for m in range(2):
+        for j, sid in enumerate(segs[m].tolist()):
+            n = both["length"][sid]
+            obs = torch.as_tensor(both["obs"][sid, :n])[None]
+            act = torch.as_tensor(both["actions"][sid, :n])[None]
+            one = PopulationPolicy(ref.select([m]), dtype=torch.float64)
+            step = (one.log_density(obs, act)[0] + 3 * np.log(0.01)).clamp(max=-1e-8)
+            torch.testing.assert_close(got[m, j], step.sum(), rtol=1e-12, atol=1e-9)
+
+
+
+
+def test_snapshots_equal_shorter_runs():
+    ref = random_stack(11, 3, 1, hidden=(8,))
+    data = tiny_data()
+    cfg = TrainConfig(**{**CFG.__dict__, "snapshot_steps": (4, 15)})
+    run = train_population(ref, data, LOSSES[:2], [0, 1], cfg, dtype=torch.float64)
+    short = train_population(ref, data, LOSSES[:2], [0, 1],
+                             TrainConfig(**{**CFG.__dict__, "steps": 4}), dtype=torch.float64)
+    assert sorted(run.snapshots) == [4, 15]
+    for a, b in zip(run.snapshots[4].weights, short.policy.to_stack().weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    for a, b in zip(run.snapshots[15].weights, run.policy.to_stack().weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_population_mean_action_equals_policy_stack():
+    for activation in ("tanh", "relu"):
+        ref = random_stack(11, 3, 3, hidden=(16, 8))
+        ref = ref.__class__(**{**ref.__dict__, "activation": activation})
+        obs = np.random.default_rng(1).normal(size=(3, 50, 11)) * 3
+        pol = PopulationPolicy(ref, dtype=torch.float64)
+        got = pol.mean_action(torch.as_tensor(obs)).detach().numpy()
+        np.testing.assert_allclose(got, ref.mean_action(obs), rtol=1e-9, atol=1e-11)
+        part = pol.mean_action(torch.as_tensor(obs[1:]), slice(1, 3)).detach().numpy()
+        np.testing.assert_allclose(part, got[1:], rtol=1e-12, atol=1e-13)

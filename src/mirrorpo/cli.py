@@ -677,6 +677,189 @@ def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, ep
             console.print(f"[red]{name} failed:[/red] {reason}")
 
 
+# ----------------------------------------------------------------------------- bench
+
+
+def _csv_list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@main.command("bench")
+@env_option
+@click.option("--presets", default="clean,noisy-20,mixed", show_default=True,
+              help="Comma-separated presets; each dataset is read from DATA_ROOT/ENV/PRESET.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=Path("runs/suite"),
+              show_default=True, help="Where `mirrorpo data make` wrote the datasets.")
+@click.option("--losses", "losses", default=None,
+              help="Comma-separated loss specs [default: every registered loss]. A bare name "
+                   "is swept over its main hyper-parameter on validation seeds.")
+@click.option("--seeds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Test training seeds per loss (reported).")
+@click.option("--val-seeds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Validation training seeds per swept value (used only to choose it).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Optimiser steps [default: TrainConfig's].")
+@click.option("--batch-pairs", type=click.IntRange(min=1), default=None)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Evaluation episodes per member.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Run directory (an interrupted run resumes with the same options).")
+@click.option("--force", is_flag=True, help="Start over in --out, discarding its results.")
+@friendly_errors
+def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, batch_pairs,
+              learning_rate, episodes, out, force) -> None:
+    """Every loss on every preset: sweep on validation seeds, report on test seeds.
+
+    Writes summary.md, summary.csv, members.csv and plots/ (score bars with CIs, training
+    curves, log-likelihood curves) to --out.
+    """
+    import shutil
+
+    import torch
+
+    from mirrorpo.assets import load_reference
+    from mirrorpo.bench import BenchConfig, BenchRun, test_unit, validation_unit
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.losses import LOSSES
+    from mirrorpo.train.members import parse_loss_spec
+    from mirrorpo.train.population import TrainConfig
+
+    preset_list = _csv_list(presets)
+    loss_list = _csv_list(losses) if losses else tuple(sorted(LOSSES))
+    for spec in loss_list:
+        parse_loss_spec(spec)  # fail fast on a bad spec
+    if not preset_list or not loss_list:
+        raise UserError("--presets and --losses need at least one entry each")
+    defaults = TrainConfig()
+    train = TrainConfig(steps=steps or defaults.steps,
+                        batch_pairs=batch_pairs or defaults.batch_pairs,
+                        learning_rate=learning_rate or defaults.learning_rate)
+    cfg = BenchConfig(env=env_name, presets=preset_list, losses=loss_list, seeds=seeds,
+                      val_seeds=val_seeds, episodes=episodes, train=train)
+    datasets = {}
+    for preset in preset_list:
+        d = data_root / env_name / preset
+        if not (d / "pairs.npz").exists():
+            raise UserError(f"{d}: no dataset (make it with `mirrorpo data make --env "
+                            f"{env_name} --preset {preset} --out {d}`)")
+        datasets[preset] = d
+    if force and out.exists():
+        shutil.rmtree(out / "units", ignore_errors=True)
+    run = BenchRun(out, cfg, force=force)
+    torch.set_num_threads(2)
+    reference = load_reference(env_name)
+    scorer = _scorer(env_name, episodes)
+    t0 = time.time()
+    for preset in preset_list:
+        ds = load_dataset(datasets[preset])
+        if ds.card["env"] != env_name:
+            raise UserError(f"{datasets[preset]}: a {ds.card['env']} dataset, not {env_name}")
+        val = run.load(preset, "validation")
+        if val is None:
+            n = sum(len(_sweep(s)) for s in loss_list) * val_seeds
+            with progress_bar(f"{preset}: validation, {n} members", train.steps) as adv:
+                val = validation_unit(cfg, ds.arrays, reference, scorer, adv)
+            run.save(preset, "validation", val)
+        if run.load(preset, "test") is None:
+            n = len(loss_list) * seeds
+            with progress_bar(f"{preset}: test, {n} members", train.steps) as adv:
+                run.save(preset, "test", test_unit(cfg, val["chosen"], ds.arrays, reference,
+                                                   scorer, adv))
+    _render_bench(run)
+    console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
+
+
+def _sweep(spec: str) -> list[str]:
+    from mirrorpo.bench import sweep_specs
+
+    return sweep_specs(spec)
+
+
+def _scorer(env_name: str, episodes: int):
+    """(policies, eval seed) → (sampled, mean-action) normalised scores, for mirrorpo.bench."""
+    import numpy as np
+
+    from mirrorpo.assets import load_suite_info
+    from mirrorpo.envs import get_spec
+    from mirrorpo.evaluation import score_population
+
+    spec, info = get_spec(env_name), load_suite_info(env_name)
+
+    def score(stack, seed):
+        res = score_population(spec, stack, info.random_return, info.expert_return,
+                               episodes=episodes, seed=seed)
+        return (np.array([r.sampled_mean for r in res]),
+                np.array([r.mean_action_mean for r in res]))
+
+    return score
+
+
+def _render_bench(run) -> None:
+    """summary.md/.csv, members.csv and plots/ from a run's saved units."""
+
+    import numpy as np
+
+    from mirrorpo import plots
+    from mirrorpo.bench import REFERENCE, markdown_summary, summary_records, table_rows
+    from mirrorpo.fileio import write_text_atomic
+
+    cfg = run.cfg
+    units = {p: run.load(p, "test") for p in cfg.presets}
+    units = {p: u for p, u in units.items() if u is not None}
+    tables = table_rows(units, cfg.losses)
+    md = markdown_summary(tables)
+    write_text_atomic(run.root / "summary.md", md)
+    records = summary_records(tables)
+    _write_csv(run.root / "summary.csv", records)
+    members = []
+    for phase in ("validation", "test"):
+        for p in cfg.presets:
+            unit = run.load(p, phase) or {"members": []}
+            for m in unit["members"]:
+                members.append({"phase": phase, "preset": p, "loss": m["loss"],
+                                "spec": m["spec"], "seed": m["seed"], "failed": m["failed"],
+                                "score": m["score"],
+                                "score_mean_action": m["score_mean_action"]})
+    _write_csv(run.root / "members.csv", members)
+    (run.root / "plots").mkdir(exist_ok=True)
+    for preset, unit in units.items():
+        slug = preset.replace("/", "_")
+        plots.score_bars(tables[preset], f"{cfg.env} {preset}: test seeds",
+                         run.root / "plots" / f"bars_{slug}.png")
+        curves, logs = {}, {}
+        for loss in cfg.losses:
+            ms = [m for m in unit["members"] if m["loss"] == loss and not m["failed"]]
+            if not ms:
+                continue
+            steps = sorted(int(k) for k in ms[0]["curve"])
+            curves[loss] = (steps, np.array([[m["curve"][str(s)] if str(s) in m["curve"]
+                                              else m["curve"][s] for s in steps] for m in ms]))
+            logs[loss] = {k: np.array([m["logs"][k] for m in ms])
+                          for k in ("chosen_logps", "rejected_logps", "reward_margin")}
+        ref = tables[preset][REFERENCE][0].mean
+        plots.training_curves(curves, ref, f"{cfg.env} {preset}: score along training",
+                              run.root / "plots" / f"curves_{slug}.png")
+        log_steps = unit["members"][0]["log_steps"]
+        plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-likelihoods (mean over "
+                          "seeds)", run.root / "plots" / f"logps_{slug}.png")
+    console.print(md)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+    import io
+
+    from mirrorpo.fileio import write_text_atomic
+
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
 # ----------------------------------------------------------------------------- losses
 
 

@@ -37,13 +37,14 @@ def sft(batch: PreferenceBatch) -> torch.Tensor:
     return -batch.mean_chosen_logps
 
 
-@register("dpo", main_hparam="beta", beta=0.1)
+@register("dpo", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def dpo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """DPO (Rafailov et al., 2023, eq. 7): −log σ(β h). β > 0. TRL ``loss_type="sigmoid"``."""
     return -F.logsigmoid(beta * batch.margin)
 
 
-@register("cdpo", main_hparam="label_smoothing", beta=0.1, label_smoothing=0.1)
+@register("cdpo", main_hparam="label_smoothing", sweep=(0.05, 0.1, 0.2), beta=0.1,
+          label_smoothing=0.1)
 def cdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.Tensor:
     """Conservative DPO (Mitchell, 2023): −(1−ε) log σ(βh) − ε log σ(−βh). ε ∈ [0, 0.5).
 
@@ -53,7 +54,8 @@ def cdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.T
     return -(1 - label_smoothing) * F.logsigmoid(z) - label_smoothing * F.logsigmoid(-z)
 
 
-@register("rdpo", main_hparam="label_smoothing", beta=0.1, label_smoothing=0.1)
+@register("rdpo", main_hparam="label_smoothing", sweep=(0.1, 0.2, 0.3), beta=0.1,
+          label_smoothing=0.1)
 def rdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.Tensor:
     """Robust DPO (Chowdhury et al., 2024, eq. 9), ε the known flip rate ∈ [0, 0.5):
     [−(1−ε) log σ(βh) + ε log σ(−βh)] / (1 − 2ε). TRL ``loss_type="robust"``."""
@@ -62,19 +64,19 @@ def rdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.T
     return (-(1 - eps) * F.logsigmoid(z) + eps * F.logsigmoid(-z)) / (1 - 2 * eps)
 
 
-@register("ipo", main_hparam="beta", beta=0.1)
+@register("ipo", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def ipo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """IPO (Azar et al., 2024, eq. 17): (h − 1/(2β))². β > 0 (TRL's ``beta`` is τ)."""
     return (batch.margin - 1 / (2 * beta)) ** 2
 
 
-@register("hinge", main_hparam="beta", beta=0.1)
+@register("hinge", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def hinge(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """SLiC-HF calibration loss (Zhao et al., 2023): max(0, 1 − βh). TRL ``loss_type="hinge"``."""
     return torch.relu(1 - beta * batch.margin)
 
 
-@register("orpo", uses_reference=False, main_hparam="beta", beta=0.1)
+@register("orpo", uses_reference=False, main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def orpo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """ORPO (Hong et al., 2024, eq. 6–7): −ℓ̄_w − λ log σ(logodds(ℓ̄_w) − logodds(ℓ̄_l)).
 
@@ -84,7 +86,8 @@ def orpo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     return -batch.mean_chosen_logps - beta * F.logsigmoid(ratio)
 
 
-@register("simpo", uses_reference=False, main_hparam="beta", beta=2.0, gamma_beta_ratio=0.5)
+@register("simpo", uses_reference=False, main_hparam="beta", sweep=(0.5, 2.0, 8.0), beta=2.0,
+          gamma_beta_ratio=0.5)
 def simpo(batch: PreferenceBatch, beta: float, gamma_beta_ratio: float) -> torch.Tensor:
     """SimPO (Meng et al., 2024, eq. 6): −log σ(β(ℓ̄_w − ℓ̄_l) − γ), γ = β·gamma_beta_ratio.
 
@@ -94,7 +97,8 @@ def simpo(batch: PreferenceBatch, beta: float, gamma_beta_ratio: float) -> torch
     return -F.logsigmoid(z)
 
 
-@register("discopop", main_hparam="beta", beta=0.05, discopop_tau=0.05)
+@register("discopop", main_hparam="beta", sweep=(0.005, 0.05, 0.5), beta=0.05,
+          discopop_tau=0.05)
 def discopop(batch: PreferenceBatch, beta: float, discopop_tau: float) -> torch.Tensor:
     """DiscoPOP / log-ratio modulated loss (Chan Lu et al., 2024, eq. 5), z = βh:
     (1 − m)·(−log σ(z)) + m·e^(−z), m = σ(z / τ). TRL ``loss_type="discopop"``."""
@@ -103,7 +107,7 @@ def discopop(batch: PreferenceBatch, beta: float, discopop_tau: float) -> torch.
     return (1 - modulation) * -F.logsigmoid(z) + modulation * torch.exp(-z)
 
 
-@register("nca_pair", main_hparam="beta", beta=0.1)
+@register("nca_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def nca_pair(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """NCA, pairwise (Chen et al., 2024, eq. 11), r = β(ℓ − ℓ_ref):
     −log σ(r_w) − ½ log σ(−r_w) − ½ log σ(−r_l). TRL ``loss_type="nca_pair"``."""
@@ -112,7 +116,7 @@ def nca_pair(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     return -F.logsigmoid(r_w) - 0.5 * F.logsigmoid(-r_w) - 0.5 * F.logsigmoid(-r_l)
 
 
-@register("sppo_hard", main_hparam="beta", beta=0.1)
+@register("sppo_hard", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def sppo_hard(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """SPPO with hard labels (Wu et al., 2024, eq. 4.8): (a − 1/(2β))² + (b + 1/(2β))²,
     a = ℓ_w − ℓ_ref,w, b = ℓ_l − ℓ_ref,l. TRL ``loss_type="sppo_hard"``."""
@@ -120,7 +124,7 @@ def sppo_hard(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     return (a - 0.5 / beta) ** 2 + (b + 0.5 / beta) ** 2
 
 
-@register("apo_zero", main_hparam="beta", beta=0.1)
+@register("apo_zero", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def apo_zero(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """APO-zero (D'Oosterlinck et al., 2024): (1 − σ(β a)) + σ(β b), a, b the chosen and
     rejected log-ratios: raise the winner's likelihood, lower the loser's. TRL ``apo_zero``."""
@@ -129,7 +133,8 @@ def apo_zero(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     )
 
 
-@register("exo_pair", main_hparam="beta", beta=0.1, label_smoothing=1e-3)
+@register("exo_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          label_smoothing=1e-3)
 def exo_pair(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.Tensor:
     """EXO, pairwise (Ji et al., 2024, eq. 15), z = βh, ε ∈ (0, 0.5):
     σ(z)(log σ(z) − log(1−ε)) + σ(−z)(log σ(−z) − log ε). TRL ``loss_type="exo_pair"``."""
@@ -140,12 +145,12 @@ def exo_pair(batch: PreferenceBatch, beta: float, label_smoothing: float) -> tor
     )
 
 
-@register("kto_pair", main_hparam="beta", beta=0.1)
+@register("kto_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
 def kto_pair(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """KTO, paired form (Ethayarajh et al., 2024; TRL ``loss_type="kto_pair"``), with batch
     KL estimates z_w = max(0, mean a), z_l = max(0, mean b) of the log-ratios a, b:
     ½[(1 − σ(β(a − z_l))) + (1 − σ(β(z_w − b)))] per pair (TRL averages the 2B terms)."""
     a, b = batch.chosen_logratios, batch.rejected_logratios
-    z_w = a.mean().clamp(min=0)
-    z_l = b.mean().clamp(min=0)
+    z_w = a.mean(-1, keepdim=True).clamp(min=0)  # over the batch axis (last)
+    z_l = b.mean(-1, keepdim=True).clamp(min=0)
     return 0.5 * ((1 - torch.sigmoid(beta * (a - z_l))) + (1 - torch.sigmoid(beta * (z_w - b))))

@@ -14,7 +14,10 @@ import torch
 
 
 class PreferenceBatch(NamedTuple):
-    """Per-pair inputs of a preference loss, each of shape (B,).
+    """Per-pair inputs of a preference loss, each of shape (..., B): pairs on the last axis.
+
+    Leading axes (e.g. population members sharing one loss) are independent: a loss may
+    reduce over the last axis only (as kto_pair's batch KL estimate does).
 
     ``*_logps`` are summed log-likelihoods log π(y|x) of the chosen (y_w) and rejected (y_l)
     responses under the policy and the reference; ``*_lengths`` are |y| (tokens or steps);
@@ -71,6 +74,8 @@ class LossSpec:
     uses_reference: bool = True
     main_hparam: str | None = None
     """The hyper-parameter a benchmark sweeps (TRL's name), if any."""
+    sweep: tuple[float, ...] = ()
+    """The values of ``main_hparam`` a benchmark tries (the default among them)."""
 
     def __call__(self, batch: PreferenceBatch, **hparams: float) -> torch.Tensor:
         unknown = set(hparams) - set(self.defaults)
@@ -84,13 +89,16 @@ LOSSES: dict[str, LossSpec] = {}
 
 
 def register(name: str, *, uses_reference: bool = True, main_hparam: str | None = None,
-             **defaults: float) -> Callable[[LossFn], LossFn]:
+             sweep: tuple[float, ...] = (), **defaults: float) -> Callable[[LossFn], LossFn]:
     """Decorator adding a per-pair loss function to :data:`LOSSES` under ``name``."""
 
     def wrap(fn: LossFn) -> LossFn:
         if name in LOSSES:
             raise ValueError(f"loss '{name}' registered twice")
-        LOSSES[name] = LossSpec(name, fn, dict(defaults), uses_reference, main_hparam)
+        if main_hparam is not None and defaults[main_hparam] not in sweep:
+            raise ValueError(f"loss '{name}': the sweep must contain the default {main_hparam}")
+        LOSSES[name] = LossSpec(name, fn, dict(defaults), uses_reference, main_hparam,
+                                tuple(sweep))
         return fn
 
     return wrap

@@ -44,25 +44,42 @@ class PopulationPolicy(torch.nn.Module):
     def size(self) -> int:
         return int(self.log_std.shape[0])
 
-    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """obs (P, N, O) → Gaussian means (P, N, A)."""
-        act = torch.tanh if self.activation == "tanh" else torch.relu
-        x = ((obs - self.obs_mean[:, None]) / self.obs_std[:, None]).clamp(
-            -self.clip_obs, self.clip_obs)
-        n_layers = len(self.weights)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b[:, None, :], x, w)  # (P, N, out_i)
-            if i < n_layers - 1:
-                x = act(x)
-        return x
+    def mean_action(self, obs: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
+        """obs (P', N, O) → Gaussian means (P', N, A) of the members in ``members``.
 
-    def log_density(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """log N(a; μ(s), diag σ²) summed over action dims: (P, N, O), (P, N, A) → (P, N)."""
-        z = (actions - self.mean_action(obs)) * torch.exp(-self.log_std)[:, None]
-        return (-0.5 * z * z - self.log_std[:, None] - 0.5 * LOG_2PI).sum(-1)
+        tanh layers run as sigmoids: tanh(z) = 2σ(2z) − 1, and the affine map 2s − 1 of each
+        hidden output s = σ(2z) is folded into the next layer's (tiny) weights and bias:
+        (2s − 1)W + b = s·2W + (b − 1ᵀW). Each hidden layer is then one ``baddbmm`` and one
+        ``sigmoid`` (one-pass backward), where torch's CPU tanh costs ~6× a sigmoid and the
+        elementwise passes, not the matmuls, bounded a training step.
+        """
+        x = ((obs - self.obs_mean[members, None]) / self.obs_std[members, None]).clamp(
+            -self.clip_obs, self.clip_obs)
+        last = len(self.weights) - 1
+        tanh = self.activation == "tanh"
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            w, b = w[members], b[members]
+            if tanh and i > 0:  # x holds s = σ(2z) of the previous layer
+                b, w_scale = b - w.sum(-2), 2.0
+            else:
+                w_scale = 1.0
+            if i == last:
+                return torch.baddbmm(b[:, None, :], x, w, alpha=w_scale)
+            if tanh:
+                x = torch.sigmoid(torch.baddbmm(b[:, None, :], x, w, beta=2.0, alpha=2 * w_scale))
+            else:
+                x = torch.relu(torch.baddbmm(b[:, None, :], x, w))
+        raise AssertionError("unreachable")
+
+    def log_density(self, obs: torch.Tensor, actions: torch.Tensor,
+                    members: slice = slice(None)) -> torch.Tensor:
+        """log N(a; μ(s), diag σ²) summed over action dims: (P', N, O), (P', N, A) → (P', N)."""
+        log_std = self.log_std[members]
+        z = (actions - self.mean_action(obs, members)) * torch.exp(-log_std)[:, None]
+        return (-0.5 * z * z - log_std[:, None] - 0.5 * LOG_2PI).sum(-1)
 
     def to_stack(self) -> PolicyStack:
-        n = lambda p: p.detach().double().cpu().numpy()  # noqa: E731
+        n = lambda p: p.detach().cpu().numpy().astype(np.float64, copy=True)  # noqa: E731
         return PolicyStack(
             weights=tuple(n(w) for w in self.weights),
             biases=tuple(n(b) for b in self.biases),
@@ -74,18 +91,71 @@ class PopulationPolicy(torch.nn.Module):
         )
 
 
-def segment_logps(policy: PopulationPolicy, obs: torch.Tensor, actions: torch.Tensor,
-                  lengths: torch.Tensor, log_resolution: float) -> torch.Tensor:
-    """Per-member segment log-likelihood of action masses (module docstring).
+@dataclass(frozen=True)
+class SegmentTable:
+    """All segments of a dataset, chosen (ids 0..N−1) then rejected (N..2N−1), as flat rows.
 
-    obs (P, B, H, O), actions (P, B, H, A), lengths (P, B) → (P, B).
+    Row ``i·H + t`` holds step t of segment i; the final row is an all-zero padding row.
     """
-    p, b, h, o = obs.shape
-    d = actions.shape[-1]
-    step = policy.log_density(obs.reshape(p, b * h, o), actions.reshape(p, b * h, d))
-    step = (step.reshape(p, b, h) + d * log_resolution).clamp(max=MAX_STEP_LOGP)
-    mask = torch.arange(h, device=obs.device)[None, None, :] < lengths[..., None]
-    return (step * mask).sum(-1)
+
+    obs: torch.Tensor
+    """(2N·H + 1, O)"""
+    actions: torch.Tensor
+    """(2N·H + 1, A)"""
+    lengths: torch.Tensor
+    """(2N,) int64"""
+    horizon: int
+
+    @property
+    def num_pairs(self) -> int:
+        return len(self.lengths) // 2
+
+    @classmethod
+    def from_arrays(cls, data: dict[str, np.ndarray], dtype: torch.dtype) -> SegmentTable:
+        def flat(key: str) -> torch.Tensor:
+            both = np.concatenate([data[f"chosen_{key}"], data[f"rejected_{key}"]])
+            rows = torch.as_tensor(both.reshape(-1, both.shape[-1]), dtype=dtype)
+            return torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
+
+        lengths = np.concatenate([data["chosen_length"], data["rejected_length"]])
+        return cls(flat("obs"), flat("actions"), torch.as_tensor(lengths).long(),
+                   int(data["chosen_obs"].shape[1]))
+
+
+def packed_rows(table: SegmentTable, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of the valid steps of each member's segments, packed and padded.
+
+    segments (P, S) segment ids → rows (P, C) into the table and local (P, C) ∈ [0, S], the
+    position of each row's segment in its member's list (S for padding), with C the largest
+    member's step count. Skipping the steps after a termination saves ~a quarter of the work.
+    """
+    p, s = segments.shape
+    lengths = table.lengths[segments].reshape(-1)  # (P·S,)
+    seg = torch.repeat_interleave(torch.arange(p * s), lengths)  # owner of each valid step
+    t = torch.arange(len(seg)) - (torch.cumsum(lengths, 0) - lengths)[seg]
+    counts = lengths.reshape(p, s).sum(1)
+    member = seg // s
+    col = torch.arange(len(seg)) - (torch.cumsum(counts, 0) - counts)[member]
+    width = int(counts.max()) if p else 0
+    rows = torch.full((p, width), len(table.obs) - 1, dtype=torch.long)
+    local = torch.full((p, width), s, dtype=torch.long)
+    rows[member, col] = segments.reshape(-1)[seg] * table.horizon + t
+    local[member, col] = seg % s
+    return rows, local
+
+
+def segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch.Tensor,
+                  log_resolution: float, members: slice = slice(None)) -> torch.Tensor:
+    """Per-member segment log-likelihoods of action masses (module docstring).
+
+    segments (P', S) ids into ``table`` for the members in ``members`` → (P', S):
+    Σ_t min(log N(a_t; μ(s_t), σ²) + d·log δ, −1e-8).
+    """
+    rows, local = packed_rows(table, segments)
+    step = policy.log_density(table.obs[rows], table.actions[rows], members)
+    step = (step + table.actions.shape[1] * log_resolution).clamp(max=MAX_STEP_LOGP)
+    out = step.new_zeros(segments.shape[0], segments.shape[1] + 1)
+    return out.scatter_add(1, local, step)[:, :-1]
 
 
 @dataclass(frozen=True)
@@ -102,6 +172,12 @@ class TrainConfig:
     action_resolution: float = 0.01
     """δ: action resolution per dimension for log-masses."""
     log_every: int = 50
+    chunk_rows: int = 32_768
+    """Members are processed in chunks of about this many state-action rows per step, so
+    activations stay cache-sized (and below glibc's mmap threshold: fresh page-faulted memory
+    every step made large populations 2× slower per row)."""
+    snapshot_steps: tuple[int, ...] = ()
+    """Keep every member's weights after these many steps (training-length curves)."""
 
 
 @dataclass
@@ -122,6 +198,47 @@ class TrainResult:
     """(P,) bool: member hit a non-finite loss or gradient."""
     fail_reason: list[str | None]
     log: TrainLog
+    snapshots: dict[int, PolicyStack] = field(default_factory=dict)
+    """Steps done → every member's weights then (see TrainConfig.snapshot_steps)."""
+
+
+def reference_logps(reference: PolicyStack, table: SegmentTable, log_resolution: float,
+                    dtype: torch.dtype, chunk: int = 2048) -> torch.Tensor:
+    """ℓ_ref of every segment in the table, (2N,), computed once in chunks."""
+    ref = PopulationPolicy(reference, dtype=dtype)
+    ids = torch.arange(len(table.lengths))
+    with torch.no_grad():
+        return torch.cat([segment_logps(ref, table, part[None], log_resolution)[0]
+                          for part in ids.split(chunk)])
+
+
+def _member_groups(losses: list[BatchLoss]) -> list[tuple[BatchLoss, list[int]]]:
+    """Members sharing one loss object are evaluated in one call on (members, B) tensors."""
+    groups: dict[int, tuple[BatchLoss, list[int]]] = {}
+    for m, fn in enumerate(losses):
+        groups.setdefault(id(fn), (fn, []))[1].append(m)
+    return list(groups.values())
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _group_losses(groups: list[tuple[BatchLoss, list[int]]], chunk: slice, logps: torch.Tensor,
+                  ref: torch.Tensor, lengths: torch.Tensor, tau: torch.Tensor,
+                  b: int) -> torch.Tensor:
+    """Mean loss of each member in ``chunk`` (P',); columns [:b] chosen, [b:] rejected."""
+    out = []
+    for fn, members in groups:
+        local = [m - chunk.start for m in members if chunk.start <= m < chunk.stop]
+        if not local:
+            continue
+        i = torch.as_tensor(local)
+        batch = PreferenceBatch(logps[i, :b], logps[i, b:], ref[i, :b], ref[i, b:],
+                                lengths[i, :b], lengths[i, b:], tau)
+        out.append((i, fn(batch).mean(-1)))
+    order = torch.cat([i for i, _ in out])
+    return torch.cat([v for _, v in out])[torch.argsort(order)]
 
 
 def train_population(
@@ -137,65 +254,60 @@ def train_population(
     """Train one member per (loss, seed) pair from the reference on a preference dataset.
 
     ``data`` holds the dataset arrays (see mirrorpo.data.dataset.SCHEMA); ``losses[i]`` and
-    ``seeds[i]`` define member i.
+    ``seeds[i]`` define member i. Members with the same seed draw the same minibatches.
     """
     if len(losses) != len(seeds):
         raise ValueError("one seed per member loss")
     n_members = len(losses)
     policy = PopulationPolicy(reference.repeat(n_members), dtype=dtype)
-    ref = PopulationPolicy(reference, dtype=dtype)
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
-    obs = {s: t(data[f"{s}_obs"]) for s in ("chosen", "rejected")}
-    act = {s: t(data[f"{s}_actions"]) for s in ("chosen", "rejected")}
-    length = {s: torch.as_tensor(data[f"{s}_length"]).long() for s in ("chosen", "rejected")}
+    table = SegmentTable.from_arrays(data, dtype)
     log_res = float(np.log(cfg.action_resolution))
-    with torch.no_grad():
-        ref_logps = {
-            s: segment_logps(ref, obs[s][None], act[s][None], length[s][None], log_res)[0]
-            for s in ("chosen", "rejected")
-        }
-    n_pairs = len(length["chosen"])
+    ref_logps = reference_logps(reference, table, log_res, dtype)
+    n_pairs = table.num_pairs
+    lengths = table.lengths.to(dtype)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    groups = _member_groups(losses)
+    chunk_size = max(1, cfg.chunk_rows // (2 * cfg.batch_pairs * table.horizon))
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
     failed = np.zeros(n_members, dtype=bool)
     reasons: list[str | None] = [None] * n_members
     log = TrainLog()
+    snapshots: dict[int, PolicyStack] = {}
     for step in range(cfg.steps):
         idx = torch.stack([torch.randint(0, n_pairs, (cfg.batch_pairs,), generator=g)
                            for g in gens])  # (P, B)
-        logps = {
-            s: segment_logps(policy, obs[s][idx], act[s][idx], length[s][idx], log_res)
-            for s in ("chosen", "rejected")
-        }
+        segs = torch.cat([idx, idx + n_pairs], 1)  # chosen then rejected
+        ref_b, len_b = ref_logps[segs], lengths[segs]
+        b = cfg.batch_pairs
         tau = torch.tensor(step / max(cfg.steps - 1, 1), dtype=dtype)
-        member_loss = torch.stack([
-            losses[m](PreferenceBatch(
-                logps["chosen"][m], logps["rejected"][m],
-                ref_logps["chosen"][idx[m]], ref_logps["rejected"][idx[m]],
-                length["chosen"][idx[m]].to(dtype), length["rejected"][idx[m]].to(dtype), tau,
-            )).mean()
-            for m in range(n_members)
-        ])
+        opt.zero_grad()
+        member_loss = torch.empty(n_members, dtype=dtype)
+        logps = torch.empty(n_members, 2 * b, dtype=dtype)
+        for chunk in _chunks(n_members, chunk_size):
+            lp = segment_logps(policy, table, segs[chunk], log_res, chunk)
+            loss = _group_losses(groups, chunk, lp, ref_b[chunk], len_b[chunk], tau, b)
+            member_loss[chunk], logps[chunk] = loss.detach(), lp.detach()
+            live = torch.as_tensor(~failed[chunk]) & torch.isfinite(loss.detach())
+            torch.where(live, loss, torch.zeros_like(loss)).sum().backward()
         bad = ~torch.isfinite(member_loss.detach()).numpy() & ~failed
         for m in np.flatnonzero(bad):
             failed[m], reasons[m] = True, f"non-finite loss at step {step}"
-        opt.zero_grad()
-        alive = torch.as_tensor(~failed)
-        torch.where(alive, member_loss, torch.zeros_like(member_loss)).sum().backward()
         _clip_and_freeze(policy, opt, cfg.max_grad_norm, failed, reasons, step)
         opt.step()
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             with torch.no_grad():
-                margin = ((logps["chosen"] - ref_logps["chosen"][idx])
-                          - (logps["rejected"] - ref_logps["rejected"][idx])).mean(1)
+                ratio = logps - ref_b
+                margin = (ratio[:, :b] - ratio[:, b:]).mean(1)
             log.steps.append(step)
             log.loss.append(member_loss.detach().numpy().copy())
-            log.chosen_logps.append(logps["chosen"].detach().mean(1).numpy())
-            log.rejected_logps.append(logps["rejected"].detach().mean(1).numpy())
+            log.chosen_logps.append(logps[:, :b].mean(1).numpy())
+            log.rejected_logps.append(logps[:, b:].mean(1).numpy())
             log.reward_margin.append(margin.numpy())
+        if step + 1 in cfg.snapshot_steps:
+            snapshots[step + 1] = policy.to_stack()
         if progress is not None:
             progress(1)
-    return TrainResult(policy, failed, reasons, log)
+    return TrainResult(policy, failed, reasons, log, snapshots)
 
 
 def _clip_and_freeze(policy: PopulationPolicy, opt: torch.optim.Optimizer, max_norm: float,

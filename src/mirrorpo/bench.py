@@ -1,0 +1,304 @@
+"""The baseline benchmark: every loss on every preset, tuned on validation seeds, reported on
+test seeds.
+
+Protocol (DESIGN.md §4). For each preset, phase 1 (validation) trains every loss at every value
+of its main hyper-parameter (``LossSpec.sweep``) on validation training seeds and scores it on
+validation episodes; the value with the best mean score is kept. Phase 2 (test) trains every
+loss at its kept value on separate test seeds and scores it on separate episodes, with
+snapshots along training (the training-length curve). Test member k and the reference are
+scored on the same episodes (seed ``TEST_EVAL_SEED + k``), so the reference contributes one
+"run" per test seed. Statistics follow rliable (Agarwal et al., 2021): mean and IQM over runs
+with 95% stratified bootstrap CIs (runs resampled within each preset).
+
+Each finished (preset, phase) unit is saved at once, so an interrupted benchmark resumes where
+it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mirrorpo.fileio import write_text_atomic
+from mirrorpo.losses import LOSSES
+from mirrorpo.policies import PolicyStack, concat
+from mirrorpo.train.members import parse_loss_spec
+from mirrorpo.train.population import TrainConfig, TrainResult, train_population
+
+VAL_SEED_BASE = 1000
+"""Validation members train with seeds 1000, 1001, ...; test members with 0, 1, ..."""
+VAL_EVAL_SEED = 400_000
+TEST_EVAL_SEED = 500_000
+REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything that defines a benchmark's numbers (saved with it; resume checks it)."""
+
+    env: str
+    presets: tuple[str, ...]
+    losses: tuple[str, ...]
+    """Loss specs: a bare registered name is swept over its main hyper-parameter; a spec with
+    hyper-parameters (``dpo:beta=0.3``) or an MPO file is used as given."""
+    seeds: int = 5
+    val_seeds: int = 2
+    episodes: int = 10
+    train: TrainConfig = field(default_factory=TrainConfig)
+    curve_points: int = 4
+    """Test-phase snapshots, at steps/2^k for k = curve_points−1 … 0."""
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "presets": list(self.presets), "losses": list(self.losses),
+                "train": {**asdict(self.train),
+                          "snapshot_steps": list(self.train.snapshot_steps)}}
+
+    @property
+    def curve_steps(self) -> tuple[int, ...]:
+        steps = {max(1, self.train.steps >> k) for k in range(self.curve_points)}
+        return tuple(sorted(steps))
+
+
+def sweep_specs(spec: str) -> list[str]:
+    """The specs a benchmark tries for one loss: its sweep grid for a bare registered name."""
+    if spec in LOSSES and LOSSES[spec].main_hparam:
+        h = LOSSES[spec].main_hparam
+        return [f"{spec}:{h}={v:g}" for v in LOSSES[spec].sweep]
+    return [spec]
+
+
+@dataclass
+class Member:
+    """One trained member's outcome."""
+
+    loss: str
+    """The loss as given to the benchmark (the row it belongs to)."""
+    spec: str
+    """The exact spec trained (with the hyper-parameter value)."""
+    seed: int
+    failed: bool
+    fail_reason: str | None
+    score: float
+    """Normalised return, sampled actions (−inf if failed)."""
+    score_mean_action: float
+    curve: dict[int, float]
+    """Training step → score (test phase snapshots)."""
+    logs: dict[str, list[float]]
+    """loss, chosen_logps, rejected_logps, reward_margin over ``log_steps``."""
+    log_steps: list[int]
+
+
+Scorer = Callable[[PolicyStack, int], tuple[np.ndarray, np.ndarray]]
+"""(policies, eval seed) → (sampled scores, mean-action scores), each (P,)."""
+
+
+def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs: list[str],
+                    labels: list[str], seeds: list[int], cfg: TrainConfig, eval_seed: int,
+                    scorer: Scorer, progress: Callable[[int], None] | None = None,
+                    ) -> tuple[list[Member], np.ndarray]:
+    """Train one member per (spec, seed) and score it (and its snapshots) on the episodes of
+    ``eval_seed + seed``. Also returns the reference's score at each distinct seed."""
+    fns = {s: parse_loss_spec(s)[1] for s in dict.fromkeys(specs)}
+    res: TrainResult = train_population(reference, arrays, [fns[s] for s in specs], seeds, cfg,
+                                        progress=progress)
+    final = res.policy.to_stack()
+    snaps = sorted(res.snapshots)
+    uniq = sorted(set(seeds))
+    score = np.full(len(specs), -np.inf)
+    score_ma = np.full(len(specs), -np.inf)
+    curve = np.full((len(specs), len(snaps)), -np.inf)
+    ref_scores = np.zeros(len(uniq))
+    for j, s in enumerate(uniq):
+        idx = [i for i, si in enumerate(seeds) if si == s]
+        parts = [final.select(idx)] + [res.snapshots[t].select(idx) for t in snaps] + [reference]
+        sampled, mean_act = scorer(concat(parts), eval_seed + s)
+        n = len(idx)
+        score[idx], score_ma[idx] = sampled[:n], mean_act[:n]
+        for k in range(len(snaps)):
+            curve[idx, k] = sampled[n * (k + 1): n * (k + 2)]
+        ref_scores[j] = sampled[-1]
+    members = []
+    for i, (spec, label, seed) in enumerate(zip(specs, labels, seeds, strict=True)):
+        bad = bool(res.failed[i])
+        members.append(Member(
+            loss=label, spec=spec, seed=seed, failed=bad, fail_reason=res.fail_reason[i],
+            score=float("-inf") if bad else float(score[i]),
+            score_mean_action=float("-inf") if bad else float(score_ma[i]),
+            curve={} if bad else {t: float(curve[i, k]) for k, t in enumerate(snaps)},
+            logs={k: [float(row[i]) for row in getattr(res.log, k)]
+                  for k in ("loss", "chosen_logps", "rejected_logps", "reward_margin")},
+            log_steps=list(res.log.steps)))
+    return members, ref_scores
+
+
+def pick_best(members: list[Member]) -> dict[str, str]:
+    """Loss → the spec with the highest mean validation score (failures count as −inf)."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for m in members:
+        by.setdefault(m.loss, {}).setdefault(m.spec, []).append(m.score)
+    return {loss: max(specs, key=lambda s: np.mean(specs[s])) for loss, specs in by.items()}
+
+
+def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) -> dict:
+    specs, labels = [], []
+    for loss in cfg.losses:
+        for s in sweep_specs(loss):
+            specs += [s] * cfg.val_seeds
+            labels += [loss] * cfg.val_seeds
+    seeds = [VAL_SEED_BASE + k for k in range(cfg.val_seeds)] * (len(specs) // cfg.val_seeds)
+    members, _ = train_and_score(arrays, reference, specs, labels, seeds,
+                                 cfg.train, VAL_EVAL_SEED, scorer, progress)
+    return {"members": [asdict(m) for m in members], "chosen": pick_best(members)}
+
+
+def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, scorer,
+              progress=None) -> dict:
+    specs = [chosen[loss] for loss in cfg.losses for _ in range(cfg.seeds)]
+    labels = [loss for loss in cfg.losses for _ in range(cfg.seeds)]
+    seeds = list(range(cfg.seeds)) * len(cfg.losses)
+    train = TrainConfig(**{**asdict(cfg.train), "snapshot_steps": cfg.curve_steps})
+    members, ref = train_and_score(arrays, reference, specs, labels, seeds, train,
+                                   TEST_EVAL_SEED, scorer, progress)
+    return {"members": [asdict(m) for m in members], "reference": ref.tolist()}
+
+
+# ----------------------------------------------------------------------------- run directory
+
+
+class BenchRun:
+    """A benchmark run directory: config.json plus one JSON file per finished unit."""
+
+    def __init__(self, root: Path, cfg: BenchConfig, force: bool = False):
+        self.root, self.cfg = Path(root), cfg
+        cfg_path = self.root / "config.json"
+        if cfg_path.exists() and not force:
+            saved = json.loads(cfg_path.read_text())
+            if saved != _jsonable(cfg.to_json()):
+                raise FileExistsError(
+                    f"{cfg_path}: holds a different benchmark (pass the same options to "
+                    f"resume it, or another --out)")
+        (self.root / "units").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cfg_path, json.dumps(cfg.to_json(), indent=2))
+
+    def unit_path(self, preset: str, phase: str) -> Path:
+        return self.root / "units" / f"{preset.replace('/', '_')}.{phase}.json"
+
+    def load(self, preset: str, phase: str) -> dict | None:
+        p = self.unit_path(preset, phase)
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def save(self, preset: str, phase: str, unit: dict) -> None:
+        write_text_atomic(self.unit_path(preset, phase), json.dumps(unit, indent=1,
+                                                                    default=_json_default))
+
+
+def _json_default(x):
+    if isinstance(x, float | np.floating) and not np.isfinite(x):
+        return None
+    raise TypeError(type(x))
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d))
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """Aggregate of one table row: scores over runs (and presets)."""
+
+    mean: float
+    mean_ci: tuple[float, float]
+    iqm: float
+    iqm_ci: tuple[float, float]
+    mean_action: float
+    runs: int
+    failed: int
+
+
+def row_stats(scores: np.ndarray, scores_mean_action: np.ndarray, reps: int = 2000,
+              seed: int = 0) -> RowStats:
+    """scores (runs, presets) → mean and IQM with 95% stratified bootstrap CIs (rliable).
+
+    A failed run (−inf) scores 0 — as bad as the random policy — in the aggregates.
+    """
+    from rliable import library as rly
+    from rliable import metrics
+
+    failed = int((~np.isfinite(scores)).sum())
+    x = np.where(np.isfinite(scores), scores, 0.0)
+
+    def agg(s: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_mean(s), metrics.aggregate_iqm(s)])
+
+    np.random.seed(seed)  # rliable's bootstrap draws from numpy's global RNG
+    point, ci = rly.get_interval_estimates({"row": x}, agg, reps=reps)
+    (m, q), ((ml, ql), (mh, qh)) = point["row"], ci["row"]
+    ma = np.where(np.isfinite(scores_mean_action), scores_mean_action, 0.0)
+    return RowStats(float(m), (float(ml), float(mh)), float(q), (float(ql), float(qh)),
+                    float(ma.mean()), int(x.shape[0]), failed)
+
+
+def table_rows(units: dict[str, dict], losses: tuple[str, ...]) -> dict[str, dict]:
+    """Per preset, row name → (RowStats, chosen spec); units maps preset → its test unit."""
+    out: dict[str, dict] = {}
+    for preset, unit in units.items():
+        rows = {}
+        ref = np.asarray(unit["reference"], dtype=float)[:, None]
+        rows[REFERENCE] = (row_stats(ref, np.full_like(ref, np.nan)), "π_ref")
+        for loss in losses:
+            ms = [m for m in unit["members"] if m["loss"] == loss]
+            s = np.array([_score(m["score"]) for m in ms])[:, None]
+            sm = np.array([_score(m["score_mean_action"]) for m in ms])[:, None]
+            rows[loss] = (row_stats(s, sm), ms[0]["spec"])
+        out[preset] = rows
+    return out
+
+
+def _score(x) -> float:
+    return float("-inf") if x is None else float(x)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _fmt_ci(ci: tuple[float, float]) -> str:
+    return f"[{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
+def summary_records(tables: dict[str, dict]) -> list[dict]:
+    """Flat rows (preset, row, spec, statistics) for CSV and Markdown."""
+    out = []
+    for preset, rows in tables.items():
+        for name, (st, spec) in rows.items():
+            out.append({"preset": preset, "loss": name, "spec": spec, "runs": st.runs,
+                        "failed": st.failed, "mean": st.mean, "mean_ci_low": st.mean_ci[0],
+                        "mean_ci_high": st.mean_ci[1], "iqm": st.iqm, "iqm_ci_low": st.iqm_ci[0],
+                        "iqm_ci_high": st.iqm_ci[1], "mean_action": st.mean_action})
+    return out
+
+
+def markdown_summary(tables: dict[str, dict]) -> str:
+    """One Markdown table per preset; the best mean per preset in bold."""
+    parts = []
+    for preset, rows in tables.items():
+        best = max((st.mean for n, (st, _) in rows.items() if n != REFERENCE), default=None)
+        lines = [f"### {preset}", "",
+                 "| loss | setting | mean [95% CI] | IQM [95% CI] | mean-action | runs |",
+                 "|---|---|---|---|---|---|"]
+        for name, (st, spec) in rows.items():
+            mean = f"{st.mean:.1f} {_fmt_ci(st.mean_ci)}"
+            if st.mean == best:
+                mean = f"**{mean}**"
+            ma = "—" if not np.isfinite(st.mean_action) else f"{st.mean_action:.1f}"
+            runs = f"{st.runs}" + (f" ({st.failed} failed)" if st.failed else "")
+            lines.append(f"| {name} | {spec} | {mean} | {st.iqm:.1f} {_fmt_ci(st.iqm_ci)} | "
+                         f"{ma} | {runs} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

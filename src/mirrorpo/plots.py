@@ -1,0 +1,88 @@
+"""Benchmark figures (matplotlib, written as PNG): score bars with CIs, training-length curves
+and log-likelihood curves. Pure rendering: inputs are the benchmark's saved records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def score_bars(rows: dict, title: str, path: Path) -> None:
+    """Horizontal bars of mean normalised score with 95% CIs; the reference as a dashed line.
+
+    rows: name → (RowStats, spec), reference first (see mirrorpo.bench.table_rows).
+    """
+    plt = _plt()
+    names = list(rows)
+    stats = [rows[n][0] for n in names]
+    y = np.arange(len(names))[::-1]
+    mean = np.array([s.mean for s in stats])
+    err = np.array([[s.mean - s.mean_ci[0], s.mean_ci[1] - s.mean] for s in stats]).T
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(names) + 1.2))
+    colors = ["0.55" if n == "reference" else "C0" for n in names]
+    ax.barh(y, mean, xerr=err, color=colors, capsize=3)
+    ax.axvline(mean[0], color="0.3", ls="--", lw=1)
+    ax.set_yticks(y, [f"{n}  ({rows[n][1]})" if n != "reference" else n for n in names],
+                  fontsize=8)
+    ax.set_xlabel("normalised score (sampled actions), mean and 95% CI")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_curves(curves: dict[str, tuple[list[int], np.ndarray]], reference: float,
+                    title: str, path: Path) -> None:
+    """Score against training step per loss: curves maps name → (steps, scores (runs, steps))."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, (steps, scores)) in enumerate(curves.items()):
+        m = scores.mean(0)
+        se = scores.std(0, ddof=1) / np.sqrt(len(scores)) if len(scores) > 1 else 0 * m
+        ax.plot(steps, m, marker="o", ms=3, label=name, color=f"C{i % 10}",
+                ls="-" if i < 10 else "--")
+        ax.fill_between(steps, m - se, m + se, alpha=0.15, color=f"C{i % 10}")
+    ax.axhline(reference, color="0.3", ls="--", lw=1, label="reference")
+    ax.set_xscale("log")
+    ax.set_xlabel("optimiser steps")
+    ax.set_ylabel("normalised score (mean ± s.e. over seeds)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title: str,
+                path: Path) -> None:
+    """Chosen and rejected log-likelihood and implicit-reward margin over training.
+
+    logs: name → {"chosen_logps", "rejected_logps", "reward_margin"} each (runs, n_logs).
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    keys = [("chosen_logps", "log π(y_w|x)"), ("rejected_logps", "log π(y_l|x)"),
+            ("reward_margin", "margin h")]
+    for i, (name, d) in enumerate(logs.items()):
+        for ax, (k, _) in zip(axes, keys, strict=True):
+            ax.plot(steps, d[k].mean(0), label=name, color=f"C{i % 10}",
+                    ls="-" if i < 10 else "--")
+    for ax, (_, label) in zip(axes, keys, strict=True):
+        ax.set_xlabel("optimiser steps")
+        ax.set_title(label, fontsize=9)
+    axes[1].set_ylim(auto=True)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
