@@ -166,3 +166,14 @@ def test_bench_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     assert res.exit_code == 2 and "different benchmark" in res.output
     res = runner.invoke(main, [*args[:2], "clean,mixed", *args[3:]])
     assert res.exit_code == 2 and "no dataset" in res.output
+
+
+def test_demo_tiny(tiny_assets, tmp_path):
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(main, ["demo", "--pairs", "16", "--seeds", "2", "--steps", "3",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    md = (out / "demo.md").read_text()
+    assert "| reference | π_ref |" in md and "| dpo:beta=0.1 |" in md
+    assert "| mpo:mpo-at-dpo-point |" in md
+    assert (out / "demo_scores.png").exists() and (out / "demo_curves.png").exists()

@@ -256,9 +256,14 @@ def table_rows(units: dict[str, dict], losses: tuple[str, ...]) -> dict[str, dic
             ms = [m for m in unit["members"] if m["loss"] == loss]
             s = np.array([_score(m["score"]) for m in ms])[:, None]
             sm = np.array([_score(m["score_mean_action"]) for m in ms])[:, None]
-            rows[loss] = (row_stats(s, sm), ms[0]["spec"])
+            rows[display_name(loss)] = (row_stats(s, sm), display_name(ms[0]["spec"]))
         out[preset] = rows
     return out
+
+
+def display_name(spec: str) -> str:
+    """A loss spec as shown in tables: an MPO file as 'family:stem', others as given."""
+    return parse_loss_spec(spec)[0] if spec.endswith(".json") else spec
 
 
 def _score(x) -> float:

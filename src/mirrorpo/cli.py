@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -350,6 +351,10 @@ def make_dataset_cli(env_name, preset_name, pairs, horizon, seed, out, force):
 
     preset = get_preset(preset_name)
     pairs = preset.pairs if pairs is None else pairs
+    if horizon is None:
+        from mirrorpo.envs import get_spec
+
+        horizon = get_spec(env_name).segment_horizon
     if out.exists() and is_dataset_dir(out) and not force:
         raise UserError(f"{out}: already holds a dataset (use --force to replace it)")
     ctx = load_suite_context(env_name)
@@ -384,9 +389,9 @@ def make_dataset_cli(env_name, preset_name, pairs, horizon, seed, out, force):
 @click.option(
     "--horizon",
     type=click.IntRange(min=1, max=1000),
-    default=100,
-    show_default=True,
-    help="Segment length H in env steps.",
+    default=None,
+    help="Segment length H in env steps [default: the env's: hopper 300, walker2d 200, "
+    "halfcheetah and ant 100].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -801,7 +806,13 @@ def _render_bench(run) -> None:
     import numpy as np
 
     from mirrorpo import plots
-    from mirrorpo.bench import REFERENCE, markdown_summary, summary_records, table_rows
+    from mirrorpo.bench import (
+        REFERENCE,
+        display_name,
+        markdown_summary,
+        summary_records,
+        table_rows,
+    )
     from mirrorpo.fileio import write_text_atomic
 
     cfg = run.cfg
@@ -838,6 +849,8 @@ def _render_bench(run) -> None:
             logs[loss] = {k: np.array([m["logs"][k] for m in ms])
                           for k in ("chosen_logps", "rejected_logps", "reward_margin")}
         ref = tables[preset][REFERENCE][0].mean
+        curves = {display_name(k): v for k, v in curves.items()}
+        logs = {display_name(k): v for k, v in logs.items()}
         plots.training_curves(curves, ref, f"{cfg.env} {preset}: score along training",
                               run.root / "plots" / f"curves_{slug}.png")
         log_steps = unit["members"][0]["log_steps"]
@@ -899,37 +912,64 @@ def loss_rows() -> list[tuple[str, str, str, str]]:
 @main.command()
 @env_option
 @click.option("--pairs", type=click.IntRange(min=16), default=1024, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Training seeds per loss.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Optimiser steps [default: TrainConfig's].")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=Path("runs/demo"),
     show_default=True,
-    help="Where the demo dataset goes.",
+    help="Where the demo's dataset, loss file, table and plots go.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @friendly_errors
-def demo(env_name, pairs, out, seed) -> None:
-    """The suite in one go: shipped ladder + reference → noisy-20 dataset → evaluation table."""
-    from mirrorpo.assets import load_suite_info
-    from mirrorpo.envs import get_spec
+def demo(env_name, pairs, seeds, steps, out, seed) -> None:
+    """The whole story in one go: a noisy-20 dataset → reference vs DPO, ORPO and MPO at its
+    DPO point → table (95% CIs) and plots."""
+    import torch
+
+    from mirrorpo import plots
+    from mirrorpo.assets import load_reference
+    from mirrorpo.bench import BenchConfig, display_name, markdown_summary, table_rows, test_unit
+    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.losses.mpo import MPOLoss, dpo_point
+    from mirrorpo.train.population import TrainConfig
 
     t0 = time.time()
-    spec = get_spec(env_name)
-    info = load_suite_info(env_name)
-    console.rule(f"[bold]mirrorpo demo · {spec.gym_id}")
+    console.rule(f"[bold]mirrorpo demo · {env_name}")
     _print_ladder(env_name, None)
     data_dir = out / f"{env_name}-noisy-20-seed{seed}"
-    ds = make_dataset_cli(env_name, "noisy-20", pairs, 100, seed, data_dir, force=True)
+    ds = make_dataset_cli(env_name, "noisy-20", pairs, None, seed, data_dir, force=True)
     print_card(ds.card)
-    stack, names = resolve_policy("reference", env_name)
-    ladder, lnames = resolve_policy("ladder", env_name)
-    # Each episode has its own noise stream, so separate batches give the same scores.
-    scores = _score_with_bar(spec, stack, info, 10, seed + 100_000)
-    scores += _score_with_bar(spec, ladder, info, 10, seed + 100_000)
-    print_scores(
-        names + lnames, scores, f"{env_name}: normalised scores, 10 episodes, 95% bootstrap CI"
-    )
-    console.print(f"demo finished in {time.time() - t0:.0f}s; dataset in {data_dir}")
+    mpo_file = out / "mpo-at-dpo-point.json"
+    MPOLoss("mpo", dpo_point(beta=0.1)).save(mpo_file)
+    losses = ("dpo:beta=0.1", "orpo:beta=0.1", str(mpo_file))
+    train = TrainConfig(steps=steps or TrainConfig().steps)
+    cfg = BenchConfig(env=env_name, presets=("noisy-20",), losses=losses, seeds=seeds,
+                      train=train)
+    torch.set_num_threads(2)
+    with progress_bar(f"train {len(losses)} losses × {seeds} seeds, then evaluate",
+                      train.steps) as advance:
+        unit = test_unit(cfg, {x: x for x in losses}, ds.arrays, load_reference(env_name),
+                         _scorer(env_name, cfg.episodes), advance)
+    tables = table_rows({"noisy-20": unit}, losses)
+    md = markdown_summary(tables)
+    write_text_atomic(out / "demo.md", md)
+    plots.score_bars(tables["noisy-20"], f"{env_name} noisy-20 ({pairs} pairs): {seeds} seeds",
+                     out / "demo_scores.png")
+    curves = {}
+    for loss in losses:
+        ms = [m for m in unit["members"] if m["loss"] == loss and not m["failed"]]
+        if ms:
+            st = sorted(ms[0]["curve"])
+            curves[display_name(loss)] = (st, np.array([[m["curve"][t] for t in st]
+                                                         for m in ms]))
+    plots.training_curves(curves, tables["noisy-20"]["reference"][0].mean,
+                          f"{env_name} noisy-20: score along training", out / "demo_curves.png")
+    console.print(md)
+    console.print(f"demo finished in {time.time() - t0:.0f}s; table and plots in {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,6 +38,9 @@ class EnvSpec:
     # Progress is measured on qpos[0], or (Ant) on this body's ``xpos``, which MuJoCo computes
     # before the last integration of a step, so it lags qpos by one physics substep.
     x_body: int | None = None
+    segment_horizon: int = 100
+    """Default preference-segment length H: long enough that the rational teacher separates
+    the ladder levels from the reference's states (scripts/horizon_check.py, docs/suite.md)."""
 
     def make(self, **overrides: Any) -> gym.Env:
         """A plain Gymnasium environment with the suite's options (TimeLimit included)."""
@@ -182,9 +185,11 @@ _REWARDS = {
 }
 
 SPECS: dict[str, EnvSpec] = {
-    "hopper": EnvSpec("hopper", "Hopper-v5"),
+    # Hopper's levels differ in when they fall, not in speed: at H = 100 every level above
+    # L0 earns the same segment return; at 300 stronger levels win 72–100% of comparisons.
+    "hopper": EnvSpec("hopper", "Hopper-v5", segment_horizon=300),
     "halfcheetah": EnvSpec("halfcheetah", "HalfCheetah-v5"),
-    "walker2d": EnvSpec("walker2d", "Walker2d-v5"),
+    "walker2d": EnvSpec("walker2d", "Walker2d-v5", segment_horizon=200),
     "ant": EnvSpec(
         "ant",
         "Ant-v5",
