@@ -621,8 +621,8 @@ def _ci(ci) -> str:
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Training seeds per loss (members = losses × seeds).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--batch-pairs", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-4,
+@click.option("--batch-pairs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               show_default=True)
 @click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True,
               help="Evaluation episodes per member.")

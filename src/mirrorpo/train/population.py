@@ -162,11 +162,11 @@ def segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch
 class TrainConfig:
     """Settings of one population-batched PO run."""
 
-    steps: int = 2000
+    steps: int = 1000
     """Optimiser steps per member."""
-    batch_pairs: int = 64
+    batch_pairs: int = 8
     """Pairs per minibatch per member."""
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     max_grad_norm: float = 1.0
     """Per-member gradient-norm clip."""
     action_resolution: float = 0.01
