@@ -1,0 +1,64 @@
+"""Benchmark protocol pieces: sweep grids, choosing on validation, rliable row statistics."""
+
+import numpy as np
+import pytest
+
+from mirrorpo.bench import BenchConfig, Member, pick_best, row_stats, sweep_specs
+from mirrorpo.losses import LOSSES
+from mirrorpo.stats import iqm
+from mirrorpo.train.population import TrainConfig
+
+
+def test_sweep_specs_cover_the_grid_and_keep_given_settings():
+    assert sweep_specs("dpo") == ["dpo:beta=0.01", "dpo:beta=0.1", "dpo:beta=1"]
+    assert sweep_specs("sft") == ["sft"]
+    assert sweep_specs("dpo:beta=0.3") == ["dpo:beta=0.3"]
+    for name, spec in LOSSES.items():
+        if spec.main_hparam:
+            assert spec.defaults[spec.main_hparam] in spec.sweep, name
+            assert len(spec.sweep) >= 3, name
+
+
+def member(loss, spec, seed, score):
+    return Member(loss, spec, seed, not np.isfinite(score), None, score, score, {}, {}, [])
+
+
+def test_pick_best_uses_mean_over_seeds_and_failures_lose():
+    ms = [member("dpo", "dpo:beta=0.01", 0, 90.0), member("dpo", "dpo:beta=0.01", 1, -np.inf),
+          member("dpo", "dpo:beta=0.1", 0, 40.0), member("dpo", "dpo:beta=0.1", 1, 45.0),
+          member("sft", "sft", 0, 10.0)]
+    assert pick_best(ms) == {"dpo": "dpo:beta=0.1", "sft": "sft"}
+
+
+def test_row_stats_point_estimates_and_cis():
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 10, size=(8, 1))
+    st = row_stats(x, x + 1)
+    assert st.mean == pytest.approx(x.mean())
+    assert st.iqm == pytest.approx(float(iqm(x[:, 0])))
+    assert st.mean_ci[0] < st.mean < st.mean_ci[1]
+    assert st.iqm_ci[0] <= st.iqm <= st.iqm_ci[1]
+    assert st.mean_action == pytest.approx(x.mean() + 1)
+    assert (st.runs, st.failed) == (8, 0)
+    # the CI narrows with more runs of the same spread
+    wide = row_stats(x[:3], x[:3])
+    assert wide.mean_ci[1] - wide.mean_ci[0] > st.mean_ci[1] - st.mean_ci[0]
+
+
+def test_row_stats_counts_failures_as_zero():
+    st = row_stats(np.array([[10.0], [-np.inf]]), np.array([[10.0], [-np.inf]]))
+    assert st.failed == 1 and st.mean == pytest.approx(5.0)
+
+
+def test_stratified_over_presets():
+    # two presets with very different levels: stratification keeps each preset in every
+    # resample, so the CI of the mean stays tight around the grand mean
+    x = np.stack([np.full(6, 10.0), np.full(6, 90.0)], axis=1)
+    st = row_stats(x, x)
+    assert st.mean == pytest.approx(50.0) and st.mean_ci == pytest.approx((50.0, 50.0))
+
+
+def test_curve_steps():
+    cfg = BenchConfig(env="hopper", presets=("clean",), losses=("dpo",),
+                      train=TrainConfig(steps=1000))
+    assert cfg.curve_steps == (125, 250, 500, 1000)
