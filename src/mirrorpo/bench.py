@@ -27,7 +27,7 @@ from mirrorpo.fileio import write_text_atomic
 from mirrorpo.losses import LOSSES
 from mirrorpo.policies import PolicyStack, concat
 from mirrorpo.train.members import parse_loss_spec
-from mirrorpo.train.population import TrainConfig, TrainResult, train_population
+from mirrorpo.train.population import LOG_KEYS, TrainConfig, TrainResult, train_population
 
 VAL_SEED_BASE = 1000
 """Validation members train with seeds 1000, 1001, ...; test members with 0, 1, ..."""
@@ -88,7 +88,7 @@ class Member:
     curve: dict[int, float]
     """Training step → score (test phase snapshots)."""
     logs: dict[str, list[float]]
-    """loss, chosen_logps, rejected_logps, reward_margin over ``log_steps``."""
+    """The TrainLog curves (mirrorpo.train.population.LOG_KEYS) over ``log_steps``."""
     log_steps: list[int]
 
 
@@ -129,8 +129,7 @@ def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs
             score=float("-inf") if bad else float(score[i]),
             score_mean_action=float("-inf") if bad else float(score_ma[i]),
             curve={} if bad else {t: float(curve[i, k]) for k, t in enumerate(snaps)},
-            logs={k: [float(row[i]) for row in getattr(res.log, k)]
-                  for k in ("loss", "chosen_logps", "rejected_logps", "reward_margin")},
+            logs={k: [float(row[i]) for row in getattr(res.log, k)] for k in LOG_KEYS},
             log_steps=list(res.log.steps)))
     return members, ref_scores
 

@@ -640,7 +640,7 @@ def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, ep
     from mirrorpo.fileio import write_text_atomic
     from mirrorpo.policies import save_policies
     from mirrorpo.train.members import parse_loss_spec
-    from mirrorpo.train.population import TrainConfig, train_population
+    from mirrorpo.train.population import LOG_KEYS, TrainConfig, train_population
 
     if (out / "run.json").exists() and not force:
         raise UserError(f"{out}: already holds a run (use --force to replace it)")
@@ -666,8 +666,7 @@ def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, ep
             "loss_spec": spec_str, "seed": seed, "failed": bool(res.failed[i]),
             "fail_reason": res.fail_reason[i],
             **({"score_sampled": float("-inf")} if res.failed[i] else scores[i].as_dict()),
-            "curves": {k: [float(row[i]) for row in getattr(log, k)]
-                       for k in ("loss", "chosen_logps", "rejected_logps", "reward_margin")},
+            "curves": {k: [float(row[i]) for row in getattr(log, k)] for k in LOG_KEYS},
         }
         for i, (n, spec_str, seed) in enumerate(zip(
             names, [s for s in loss_specs for _ in range(seeds)], member_seeds, strict=True))
@@ -847,14 +846,14 @@ def _render_bench(run) -> None:
             curves[loss] = (steps, np.array([[m["curve"][str(s)] if str(s) in m["curve"]
                                               else m["curve"][s] for s in steps] for m in ms]))
             logs[loss] = {k: np.array([m["logs"][k] for m in ms])
-                          for k in ("chosen_logps", "rejected_logps", "reward_margin")}
+                          for k in ("chosen_logratios", "rejected_logratios", "reward_margin")}
         ref = tables[preset][REFERENCE][0].mean
         curves = {display_name(k): v for k, v in curves.items()}
         logs = {display_name(k): v for k, v in logs.items()}
         plots.training_curves(curves, ref, f"{cfg.env} {preset}: score along training",
                               run.root / "plots" / f"curves_{slug}.png")
         log_steps = unit["members"][0]["log_steps"]
-        plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-likelihoods (mean over "
+        plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-ratios to the reference (mean over "
                           "seeds)", run.root / "plots" / f"logps_{slug}.png")
     console.print(md)
 

@@ -65,14 +65,16 @@ def training_curves(curves: dict[str, tuple[list[int], np.ndarray]], reference: 
 
 def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title: str,
                 path: Path) -> None:
-    """Chosen and rejected log-likelihood and implicit-reward margin over training.
+    """Chosen and rejected log-ratio ℓ − ℓ_ref and implicit-reward margin over training.
 
-    logs: name → {"chosen_logps", "rejected_logps", "reward_margin"} each (runs, n_logs).
+    logs: name → {"chosen_logratios", "rejected_logratios", "reward_margin"}, each
+    (runs, n_logs). A falling chosen curve is probability mass pushed off the preferred data.
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
-    keys = [("chosen_logps", "log π(y_w|x)"), ("rejected_logps", "log π(y_l|x)"),
-            ("reward_margin", "margin h")]
+    keys = [("chosen_logratios", "chosen: ℓ(y_w) − ℓ_ref(y_w)"),
+            ("rejected_logratios", "rejected: ℓ(y_l) − ℓ_ref(y_l)"),
+            ("reward_margin", "margin h = chosen − rejected")]
     for i, (name, d) in enumerate(logs.items()):
         for ax, (k, _) in zip(axes, keys, strict=True):
             ax.plot(steps, d[k].mean(0), label=name, color=f"C{i % 10}",
@@ -80,7 +82,9 @@ def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title:
     for ax, (_, label) in zip(axes, keys, strict=True):
         ax.set_xlabel("optimiser steps")
         ax.set_title(label, fontsize=9)
-    axes[1].set_ylim(auto=True)
+    for ax in axes:
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xscale("symlog", linthresh=10)
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

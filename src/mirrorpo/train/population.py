@@ -180,14 +180,22 @@ class TrainConfig:
     """Keep every member's weights after these many steps (training-length curves)."""
 
 
+LOG_KEYS = ("loss", "chosen_logps", "rejected_logps", "chosen_logratios", "rejected_logratios",
+            "reward_margin")
+
+
 @dataclass
 class TrainLog:
-    """Per-member curves, each (n_logs, P): loss, chosen/rejected log-likelihood, margin."""
+    """Per-member curves, each a list of (P,) arrays, one per logged step: the mean since the
+    previous logged step of the loss, chosen/rejected log-likelihood ℓ, log-ratio ℓ − ℓ_ref
+    and implicit-reward margin h (all averaged over each step's minibatch)."""
 
     steps: list[int] = field(default_factory=list)
     loss: list[np.ndarray] = field(default_factory=list)
     chosen_logps: list[np.ndarray] = field(default_factory=list)
     rejected_logps: list[np.ndarray] = field(default_factory=list)
+    chosen_logratios: list[np.ndarray] = field(default_factory=list)
+    rejected_logratios: list[np.ndarray] = field(default_factory=list)
     reward_margin: list[np.ndarray] = field(default_factory=list)
 
 
@@ -272,6 +280,7 @@ def train_population(
     failed = np.zeros(n_members, dtype=bool)
     reasons: list[str | None] = [None] * n_members
     log = TrainLog()
+    window: list[torch.Tensor] = []
     snapshots: dict[int, PolicyStack] = {}
     for step in range(cfg.steps):
         idx = torch.stack([torch.randint(0, n_pairs, (cfg.batch_pairs,), generator=g)
@@ -294,15 +303,16 @@ def train_population(
             failed[m], reasons[m] = True, f"non-finite loss at step {step}"
         _clip_and_freeze(policy, opt, cfg.max_grad_norm, failed, reasons, step)
         opt.step()
+        ratio = logps - ref_b
+        window.append(torch.stack([member_loss, logps[:, :b].mean(1), logps[:, b:].mean(1),
+                                   ratio[:, :b].mean(1), ratio[:, b:].mean(1),
+                                   (ratio[:, :b] - ratio[:, b:]).mean(1)]))
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            with torch.no_grad():
-                ratio = logps - ref_b
-                margin = (ratio[:, :b] - ratio[:, b:]).mean(1)
+            means = torch.stack(window).mean(0).numpy()
+            window.clear()
             log.steps.append(step)
-            log.loss.append(member_loss.detach().numpy().copy())
-            log.chosen_logps.append(logps[:, :b].mean(1).numpy())
-            log.rejected_logps.append(logps[:, b:].mean(1).numpy())
-            log.reward_margin.append(margin.numpy())
+            for key, row in zip(LOG_KEYS, means, strict=True):
+                getattr(log, key).append(row.copy())
         if step + 1 in cfg.snapshot_steps:
             snapshots[step + 1] = policy.to_stack()
         if progress is not None:
