@@ -853,8 +853,8 @@ def _render_bench(run) -> None:
         plots.training_curves(curves, ref, f"{cfg.env} {preset}: score along training",
                               run.root / "plots" / f"curves_{slug}.png")
         log_steps = unit["members"][0]["log_steps"]
-        plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-ratios to the reference (mean over "
-                          "seeds)", run.root / "plots" / f"logps_{slug}.png")
+        plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-ratios to the reference "
+                          "(mean over seeds)", run.root / "plots" / f"logps_{slug}.png")
     console.print(md)
 
 
