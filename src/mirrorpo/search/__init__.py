@@ -1,0 +1,1 @@
+"""Search over loss families: evolution strategies (``strategies``) and resumable runs (``run``)."""
