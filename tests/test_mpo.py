@@ -137,3 +137,17 @@ def test_bad_loss_files(tmp_path, content, message):
     path.write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_mpo(path)
+
+
+def test_exp_link_is_finite_continuous_and_decreasing():
+    from mirrorpo.losses.mpo import EXP_LINK_KNEE, exp_link
+
+    x = torch.tensor([-1e6, -1e3, -EXP_LINK_KNEE - 1e-6, -EXP_LINK_KNEE, 0.0, 5.0],
+                     dtype=torch.float32, requires_grad=True)
+    y = exp_link(x)
+    assert torch.isfinite(y).all()
+    assert (y[1:] < y[:-1]).all()  # decreasing
+    torch.testing.assert_close(y[2], y[3], rtol=1e-5, atol=0)  # continuous at the knee
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad < 0).all()
+    torch.testing.assert_close(exp_link(torch.tensor([0.5]))[0], torch.exp(torch.tensor(-0.5)))

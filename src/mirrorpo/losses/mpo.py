@@ -8,7 +8,10 @@ the math is in DESIGN.md §3. With u(y) = ℓ(y) / |y|^s (s ∈ [0, 1]: summed �
 * mirror map, increasing for every parameter value (δ = 1e-9 keeps it strictly so):
   f(u) = δu + w_id·u + w_lo·logodds(u) + w_exp·e^(q u) + Σ_j w_j·softplus(a_j (u − c_j))
   with all w ≥ 0, q, a_j > 0;
-* preference link: g(z) = λ_ls·log σ(z − m) − λ_exp·e^(−(z − m)) − λ_h·max(0, 1 − (z − m));
+* preference link: g(z) = λ_ls·log σ(z − m) − λ_exp·E(z − m) − λ_h·max(0, 1 − (z − m)), with
+  E(x) = e^(−x) continued linearly below x = −EXP_LINK_KNEE (value and slope match there), so
+  the exponential link stays finite and increasing when summed log-likelihoods of long
+  segments make |z| large (e^(−z) overflowed float32 for z < −88);
 * imitation ψ = −u_w with weight α ≥ 0; reference switch r ∈ [0, 1];
 * MPO: ρ ≡ 1 and α constant. TA-MPO: α(τ) and ρ(τ) piecewise linear through knots at
   τ = 0, ½, 1 (non-negative), so training can move from imitation to preference optimisation.
@@ -35,6 +38,7 @@ from mirrorpo.losses.baselines import log_odds
 from mirrorpo.losses.registry import PreferenceBatch
 
 MIRROR_SLOPE_FLOOR = 1e-9
+EXP_LINK_KNEE = 20.0
 KNOTS = (0.0, 0.5, 1.0)
 FAMILIES = {"mpo": 1, "ta-mpo": 1}  # family -> current version
 
@@ -130,12 +134,18 @@ def mirror_map(p: MPOParams, u: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def exp_link(x: torch.Tensor) -> torch.Tensor:
+    """E(x) = e^(−x) for x ≥ −k, e^k·(1 − k − x) below (C¹, decreasing, finite); k = 20."""
+    k = EXP_LINK_KNEE
+    return torch.where(x >= -k, torch.exp(-x.clamp(min=-k)), math.exp(k) * (1 - k - x))
+
+
 def link(p: MPOParams, z: torch.Tensor) -> torch.Tensor:
     """g(z): a non-negative mix of log σ, −e^(−z) and −hinge at margin m (increasing)."""
     z = z - p.margin
     out = _relu(p.lam_logsigmoid) * F.logsigmoid(z)
     if _relu(p.lam_exp) > 0:
-        out = out - _relu(p.lam_exp) * torch.exp(-z)
+        out = out - _relu(p.lam_exp) * exp_link(z)
     if _relu(p.lam_hinge) > 0:
         out = out - _relu(p.lam_hinge) * torch.relu(1 - z)
     return out

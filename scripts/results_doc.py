@@ -1,0 +1,58 @@
+"""Regenerate docs/results.md from benchmark runs: the template's analysis text plus each run's
+summary tables and plots (copied to docs/results/<env>/).
+
+    python scripts/results_doc.py hopper=runs/bench/hopper halfcheetah=runs/bench/halfcheetah
+
+In docs/results_template.md, ``{{tables:ENV}}`` becomes that run's summary.md (per-preset
+tables, produced by `mirrorpo bench`) and ``{{plots:ENV:KIND}}`` the run's plots of that kind
+(bars, curves or logps), one image per preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+DOCS = Path("docs")
+
+
+def plots_markdown(env: str, run: Path, kind: str) -> str:
+    dest = DOCS / "results" / env
+    dest.mkdir(parents=True, exist_ok=True)
+    presets = json.loads((run / "config.json").read_text())["presets"]
+    lines = []
+    for preset in presets:
+        src = run / "plots" / f"{kind}_{preset}.png"
+        if src.exists():
+            shutil.copyfile(src, dest / src.name)
+            lines.append(f"![{env} {preset} {kind}](results/{env}/{src.name})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="ENV=RUN_DIR")
+    ap.add_argument("--template", type=Path, default=DOCS / "results_template.md")
+    ap.add_argument("--out", type=Path, default=DOCS / "results.md")
+    args = ap.parse_args()
+    runs = dict(r.split("=", 1) for r in args.runs)
+    text = args.template.read_text()
+
+    def tables(m: re.Match) -> str:
+        summary = (Path(runs[m.group(1)]) / "summary.md").read_text().strip()
+        return summary.replace("### ", "#### ")
+
+    def plots(m: re.Match) -> str:
+        return plots_markdown(m.group(1), Path(runs[m.group(1)]), m.group(2))
+
+    text = re.sub(r"\{\{tables:(\w+)\}\}", tables, text)
+    text = re.sub(r"\{\{plots:(\w+):(\w+)\}\}", plots, text)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
