@@ -177,3 +177,30 @@ def test_demo_tiny(tiny_assets, tmp_path):
     assert "| reference | π_ref |" in md and "| dpo:beta=0.1 |" in md
     assert "| mpo:mpo-at-dpo-point |" in md
     assert (out / "demo_scores.png").exists() and (out / "demo_curves.png").exists()
+
+
+def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "ds"
+    res = runner.invoke(main, ["data", "make", "--pairs", "16", "--horizon", "5",
+                               "--out", str(data)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "search"
+    args = ["search", "--data", str(data), "--popsize", "4", "--generations", "2",
+            "--steps", "3", "--batch-pairs", "4", "--episodes", "2", "--out", str(out)]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    state = json.loads((out / "state.json").read_text())
+    assert state["generations_done"] == 2 and len(state["history"]) == 2
+    assert (out / "best.json").exists() and "mean:" in res.output
+    res = runner.invoke(main, args)  # same directory without --resume: refused
+    assert res.exit_code == 2 and "state.json" in res.output
+    more = [a if a != "2" else "3" for a in args] + ["--resume"]
+    res = runner.invoke(main, more)  # a different config: refused
+    assert res.exit_code == 2 and "different" in res.output
+    res = runner.invoke(main, [*args, "--resume"])  # nothing left: replays, same result
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "state.json").read_text())["history"] == state["history"]
+    res = runner.invoke(main, [*args[:3], "--popsize", "3", *args[5:-2], "--out",
+                               str(tmp_path / "odd")])
+    assert res.exit_code == 2 and "must be even" in res.output

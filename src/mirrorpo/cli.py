@@ -872,6 +872,97 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+# ----------------------------------------------------------------------------- search
+
+
+@main.command("search")
+@click.option("--data", "data_dirs", required=True,
+              help="Dataset directory, or several separated by commas (fitness averages them).")
+@click.option("--family", type=click.Choice(["mpo", "ta-mpo"]), default="mpo",
+              show_default=True, help="Loss family searched.")
+@click.option("--strategy", type=click.Choice(["openai-es", "cma-es"]), default="openai-es",
+              show_default=True)
+@click.option("--start", type=click.Choice(["dpo", "orpo"]), default="dpo", show_default=True,
+              help="Start point (the family's DPO or ORPO point).")
+@click.option("--popsize", type=click.IntRange(min=2), default=32, show_default=True)
+@click.option("--generations", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--fitness-seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training seeds per candidate (fitness = mean score over them).")
+@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=0.1,
+              show_default=True, help="Search step: OpenAI-ES σ, CMA-ES σ0.")
+@click.option("--es-learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05,
+              show_default=True, help="OpenAI-ES: Adam step size on the mean.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Optimiser steps per fitness run [default: TrainConfig's].")
+@click.option("--batch-pairs", type=click.IntRange(min=1), default=None)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Evaluation episodes per fitness member.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the strategy.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--resume", is_flag=True,
+              help="Continue the search in --out (after Ctrl-C, a crash or a kill).")
+@friendly_errors
+def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness_seeds, sigma,
+               es_learning_rate, steps, batch_pairs, learning_rate, episodes, seed, out,
+               resume) -> None:
+    """Evolution strategies over the MPO family: fitness is the normalised return after
+    training from the reference with each candidate loss. State is saved atomically after
+    every generation (state.json, best.json, mean.json); --resume continues exactly."""
+    from dataclasses import asdict
+
+    import torch
+
+    from mirrorpo.assets import load_reference
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.search.fitness import FitnessSetup, make_fitness
+    from mirrorpo.search.run import SearchConfig, read_state, run_search
+    from mirrorpo.train.population import TrainConfig
+
+    dirs = [Path(d) for d in _csv_list(data_dirs)]
+    sets = [load_dataset(d) for d in dirs]
+    envs = {ds.card["env"] for ds in sets}
+    if len(envs) != 1:
+        raise UserError(f"--data: datasets of one environment only, got {sorted(envs)}")
+    env_name = envs.pop()
+    if strategy == "openai-es" and popsize % 2:
+        raise UserError("--popsize: OpenAI-ES samples antithetic pairs, so it must be even")
+    d = TrainConfig()
+    train = TrainConfig(steps=steps or d.steps, batch_pairs=batch_pairs or d.batch_pairs,
+                        learning_rate=learning_rate or d.learning_rate)
+    setup = FitnessSetup(family=family, fitness_seeds=fitness_seeds, train=train)
+    options = {"sigma": sigma, "learning_rate": es_learning_rate} if strategy == "openai-es" \
+        else {"sigma0": sigma}
+    fitness_desc = {"env": env_name, "data": [str(x) for x in dirs],
+                    "data_cards": [{k: ds.card[k] for k in ("preset", "seed", "num_pairs",
+                                                            "horizon")} for ds in sets],
+                    "fitness_seeds": fitness_seeds, "episodes": episodes,
+                    "train": {k: (list(v) if isinstance(v, tuple) else v)
+                              for k, v in asdict(train).items()}}
+    config = SearchConfig(strategy=strategy, family=family, start=start, popsize=popsize,
+                          generations=generations, seed=seed, strategy_options=options,
+                          fitness=fitness_desc)
+    torch.set_num_threads(2)
+    fitness = make_fitness(setup, load_reference(env_name), [ds.arrays for ds in sets],
+                           _scorer(env_name, episodes))
+
+    def log(line: str) -> None:
+        state = read_state(out) if (out / "state.json").exists() else {}
+        console.print(line)
+        if "formula" in state:
+            console.print(f"  mean: {state['formula']}", style="dim")
+
+    t0 = time.time()
+    with progress_bar(f"search {family} ({strategy}, P={popsize})", generations) as advance:
+        res = run_search(config, out, fitness, resume=resume, progress=advance, log=log)
+    best = res.best
+    if best is not None:
+        console.print(f"best fitness {best.fitness:.2f} (generation {best.generation + 1}); "
+                      f"loss file {out / 'best.json'}")
+    console.print(f"search finished in {time.time() - t0:.0f}s; state in {out / 'state.json'}")
+
+
 # ----------------------------------------------------------------------------- losses
 
 
