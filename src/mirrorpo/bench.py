@@ -101,7 +101,8 @@ def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs
                     scorer: Scorer, progress: Callable[[int], None] | None = None,
                     ) -> tuple[list[Member], np.ndarray]:
     """Train one member per (spec, seed) and score it (and its snapshots) on the episodes of
-    ``eval_seed + seed``. Also returns the reference's score at each distinct seed."""
+    ``eval_seed + seed``. Also returns the reference's (sampled, mean-action) scores at each
+    distinct seed, (S, 2)."""
     fns = {s: parse_loss_spec(s)[1] for s in dict.fromkeys(specs)}
     res: TrainResult = train_population(reference, arrays, [fns[s] for s in specs], seeds, cfg,
                                         progress=progress)
@@ -111,7 +112,7 @@ def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs
     score = np.full(len(specs), -np.inf)
     score_ma = np.full(len(specs), -np.inf)
     curve = np.full((len(specs), len(snaps)), -np.inf)
-    ref_scores = np.zeros(len(uniq))
+    ref_scores = np.zeros((len(uniq), 2))  # sampled, mean action
     for j, s in enumerate(uniq):
         idx = [i for i, si in enumerate(seeds) if si == s]
         parts = [final.select(idx)] + [res.snapshots[t].select(idx) for t in snaps] + [reference]
@@ -120,7 +121,7 @@ def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs
         score[idx], score_ma[idx] = sampled[:n], mean_act[:n]
         for k in range(len(snaps)):
             curve[idx, k] = sampled[n * (k + 1): n * (k + 2)]
-        ref_scores[j] = sampled[-1]
+        ref_scores[j] = sampled[-1], mean_act[-1]
     members = []
     for i, (spec, label, seed) in enumerate(zip(specs, labels, seeds, strict=True)):
         bad = bool(res.failed[i])
@@ -162,7 +163,8 @@ def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, score
     train = TrainConfig(**{**asdict(cfg.train), "snapshot_steps": cfg.curve_steps})
     members, ref = train_and_score(arrays, reference, specs, labels, seeds, train,
                                    TEST_EVAL_SEED, scorer, progress)
-    return {"members": [asdict(m) for m in members], "reference": ref.tolist()}
+    return {"members": [asdict(m) for m in members], "reference": ref[:, 0].tolist(),
+            "reference_mean_action": ref[:, 1].tolist()}
 
 
 # ----------------------------------------------------------------------------- run directory
@@ -239,9 +241,13 @@ def row_stats(scores: np.ndarray, scores_mean_action: np.ndarray, reps: int = 20
     np.random.seed(seed)  # rliable's bootstrap draws from numpy's global RNG
     point, ci = rly.get_interval_estimates({"row": x}, agg, reps=reps)
     (m, q), ((ml, ql), (mh, qh)) = point["row"], ci["row"]
-    ma = np.where(np.isfinite(scores_mean_action), scores_mean_action, 0.0)
+    if np.isnan(scores_mean_action).all():
+        mean_action = float("nan")  # not measured
+    else:
+        mean_action = float(np.where(np.isfinite(scores_mean_action), scores_mean_action,
+                                     0.0).mean())
     return RowStats(float(m), (float(ml), float(mh)), float(q), (float(ql), float(qh)),
-                    float(ma.mean()), int(x.shape[0]), failed)
+                    mean_action, int(x.shape[0]), failed)
 
 
 def table_rows(units: dict[str, dict], losses: tuple[str, ...]) -> dict[str, dict]:
@@ -250,7 +256,9 @@ def table_rows(units: dict[str, dict], losses: tuple[str, ...]) -> dict[str, dic
     for preset, unit in units.items():
         rows = {}
         ref = np.asarray(unit["reference"], dtype=float)[:, None]
-        rows[REFERENCE] = (row_stats(ref, np.full_like(ref, np.nan)), "π_ref")
+        ref_ma = np.asarray(unit.get("reference_mean_action", [np.nan] * len(ref)),
+                            dtype=float)[:, None]
+        rows[REFERENCE] = (row_stats(ref, ref_ma), "π_ref")
         for loss in losses:
             ms = [m for m in unit["members"] if m["loss"] == loss]
             s = np.array([_score(m["score"]) for m in ms])[:, None]
