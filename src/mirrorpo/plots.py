@@ -85,6 +85,8 @@ def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title:
     for ax in axes:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(left=0)
+        ax.set_yscale("symlog", linthresh=10)  # collapsing losses reach ±1e6
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
