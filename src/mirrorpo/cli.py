@@ -707,12 +707,14 @@ def _csv_list(value: str) -> tuple[str, ...]:
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--episodes", type=click.IntRange(min=2), default=10, show_default=True,
               help="Evaluation episodes per member.")
+@click.option("--curve-points", type=click.IntRange(min=1, max=12), default=4,
+              show_default=True, help="Test-phase snapshots at steps/2^k, k < N.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Run directory (an interrupted run resumes with the same options).")
 @click.option("--force", is_flag=True, help="Start over in --out, discarding its results.")
 @friendly_errors
 def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, batch_pairs,
-              learning_rate, episodes, out, force) -> None:
+              learning_rate, episodes, curve_points, out, force) -> None:
     """Every loss on every preset: sweep on validation seeds, report on test seeds.
 
     Writes summary.md, summary.csv, members.csv and plots/ (score bars with CIs, training
@@ -740,7 +742,8 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
                         batch_pairs=batch_pairs or defaults.batch_pairs,
                         learning_rate=learning_rate or defaults.learning_rate)
     cfg = BenchConfig(env=env_name, presets=preset_list, losses=loss_list, seeds=seeds,
-                      val_seeds=val_seeds, episodes=episodes, train=train)
+                      val_seeds=val_seeds, episodes=episodes, train=train,
+                      curve_points=curve_points)
     datasets = {}
     for preset in preset_list:
         d = data_root / env_name / preset
