@@ -858,7 +858,7 @@ def _render_bench(run) -> None:
         log_steps = unit["members"][0]["log_steps"]
         plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-ratios to the reference "
                           "(mean over seeds)", run.root / "plots" / f"logps_{slug}.png")
-    console.print(md)
+    click.echo(md)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -1061,7 +1061,7 @@ def demo(env_name, pairs, seeds, steps, out, seed) -> None:
                                                          for m in ms]))
     plots.training_curves(curves, tables["noisy-20"]["reference"][0].mean,
                           f"{env_name} noisy-20: score along training", out / "demo_curves.png")
-    console.print(md)
+    click.echo(md)
     console.print(f"demo finished in {time.time() - t0:.0f}s; table and plots in {out}")
 
 
