@@ -48,8 +48,8 @@ def main() -> None:
     def plots(m: re.Match) -> str:
         return plots_markdown(m.group(1), Path(runs[m.group(1)]), m.group(2))
 
-    text = re.sub(r"\{\{tables:(\w+)\}\}", tables, text)
-    text = re.sub(r"\{\{plots:(\w+):(\w+)\}\}", plots, text)
+    text = re.sub(r"\{\{tables:([\w-]+)\}\}", tables, text)
+    text = re.sub(r"\{\{plots:([\w-]+):(\w+)\}\}", plots, text)
     args.out.write_text(text)
     print(f"wrote {args.out}")
 
