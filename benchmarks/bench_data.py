@@ -1,4 +1,4 @@
-"""Time `data make` of the default dataset (5120 pairs, H = 100) on Hopper; target <= 120 s.
+"""Time `data make` of a 5120-pair Hopper dataset (issue 2 target: <= 120 s at H = 100).
 
     python benchmarks/bench_data.py --env hopper --preset noisy-20
 """
