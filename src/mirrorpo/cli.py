@@ -966,6 +966,24 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
     console.print(f"search finished in {time.time() - t0:.0f}s; state in {out / 'state.json'}")
 
 
+@main.command("report")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report directory [default: RUN/report].")
+@friendly_errors
+def report_cmd(run_dir, out) -> None:
+    """Report on the search run directory RUN (complete or not), from its state.json alone:
+    report.md, a self-contained report.html (images embedded) and PNGs of the ES curves and
+    the learned mirror map, link (and TA-MPO schedules). Nothing is trained or evaluated."""
+    from mirrorpo.search.report import write_report
+    from mirrorpo.search.run import STATE_FILE
+
+    if not (run_dir / STATE_FILE).is_file():
+        raise UserError(f"{run_dir}: not a search run directory (no {STATE_FILE})")
+    target = write_report(run_dir, out)
+    console.print(f"report written to {target / 'report.html'} (and report.md, PNGs)")
+
+
 # ----------------------------------------------------------------------------- losses
 
 

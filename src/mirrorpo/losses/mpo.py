@@ -206,7 +206,8 @@ def formula(p: MPOParams, family: str) -> str:
     ], " ") or "0"
     ref = "" if r == 0 else (" − f(u_ref,w) + f(u_ref,l)" if r == 1 else
                              f" − {r:.3g}(f(u_ref,w) − f(u_ref,l))")
-    z = f"z = {max(p.beta, 1e-6):.4g}·(f(u_w) − f(u_l){ref}) − {p.margin:.4g}"
+    z = f"z = {max(p.beta, 1e-6):.4g}·(f(u_w) − f(u_l){ref}) {'−' if p.margin >= 0 else '+'} "\
+        f"{abs(p.margin):.4g}"
     if family == "ta-mpo":
         weights = (f"ρ(τ) = lin({_relu(p.rho0):.3g}, {_relu(p.rho_half):.3g}, "
                    f"{_relu(p.rho1):.3g}), α(τ) = lin({_relu(p.alpha0):.3g}, "

@@ -1,0 +1,322 @@
+"""A report of a search run directory: ES curves, the learned functions, a Markdown summary and
+one self-contained HTML page (images embedded as base64 data URIs).
+
+Pure rendering from the saved ``state.json``: nothing is trained or evaluated. Generations are
+numbered from 1 here, as in the ``mirrorpo search`` log (state.json counts from 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mirrorpo.fileio import write_text_atomic
+from mirrorpo.losses.baselines import log_odds
+from mirrorpo.losses.mpo import formula, from_vector, link, mirror_map, schedule
+from mirrorpo.plots import _plt
+from mirrorpo.search.run import decode_floats, read_state
+
+REPORT_DIR = "report"
+ES_CURVES_PNG = "es_curves.png"
+FUNCTIONS_PNG = "learned_functions.png"
+U_RANGE = (-5.0, -1e-3)
+"""Input range of the mirror-map plot (per-step log-likelihoods)."""
+Z_RANGE = (-10.0, 10.0)
+"""Argument range of the link plot."""
+LINK_FLOOR = -25.0
+"""Lower y-limit of the link plot (an exponential link reaches −1e4 at z = −10)."""
+
+
+# ----------------------------------------------------------------------------- state access
+
+
+def _float(value: float | str) -> float:
+    return float(value)  # "nan", "inf", "-inf" are the encoded non-finite values
+
+
+def history_stats(state: dict) -> dict[str, np.ndarray]:
+    """Per-generation arrays (G,) of "best", "mean", "median", "failed" from a state.json."""
+    hist = state["history"]
+    return {k: np.array([_float(g[k]) for g in hist], dtype=np.float64)
+            for k in ("best", "mean", "median", "failed")}
+
+
+def final_vectors(state: dict) -> dict[str, np.ndarray]:
+    """{"final mean": (dim,), "best so far": (dim,)}; the latter only once a best exists."""
+    out = {"final mean": decode_floats(state["mean_vector"])}
+    if state["best"] is not None:
+        out["best so far"] = decode_floats(state["best"]["vector"])
+    return out
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def es_curves(state: dict, path: str | Path) -> Path:
+    """Best / mean / median fitness and the best so far per generation, written as a PNG."""
+    plt = _plt()
+    s = history_stats(state)
+    x = np.arange(1, len(s["best"]) + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(x, s["best"], marker="o", ms=3, label="best")
+    ax.plot(x, s["mean"], marker="o", ms=3, label="mean")
+    ax.plot(x, s["median"], marker="o", ms=3, label="median")
+    ax.plot(x, np.fmax.accumulate(s["best"]), color="0.3", ls="--", label="best so far")
+    cfg = state["config"]
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness (finite members)")
+    ax.set_title(f"{cfg['family']} · {cfg['strategy']} · P={cfg['popsize']}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def _input_name(params) -> str:
+    s = min(max(params.length_power, 0.0), 1.0)
+    return "u = ℓ (summed log-likelihood)" if s == 0 else f"u = ℓ/|y|^{s:.3g}"
+
+
+def _plot_mirror(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
+    u = torch.linspace(*U_RANGE, 400, dtype=torch.float64)
+    x = u.numpy()
+    ax.plot(x, x, color="0.5", ls="--", lw=1, label="DPO: f = u")
+    ax.plot(x, log_odds(u).numpy(), color="0.5", ls=":", lw=1, label="ORPO: logodds(u)")
+    inputs = []
+    for i, (name, v) in enumerate(vectors.items()):
+        p = from_vector(v, family)
+        ax.plot(x, mirror_map(p, u).numpy(), color=f"C{i}", label=name)
+        inputs.append(f"{name}: {_input_name(p)}")
+    ax.set_xlabel("u")
+    ax.set_title("mirror map f(u)\n" + "; ".join(inputs), fontsize=8)
+
+
+def _plot_link(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
+    z = torch.linspace(*Z_RANGE, 400, dtype=torch.float64)
+    x = z.numpy()
+    ax.plot(x, F.logsigmoid(z).numpy(), color="0.5", ls="--", lw=1, label="DPO: log σ(z)")
+    lowest, highest = float(F.logsigmoid(z).min()), 0.0
+    for i, (name, v) in enumerate(vectors.items()):
+        g = link(from_vector(v, family), z).numpy()
+        lowest, highest = min(lowest, float(g.min())), max(highest, float(g.max()))
+        ax.plot(x, g, color=f"C{i}", label=name)
+    title = "link g"
+    if lowest < LINK_FLOOR:
+        ax.set_ylim(LINK_FLOOR, highest + 0.05 * (highest - LINK_FLOOR))
+        title += f" (y clipped at {LINK_FLOOR:g}; lowest value {lowest:.3g})"
+    ax.set_xlabel("β·h (the margin m is subtracted inside g)")
+    ax.set_title(title, fontsize=8)
+
+
+def _plot_schedules(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
+    tau = torch.linspace(0, 1, 101, dtype=torch.float64)
+    x = tau.numpy()
+    for i, (name, v) in enumerate(vectors.items()):
+        p = from_vector(v, family)
+        alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), tau).numpy()
+        rho = schedule((p.rho0, p.rho_half, p.rho1), tau).numpy()
+        ax.plot(x, alpha, color=f"C{i}", label=f"α(τ) {name}")
+        ax.plot(x, rho, color=f"C{i}", ls="--", label=f"ρ(τ) {name}")
+    ax.set_xlabel("training progress τ")
+    ax.set_title("schedules α(τ) (imitation), ρ(τ) (preference)", fontsize=8)
+
+
+def learned_functions(family: str, vectors: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Mirror map, link (and, for ta-mpo, α/ρ schedules) of each named vector, as a PNG.
+
+    Computed with ``mirrorpo.losses.mpo`` in float64, so the curves are what the loss uses.
+    """
+    plt = _plt()
+    panels = [_plot_mirror, _plot_link] + ([_plot_schedules] if family == "ta-mpo" else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.0))
+    for ax, panel in zip(axes, panels, strict=True):
+        panel(ax, family, vectors)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"learned {family} loss", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+# ----------------------------------------------------------------------------- Markdown
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def _summary_lines(state: dict) -> list[str]:
+    cfg = state["config"]
+    return [
+        f"- strategy: `{cfg['strategy']}` (options `{json.dumps(cfg['strategy_options'])}`)",
+        f"- family: `{cfg['family']}`; start: `{cfg['start']}`; seed: {cfg['seed']}",
+        f"- population: {cfg['popsize']}; generations done: {state['generations_done']} "
+        f"of {cfg['generations']}",
+    ]
+
+
+def _generation_table(state: dict) -> list[str]:
+    s = history_stats(state)
+    rows = ["| generation | best | mean | median | failed |", "|---:|---:|---:|---:|---:|"]
+    for g in range(len(s["best"])):
+        rows.append(f"| {g + 1} | {_num(s['best'][g])} | {_num(s['mean'][g])} | "
+                    f"{_num(s['median'][g])} | {int(s['failed'][g])} |")
+    return rows
+
+
+def _formula_lines(state: dict) -> list[str]:
+    family = state["config"]["family"]
+    vectors = final_vectors(state)
+    best = state["best"]
+    if best is None:
+        lines = ["- best-so-far fitness: none (no candidate had a finite fitness)"]
+    else:
+        lines = [f"- best-so-far fitness: {_num(_float(best['fitness']))}, "
+                 f"generation {best['generation'] + 1}"]
+    for name, v in vectors.items():
+        lines.append(f"- formula, {name}: `{formula(from_vector(v, family), family)}`")
+    return lines
+
+
+def report_markdown(state: dict, images: list[str], meta_test: str | None = None) -> str:
+    """The report as Markdown: config, per-generation table, best / final formulas, images.
+
+    ``images`` are file names linked relative to the report; ``meta_test`` an optional Markdown
+    block (a meta-test table) placed after the formulas.
+    """
+    cfg = state["config"]
+    lines = [f"# Search report: {cfg['family']} · {cfg['strategy']}", "",
+             "## Run", "", *_summary_lines(state), "", "Fitness setup:", "", "```json",
+             json.dumps(cfg["fitness"], indent=1, sort_keys=True), "```", "",
+             "## Generations", "", *_generation_table(state), "",
+             "## Result", "", *_formula_lines(state), ""]
+    if meta_test:
+        lines += ["## Meta-test", "", meta_test.strip(), ""]
+    lines += ["## Figures", ""]
+    lines += [f"![{Path(name).stem}]({name})\n" for name in images]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------- HTML
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
+code,pre{background:#f6f6f6;font-size:.9em}pre{padding:.6em;overflow-x:auto}
+img{max-width:100%;display:block;margin:1em 0}h1{font-size:1.5em}h2{font-size:1.2em;
+border-bottom:1px solid #ddd}"""
+
+_IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)]+)\)$")
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans and **bold**."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _table(lines: list[str]) -> str:
+    head, body = _cells(lines[0]), [_cells(x) for x in lines[2:]]
+    rows = ["<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
+    rows += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body]
+    return "<table>\n" + "\n".join(rows) + "\n</table>"
+
+
+def _image(alt: str, name: str, images: dict[str, bytes]) -> str:
+    if name not in images:
+        return f"<p>[missing image: {html.escape(name)}]</p>"
+    data = base64.b64encode(images[name]).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _blocks(markdown: str) -> list[list[str]]:
+    """Split into blocks: fenced code, tables, lists, single lines."""
+    blocks: list[list[str]] = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("```")),
+                     len(lines))
+            blocks.append(lines[i:j + 1])
+            i = j + 1
+            continue
+        for prefix in ("|", "- "):
+            if line.startswith(prefix):
+                j = i
+                while j < len(lines) and lines[j].startswith(prefix):
+                    j += 1
+                blocks.append(lines[i:j])
+                i = j
+                break
+        else:
+            if line.strip():
+                blocks.append([line])
+            i += 1
+    return blocks
+
+
+def _block_html(block: list[str], images: dict[str, bytes]) -> str:
+    first = block[0]
+    if first.startswith("```"):
+        return "<pre>" + html.escape("\n".join(block[1:-1])) + "</pre>"
+    if first.startswith("|"):
+        return _table(block)
+    if first.startswith("- "):
+        return "<ul>\n" + "\n".join(f"<li>{_inline(x[2:])}</li>" for x in block) + "\n</ul>"
+    if m := re.match(r"^(#{1,6}) (.*)$", first):
+        n = len(m.group(1))
+        return f"<h{n}>{_inline(m.group(2))}</h{n}>"
+    if m := _IMAGE.match(first.strip()):
+        return _image(m.group(1), m.group(2), images)
+    return f"<p>{_inline(first)}</p>"
+
+
+def report_html(markdown: str, images: dict[str, bytes], title: str = "mirrorpo report") -> str:
+    """One static HTML page from the report's Markdown (the subset ``report_markdown`` writes:
+    headings, lists, pipe tables, fenced code, image lines); images (file name → PNG bytes)
+    are embedded as data URIs, so the page stands alone."""
+    body = "\n".join(_block_html(b, images) for b in _blocks(markdown))
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"{body}\n</body>\n</html>\n")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                 meta_test: str | None = None) -> Path:
+    """Write report.md, report.html and the PNGs of the run in ``run_dir`` into ``out_dir``
+    (default ``run_dir/report``); returns that directory. Raises FileNotFoundError without a
+    state.json."""
+    state = read_state(run_dir)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    es_curves(state, out / ES_CURVES_PNG)
+    learned_functions(state["config"]["family"], final_vectors(state), out / FUNCTIONS_PNG)
+    names = [ES_CURVES_PNG, FUNCTIONS_PNG]
+    md = report_markdown(state, names, meta_test)
+    write_text_atomic(out / "report.md", md)
+    images = {n: (out / n).read_bytes() for n in names}
+    title = f"mirrorpo search report: {Path(run_dir).resolve().name}"
+    write_text_atomic(out / "report.html", report_html(md, images, title))
+    return out
