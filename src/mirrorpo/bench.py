@@ -268,6 +268,24 @@ def table_rows(units: dict[str, dict], losses: tuple[str, ...]) -> dict[str, dic
     return out
 
 
+def unit_curves(unit: dict, losses: tuple[str, ...]) -> tuple[dict, dict]:
+    """Per loss (display name), from a test unit: (steps, scores (runs, steps)) along training,
+    and the log-ratio/margin curves {key: (runs, n_logs)}; failed members are left out."""
+    curves, logs = {}, {}
+    for loss in losses:
+        ms = [m for m in unit["members"] if m["loss"] == loss and not m["failed"]]
+        if not ms:
+            continue
+        steps = sorted(int(k) for k in ms[0]["curve"])  # keys are str once read from JSON
+        scores = np.array([[m["curve"].get(t, m["curve"].get(str(t))) for t in steps]
+                           for m in ms])
+        curves[display_name(loss)] = (steps, scores)
+        logs[display_name(loss)] = {k: np.array([m["logs"][k] for m in ms])
+                                    for k in ("chosen_logratios", "rejected_logratios",
+                                              "reward_margin")}
+    return curves, logs
+
+
 def display_name(spec: str) -> str:
     """A loss spec as shown in tables: an MPO file as 'family:stem', others as given."""
     return parse_loss_spec(spec)[0] if spec.endswith(".json") else spec

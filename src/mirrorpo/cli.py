@@ -725,7 +725,7 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
     import torch
 
     from mirrorpo.assets import load_reference
-    from mirrorpo.bench import BenchConfig, BenchRun, test_unit, validation_unit
+    from mirrorpo.bench import BenchConfig, BenchRun, sweep_specs, test_unit, validation_unit
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.losses import LOSSES
     from mirrorpo.train.members import parse_loss_spec
@@ -764,7 +764,7 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
             raise UserError(f"{datasets[preset]}: a {ds.card['env']} dataset, not {env_name}")
         val = run.load(preset, "validation")
         if val is None:
-            n = sum(len(_sweep(s)) for s in loss_list) * val_seeds
+            n = sum(len(sweep_specs(s)) for s in loss_list) * val_seeds
             with progress_bar(f"{preset}: validation, {n} members", train.steps) as adv:
                 val = validation_unit(cfg, ds.arrays, reference, scorer, adv)
             run.save(preset, "validation", val)
@@ -777,15 +777,8 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
     console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
 
 
-def _sweep(spec: str) -> list[str]:
-    from mirrorpo.bench import sweep_specs
-
-    return sweep_specs(spec)
-
-
 def _scorer(env_name: str, episodes: int):
     """(policies, eval seed) → (sampled, mean-action) normalised scores, for mirrorpo.bench."""
-    import numpy as np
 
     from mirrorpo.assets import load_suite_info
     from mirrorpo.envs import get_spec
@@ -804,16 +797,13 @@ def _scorer(env_name: str, episodes: int):
 
 def _render_bench(run) -> None:
     """summary.md/.csv, members.csv and plots/ from a run's saved units."""
-
-    import numpy as np
-
     from mirrorpo import plots
     from mirrorpo.bench import (
         REFERENCE,
-        display_name,
         markdown_summary,
         summary_records,
         table_rows,
+        unit_curves,
     )
     from mirrorpo.fileio import write_text_atomic
 
@@ -840,19 +830,8 @@ def _render_bench(run) -> None:
         slug = preset.replace("/", "_")
         plots.score_bars(tables[preset], f"{cfg.env} {preset}: test seeds",
                          run.root / "plots" / f"bars_{slug}.png")
-        curves, logs = {}, {}
-        for loss in cfg.losses:
-            ms = [m for m in unit["members"] if m["loss"] == loss and not m["failed"]]
-            if not ms:
-                continue
-            steps = sorted(int(k) for k in ms[0]["curve"])
-            curves[loss] = (steps, np.array([[m["curve"][str(s)] if str(s) in m["curve"]
-                                              else m["curve"][s] for s in steps] for m in ms]))
-            logs[loss] = {k: np.array([m["logs"][k] for m in ms])
-                          for k in ("chosen_logratios", "rejected_logratios", "reward_margin")}
+        curves, logs = unit_curves(unit, cfg.losses)
         ref = tables[preset][REFERENCE][0].mean
-        curves = {display_name(k): v for k, v in curves.items()}
-        logs = {display_name(k): v for k, v in logs.items()}
         plots.training_curves(curves, ref, f"{cfg.env} {preset}: score along training",
                               run.root / "plots" / f"curves_{slug}.png")
         log_steps = unit["members"][0]["log_steps"]
@@ -1043,7 +1022,7 @@ def demo(env_name, pairs, seeds, steps, out, seed) -> None:
 
     from mirrorpo import plots
     from mirrorpo.assets import load_reference
-    from mirrorpo.bench import BenchConfig, display_name, markdown_summary, table_rows, test_unit
+    from mirrorpo.bench import BenchConfig, markdown_summary, table_rows, test_unit, unit_curves
     from mirrorpo.fileio import write_text_atomic
     from mirrorpo.losses.mpo import MPOLoss, dpo_point
     from mirrorpo.train.population import TrainConfig
@@ -1070,13 +1049,7 @@ def demo(env_name, pairs, seeds, steps, out, seed) -> None:
     write_text_atomic(out / "demo.md", md)
     plots.score_bars(tables["noisy-20"], f"{env_name} noisy-20 ({pairs} pairs): {seeds} seeds",
                      out / "demo_scores.png")
-    curves = {}
-    for loss in losses:
-        ms = [m for m in unit["members"] if m["loss"] == loss and not m["failed"]]
-        if ms:
-            st = sorted(ms[0]["curve"])
-            curves[display_name(loss)] = (st, np.array([[m["curve"][t] for t in st]
-                                                         for m in ms]))
+    curves, _ = unit_curves(unit, losses)
     plots.training_curves(curves, tables["noisy-20"]["reference"][0].mean,
                           f"{env_name} noisy-20: score along training", out / "demo_curves.png")
     click.echo(md)

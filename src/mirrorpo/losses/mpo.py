@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mirrorpo.fileio import write_text_atomic
+from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.baselines import log_odds
 from mirrorpo.losses.registry import PreferenceBatch
 
@@ -250,12 +250,7 @@ class MPOLoss:
 def load_mpo(path: str | Path) -> MPOLoss:
     """Load a loss file written by :meth:`MPOLoss.save`; errors name the file and problem."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such loss file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_json(path, "loss file")
     family = raw.get("family") if isinstance(raw, dict) else None
     if family not in FAMILIES:
         raise ValueError(f"{path}: unknown loss family {family!r}; known: {', '.join(FAMILIES)}")

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mirrorpo.fileio import write_text_atomic
+from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.mpo import (
     FAMILIES,
     MPOLoss,
@@ -210,12 +210,7 @@ def state_to_json(config: SearchConfig, history: list[Generation], best: Best | 
 def read_state(out_dir: str | Path) -> dict:
     """The raw state.json of a run directory; errors name the file and the problem."""
     path = Path(out_dir) / STATE_FILE
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such search state") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_json(path, "search state")
     if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
         raise ValueError(f"{path}: not a search state of version {STATE_VERSION}")
     return raw
