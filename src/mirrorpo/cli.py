@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -777,22 +776,14 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
     console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
 
 
-def _scorer(env_name: str, episodes: int):
-    """(policies, eval seed) → (sampled, mean-action) normalised scores, for mirrorpo.bench."""
-
+def _scorer(env_name: str, episodes: int, mean_action: bool = True):
+    """(policies, eval seed) → (sampled, mean-action) normalised scores (NormalisedScorer)."""
     from mirrorpo.assets import load_suite_info
-    from mirrorpo.envs import get_spec
-    from mirrorpo.evaluation import score_population
+    from mirrorpo.evaluation import NormalisedScorer
 
-    spec, info = get_spec(env_name), load_suite_info(env_name)
-
-    def score(stack, seed):
-        res = score_population(spec, stack, info.random_return, info.expert_return,
-                               episodes=episodes, seed=seed)
-        return (np.array([r.sampled_mean for r in res]),
-                np.array([r.mean_action_mean for r in res]))
-
-    return score
+    info = load_suite_info(env_name)
+    return NormalisedScorer(env_name, info.random_return, info.expert_return, episodes,
+                            mean_action=mean_action)
 
 
 def _render_bench(run) -> None:
@@ -885,10 +876,18 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True,
               help="Continue the search in --out (after Ctrl-C, a crash or a kill).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Where fitness runs: this process (population-batched) "
+                                      "or Ray workers (members split into one shard per worker).")
+@click.option("--address", default=None,
+              help="Ray: cluster address to join ('auto', 'ray://HEAD:10001') [default: start "
+                   "a local Ray instance].")
+@click.option("--worker-cpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ray: CPUs (torch and MuJoCo threads) per worker task.")
 @friendly_errors
 def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness_seeds, sigma,
                es_learning_rate, steps, batch_pairs, learning_rate, episodes, seed, out,
-               resume) -> None:
+               resume, backend, address, worker_cpus) -> None:
     """Evolution strategies over the MPO family: fitness is the normalised return after
     training from the reference with each candidate loss. State is saved atomically after
     every generation (state.json, best.json, mean.json); --resume continues exactly."""
@@ -898,7 +897,7 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
 
     from mirrorpo.assets import load_reference
     from mirrorpo.data.dataset import load_dataset
-    from mirrorpo.search.fitness import FitnessSetup, make_fitness
+    from mirrorpo.search.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
     from mirrorpo.search.run import SearchConfig, read_state, run_search
     from mirrorpo.train.population import TrainConfig
 
@@ -925,9 +924,19 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
     config = SearchConfig(strategy=strategy, family=family, start=start, popsize=popsize,
                           generations=generations, seed=seed, strategy_options=options,
                           fitness=fitness_desc)
+    if address is not None and backend != "ray":
+        raise UserError("--address: only with --backend ray")
     torch.set_num_threads(2)
-    fitness = make_fitness(setup, load_reference(env_name), [ds.arrays for ds in sets],
-                           _scorer(env_name, episodes))
+    ctx = FitnessContext(setup, load_reference(env_name), tuple(ds.arrays for ds in sets),
+                         _scorer(env_name, episodes, mean_action=False))
+    if backend == "ray":
+        from mirrorpo.search.ray_backend import RayBackend
+
+        runner = RayBackend(ctx, address=address, worker_cpus=worker_cpus)
+        console.print(f"Ray backend: {runner.workers} workers × {worker_cpus} CPU")
+    else:
+        runner = InProcess(ctx)
+    fitness = make_fitness(ctx, runner)
 
     def log(line: str) -> None:
         state = read_state(out) if (out / "state.json").exists() else {}
@@ -936,8 +945,11 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
             console.print(f"  mean: {state['formula']}", style="dim")
 
     t0 = time.time()
-    with progress_bar(f"search {family} ({strategy}, P={popsize})", generations) as advance:
-        res = run_search(config, out, fitness, resume=resume, progress=advance, log=log)
+    try:
+        with progress_bar(f"search {family} ({strategy}, P={popsize})", generations) as adv:
+            res = run_search(config, out, fitness, resume=resume, progress=adv, log=log)
+    finally:
+        runner.close()
     best = res.best
     if best is not None:
         console.print(f"best fitness {best.fitness:.2f} (generation {best.generation + 1}); "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mirrorpo.envs import EnvSpec
+from mirrorpo.envs import EnvSpec, get_spec
 from mirrorpo.policies import PolicyStack
 from mirrorpo.rollout import Actor, reset_states, run_rollouts
 from mirrorpo.stats import bootstrap_ci, normalized_score
@@ -134,3 +134,29 @@ def random_policy_returns(spec: EnvSpec, episodes: int, seed: int) -> np.ndarray
         return low + (high - low) * rng.random(noise.shape)
 
     return run_rollouts(spec, act, qpos, qvel, spec.max_episode_steps, None).returns
+
+
+@dataclass(frozen=True)
+class NormalisedScorer:
+    """(policies, eval seed) → (sampled, mean-action) mean normalised scores, (P,) each.
+
+    Plain data, so it pickles to Ray workers; the mean-action pass is skipped (NaN) when
+    ``mean_action`` is off, e.g. for ES fitness, which uses sampled actions only.
+    """
+
+    env: str
+    random_return: float
+    expert_return: float
+    episodes: int = 10
+    mean_action: bool = True
+    nthread: int | None = None
+
+    def __call__(self, stack: PolicyStack, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        spec = get_spec(self.env)
+        sampled = episode_returns(spec, stack, self.episodes, seed, nthread=self.nthread)
+        s = normalized_score(sampled, self.random_return, self.expert_return).mean(axis=1)
+        if not self.mean_action:
+            return s, np.full(stack.size, np.nan)
+        mean_act = episode_returns(spec, stack, self.episodes, seed, deterministic=True,
+                                   nthread=self.nthread)
+        return s, normalized_score(mean_act, self.random_return, self.expert_return).mean(axis=1)

@@ -2,9 +2,15 @@
 candidate loss (DESIGN.md §4; Alfano et al. 2025, §4).
 
 For a generation's P candidate vectors, every (candidate, fitness seed) pair becomes one member
-of a single population-batched training run per dataset; members are scored on the episodes of
-their seed and a candidate's fitness is the mean score over its seeds and the datasets. A
-member whose loss or gradient goes non-finite scores −inf (the strategies rank it worst).
+of a population-batched training run per dataset; members are scored on the episodes of their
+seed and a candidate's fitness is the mean score over its seeds and the datasets. A member
+whose loss or gradient goes non-finite scores −inf (the strategies rank it worst).
+
+The members of a dataset may be split into shards, each trained as its own population (one per
+Ray worker, see mirrorpo.search.backends). A member's result does not depend on its shard: its
+minibatches come from its own seeded generator, its parameters and Adam state are its own, and
+its episodes use common random numbers (mirrorpo.evaluation). Sharding therefore changes where
+the work runs, not the fitness.
 
 Fitness seeds are fixed for the whole search and disjoint from the benchmark's validation
 (1000+), test (0+) and evaluation seeds, so meta-test scores on fresh seeds are honest.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -39,38 +46,98 @@ class FitnessSetup:
     train: TrainConfig = TrainConfig()
 
 
+@dataclass(frozen=True)
+class FitnessContext:
+    """Everything a shard needs besides its members; shipped once to each Ray worker."""
+
+    setup: FitnessSetup
+    reference: PolicyStack
+    datasets: tuple[dict[str, np.ndarray], ...]
+    scorer: Scorer
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Members trained as one population: rows ``members`` of the (candidate, seed) grid."""
+
+    dataset: int
+    candidates: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+class Backend(Protocol):
+    """Where shards run: ``workers`` is how many shards a dataset's members are split into."""
+
+    workers: int
+
+    def map(self, vectors: np.ndarray, shards: list[Shard]) -> list[np.ndarray]: ...
+
+
 def fitness_seeds(n: int) -> list[int]:
     return [FITNESS_SEED_BASE + k for k in range(n)]
 
 
-def candidate_scores(candidates: np.ndarray, setup: FitnessSetup, reference: PolicyStack,
-                     arrays: dict[str, np.ndarray], scorer: Scorer,
-                     progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Scores (P, K) of P candidate vectors on one dataset, K fitness seeds; −inf on failure."""
-    seeds = fitness_seeds(setup.fitness_seeds)
-    losses = [MPOLoss(setup.family, from_vector(c, setup.family)) for c in candidates]
-    members = [(i, s) for i in range(len(losses)) for s in seeds]
-    res = train_population(reference, arrays, [losses[i] for i, _ in members],
-                           [s for _, s in members], setup.train, progress=progress)
+def plan_shards(n_candidates: int, n_seeds: int, n_datasets: int, workers: int) -> list[Shard]:
+    """Split each dataset's candidate × seed members into ≤ ``workers`` contiguous shards."""
+    members = [(i, s) for i in range(n_candidates) for s in fitness_seeds(n_seeds)]
+    parts = [p for p in np.array_split(np.arange(len(members)), max(1, workers)) if len(p)]
+    return [Shard(d, tuple(members[m][0] for m in p), tuple(members[m][1] for m in p))
+            for d in range(n_datasets) for p in parts]
+
+
+def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
+                 progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Sampled-action scores (M,) of the shard's M members; −inf where training failed."""
+    family = ctx.setup.family
+    losses = [MPOLoss(family, from_vector(vectors[i], family)) for i in shard.candidates]
+    res = train_population(ctx.reference, ctx.datasets[shard.dataset], losses,
+                           list(shard.seeds), ctx.setup.train, progress=progress)
     stack = res.policy.to_stack()
-    scores = np.full(len(members), -np.inf)
-    for s in seeds:
-        idx = [m for m, (_, ms) in enumerate(members) if ms == s]
-        sampled, _ = scorer(stack.select(idx), FITNESS_EVAL_SEED + s)
-        scores[idx] = sampled
+    scores = np.full(len(losses), -np.inf)
+    seeds = np.asarray(shard.seeds)
+    for s in np.unique(seeds):
+        idx = np.flatnonzero(seeds == s).tolist()
+        scores[idx] = ctx.scorer(stack.select(idx), FITNESS_EVAL_SEED + int(s))[0]
     scores[res.failed] = -np.inf
-    return scores.reshape(len(losses), len(seeds))
+    return scores
 
 
-def make_fitness(setup: FitnessSetup, reference: PolicyStack,
-                 datasets: list[dict[str, np.ndarray]], scorer: Scorer,
-                 progress: Callable[[int], None] | None = None
+class InProcess:
+    """Every dataset's members as one population in this process (the default)."""
+
+    workers = 1
+
+    def __init__(self, ctx: FitnessContext, progress: Callable[[int], None] | None = None):
+        self.ctx, self.progress = ctx, progress
+
+    def map(self, vectors: np.ndarray, shards: list[Shard]) -> list[np.ndarray]:
+        return [shard_scores(self.ctx, vectors, sh, self.progress) for sh in shards]
+
+    def close(self) -> None:
+        pass
+
+
+def combine(shards: list[Shard], results: list[np.ndarray], n_candidates: int,
+            n_datasets: int) -> np.ndarray:
+    """Per-member scores → fitness (P,): the mean over seeds and datasets (−inf if any failed)."""
+    total = np.zeros(n_candidates)
+    count = np.zeros(n_candidates)
+    for sh, scores in zip(shards, results, strict=True):
+        np.add.at(total, list(sh.candidates), scores)
+        np.add.at(count, list(sh.candidates), 1)
+    if not np.all(count == count[0]) or count[0] == 0:
+        raise ValueError("shards do not cover every candidate equally")
+    return total / count
+
+
+def make_fitness(ctx: FitnessContext, backend: Backend
                  ) -> Callable[[np.ndarray, int], np.ndarray]:
     """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets."""
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
-        per_dataset = [candidate_scores(candidates, setup, reference, arrays, scorer, progress)
-                       for arrays in datasets]
-        return np.concatenate(per_dataset, axis=1).mean(axis=1)  # −inf if any run failed
+        shards = plan_shards(len(candidates), ctx.setup.fitness_seeds, len(ctx.datasets),
+                             backend.workers)
+        return combine(shards, backend.map(candidates, shards), len(candidates),
+                       len(ctx.datasets))
 
     return fitness
