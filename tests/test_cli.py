@@ -204,3 +204,57 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     res = runner.invoke(main, [*args[:3], "--popsize", "3", *args[5:-2], "--out",
                                str(tmp_path / "odd")])
     assert res.exit_code == 2 and "must be even" in res.output
+    res = runner.invoke(main, [*args[:-2], "--out", str(tmp_path / "a"), "--address", "auto"])
+    assert res.exit_code == 2 and "--backend ray" in res.output
+
+
+def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
+    from mirrorpo.assets import load_reference
+    from mirrorpo.bench import BenchRun, test_unit
+    from mirrorpo.cli import _scorer
+    from mirrorpo.data.dataset import load_dataset
+
+    runner = CliRunner()
+    root = tmp_path / "suite"
+    for preset in ("clean", "mixed"):
+        res = runner.invoke(main, ["data", "make", "--preset", preset, "--pairs", "16",
+                                   "--horizon", "5", "--out", str(root / "hopper" / preset)])
+        assert res.exit_code == 0, res.output
+    bench = tmp_path / "bench"
+    common = ["--steps", "4", "--batch-pairs", "4", "--episodes", "2"]
+    res = runner.invoke(main, ["bench", "--presets", "clean,mixed", "--data-root", str(root),
+                               "--losses", "dpo,orpo", "--seeds", "2", "--val-seeds", "1",
+                               *common, "--out", str(bench)])
+    assert res.exit_code == 0, res.output
+    search = tmp_path / "hopper-mixed"
+    res = runner.invoke(main, ["search", "--data", str(root / "hopper" / "mixed"), "--popsize",
+                               "4", "--generations", "1", *common, "--out", str(search)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "meta"
+    args = ["meta-test", "--bench", str(bench), "--losses",
+            f"{search / 'mean.json'},{search / 'best.json'}", "--seeds", "3",
+            "--data-root", str(root), "--out", str(out)]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    md = (out / "meta_test.md").read_text()
+    for preset in ("clean", "mixed"):
+        for name in ("mpo:hopper-mixed-mean", "mpo:hopper-mixed-best"):
+            assert f"| {preset} | {name} |" in md
+    # Members reused from the bench (seeds 0, 1) equal a retraining from scratch.
+    run = BenchRun.open(out)
+    unit = run.load("mixed", "test")
+    assert len(unit["members"]) == 4 * 3 and len(unit["reference"]) == 3
+    bench_unit = BenchRun.open(bench).load("mixed", "test")
+    assert unit["members"][0] == bench_unit["members"][0]
+    chosen = run.load("mixed", "validation")["chosen"]
+    fresh = test_unit(run.cfg, chosen, load_dataset(root / "hopper" / "mixed").arrays,
+                      load_reference("hopper"), _scorer("hopper", 2))
+    assert [m["score"] for m in unit["members"]] == [m["score"] for m in fresh["members"]]
+    assert unit["reference"] == fresh["reference"]
+    res = runner.invoke(main, ["report", str(search), "--meta-test", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "mpo:hopper-mixed-mean" in (search / "report" / "report.md").read_text()
+    res = runner.invoke(main, [*args[:6], "4", *args[7:]])  # other seeds, same --out
+    assert res.exit_code == 2 and "different benchmark" in res.output
+    res = runner.invoke(main, [*args[:4], str(search / "nope.json"), *args[5:]])
+    assert res.exit_code == 2 and "nope.json" in res.output

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mirrorpo.fileio import write_text_atomic
+from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses import LOSSES
 from mirrorpo.policies import PolicyStack, concat
 from mirrorpo.train.members import parse_loss_spec
@@ -56,6 +56,12 @@ class BenchConfig:
         return {**asdict(self), "presets": list(self.presets), "losses": list(self.losses),
                 "train": {**asdict(self.train),
                           "snapshot_steps": list(self.train.snapshot_steps)}}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> BenchConfig:
+        train = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["train"].items()}
+        return cls(**{**raw, "presets": tuple(raw["presets"]), "losses": tuple(raw["losses"]),
+                      "train": TrainConfig(**train)})
 
     @property
     def curve_steps(self) -> tuple[int, ...]:
@@ -156,15 +162,35 @@ def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) 
 
 
 def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, scorer,
-              progress=None) -> dict:
-    specs = [chosen[loss] for loss in cfg.losses for _ in range(cfg.seeds)]
-    labels = [loss for loss in cfg.losses for _ in range(cfg.seeds)]
-    seeds = list(range(cfg.seeds)) * len(cfg.losses)
-    train = TrainConfig(**{**asdict(cfg.train), "snapshot_steps": cfg.curve_steps})
-    members, ref = train_and_score(arrays, reference, specs, labels, seeds, train,
-                                   TEST_EVAL_SEED, scorer, progress)
-    return {"members": [asdict(m) for m in members], "reference": ref[:, 0].tolist(),
-            "reference_mean_action": ref[:, 1].tolist()}
+              progress=None, reuse: dict | None = None) -> dict:
+    """Every loss at its chosen spec on test seeds 0..seeds−1, with snapshots.
+
+    ``reuse`` is an earlier test unit made with the same training and evaluation settings: its
+    members of the same (loss, spec, seed) are taken over, not retrained. A member's result
+    does not depend on the other members of its population (its minibatches, parameters and
+    episodes are its own), so this changes the cost, not the numbers.
+    """
+    wanted = [(loss, chosen[loss], seed) for loss in cfg.losses for seed in range(cfg.seeds)]
+    old = {(m["loss"], m["spec"], m["seed"]): m for m in (reuse or {}).get("members", [])}
+    todo = [w for w in wanted if w not in old]
+    new: dict[tuple, dict] = {}
+    ref_by_seed: dict[int, tuple[float, float]] = {}
+    if reuse is not None:
+        ref_ma = reuse.get("reference_mean_action") or [float("nan")] * len(reuse["reference"])
+        ref_by_seed = dict(enumerate(zip(reuse["reference"], ref_ma, strict=True)))
+    if todo:
+        train = TrainConfig(**{**asdict(cfg.train), "snapshot_steps": cfg.curve_steps})
+        labels, specs, seeds = (list(x) for x in zip(*todo, strict=True))
+        members, ref = train_and_score(arrays, reference, specs, labels, seeds, train,
+                                       TEST_EVAL_SEED, scorer, progress)
+        new = {(m.loss, m.spec, m.seed): asdict(m) for m in members}
+        for s, row in zip(sorted(set(seeds)), ref, strict=True):
+            ref_by_seed[s] = (float(row[0]), float(row[1]))
+    if any(s not in ref_by_seed for s in range(cfg.seeds)):
+        raise ValueError("the reused unit lacks the reference score of a test seed")
+    return {"members": [new.get(w) or old[w] for w in wanted],
+            "reference": [ref_by_seed[s][0] for s in range(cfg.seeds)],
+            "reference_mean_action": [ref_by_seed[s][1] for s in range(cfg.seeds)]}
 
 
 # ----------------------------------------------------------------------------- run directory
@@ -173,17 +199,28 @@ def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, score
 class BenchRun:
     """A benchmark run directory: config.json plus one JSON file per finished unit."""
 
-    def __init__(self, root: Path, cfg: BenchConfig, force: bool = False):
+    def __init__(self, root: Path, cfg: BenchConfig):
         self.root, self.cfg = Path(root), cfg
-        cfg_path = self.root / "config.json"
+
+    @classmethod
+    def create(cls, root: Path, cfg: BenchConfig, force: bool = False) -> BenchRun:
+        """A new run in ``root``, or the same run resumed; a different one is refused."""
+        cfg_path = Path(root) / "config.json"
         if cfg_path.exists() and not force:
             saved = json.loads(cfg_path.read_text())
             if saved != _jsonable(cfg.to_json()):
                 raise FileExistsError(
                     f"{cfg_path}: holds a different benchmark (pass the same options to "
                     f"resume it, or another --out)")
-        (self.root / "units").mkdir(parents=True, exist_ok=True)
+        (Path(root) / "units").mkdir(parents=True, exist_ok=True)
         write_text_atomic(cfg_path, json.dumps(cfg.to_json(), indent=2))
+        return cls(root, cfg)
+
+    @classmethod
+    def open(cls, root: Path) -> BenchRun:
+        """An existing run, read only."""
+        return cls(root, BenchConfig.from_json(read_json(Path(root) / "config.json",
+                                                         "bench run")))
 
     def unit_path(self, preset: str, phase: str) -> Path:
         return self.root / "units" / f"{preset.replace('/', '_')}.{phase}.json"
@@ -332,3 +369,43 @@ def markdown_summary(tables: dict[str, dict]) -> str:
                          f"{ma} | {runs} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+# ----------------------------------------------------------------------------- meta-test
+
+
+def meta_test_verdicts(tables: dict[str, dict], discovered: list[str]) -> list[dict]:
+    """Per preset and discovered loss: its row against the best tuned baseline's.
+
+    The best baseline is the one with the highest *test* mean: a choice that favours the
+    baselines, so a win is conservative. A win needs the 95% CIs of the means not to overlap.
+    """
+    out = []
+    for preset, rows in tables.items():
+        base = {n: r for n, r in rows.items() if n != REFERENCE and n not in discovered}
+        best_name = max(base, key=lambda n: base[n][0].mean)
+        b = base[best_name][0]
+        for name in discovered:
+            st = rows[name][0]
+            if st.mean_ci[0] > b.mean_ci[1]:
+                verdict = "win"
+            elif st.mean_ci[1] < b.mean_ci[0]:
+                verdict = "loss"
+            else:
+                verdict = "tie (CIs overlap)"
+            out.append({"preset": preset, "loss": name, "mean": st.mean, "ci": st.mean_ci,
+                        "baseline": best_name, "baseline_spec": base[best_name][1],
+                        "baseline_mean": b.mean, "baseline_ci": b.mean_ci,
+                        "reference_mean": rows[REFERENCE][0].mean, "verdict": verdict})
+    return out
+
+
+def markdown_verdicts(verdicts: list[dict]) -> str:
+    lines = ["| preset | discovered loss | mean [95% CI] | best tuned baseline | "
+             "its mean [95% CI] | reference | verdict |", "|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| {v['preset']} | {v['loss']} | {v['mean']:.1f} {_fmt_ci(v['ci'])} | "
+                     f"{v['baseline_spec']} | {v['baseline_mean']:.1f} "
+                     f"{_fmt_ci(v['baseline_ci'])} | {v['reference_mean']:.1f} | "
+                     f"{v['verdict']} |")
+    return "\n".join(lines) + "\n"

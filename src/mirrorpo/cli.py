@@ -752,7 +752,7 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
         datasets[preset] = d
     if force and out.exists():
         shutil.rmtree(out / "units", ignore_errors=True)
-    run = BenchRun(out, cfg, force=force)
+    run = BenchRun.create(out, cfg, force=force)
     torch.set_num_threads(2)
     reference = load_reference(env_name)
     scorer = _scorer(env_name, episodes)
@@ -845,6 +845,114 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+# ----------------------------------------------------------------------------- meta-test
+
+
+def _discovered_label(path: Path) -> str:
+    """runs/search/halfcheetah-mixed/mean.json → halfcheetah-mixed-mean."""
+    parent = path.resolve().parent.name
+    return f"{parent}-{path.stem}" if parent else path.stem
+
+
+@main.command("meta-test")
+@click.option("--bench", "bench_dir", type=click.Path(path_type=Path), required=True,
+              help="A finished `mirrorpo bench` run: its tuned baselines (validation choices, "
+                   "and test members that are reused, not retrained).")
+@click.option("--losses", "loss_files", required=True,
+              help="Comma-separated discovered loss files (e.g. RUN/mean.json, RUN/best.json).")
+@click.option("--presets", default=None,
+              help="Comma-separated presets of the bench run [default: all of them].")
+@click.option("--seeds", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Test training seeds 0..N−1 (never fitness seeds, which start at 2000).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=Path("runs/suite"),
+              show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Meta-test directory (an interrupted run resumes with the same options).")
+@friendly_errors
+def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out) -> None:
+    """Score discovered losses on fresh test seeds against the bench's tuned baselines.
+
+    Same protocol and statistics as `mirrorpo bench`: every baseline at its validated setting
+    and every discovered loss are trained on test seeds 0..N−1 and scored on the test
+    episodes. Writes meta_test.md (discovered vs best tuned baseline per preset), and the
+    bench outputs (summary.md/.csv, members.csv, plots/). Give several presets for the
+    transfer matrix.
+    """
+    import shutil
+    from dataclasses import replace
+
+    import torch
+
+    from mirrorpo.assets import load_reference
+    from mirrorpo.bench import (
+        BenchRun,
+        display_name,
+        markdown_summary,
+        markdown_verdicts,
+        meta_test_verdicts,
+        table_rows,
+        test_unit,
+    )
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.losses.mpo import load_mpo
+
+    bench = BenchRun.open(bench_dir)
+    bench_cfg = bench.cfg
+    preset_list = _csv_list(presets) if presets else bench_cfg.presets
+    for p in preset_list:
+        if p not in bench_cfg.presets or bench.load(p, "test") is None:
+            raise UserError(f"--presets: {bench_dir} has no finished '{p}' preset")
+    files = [Path(f) for f in _csv_list(loss_files)]
+    labels = [_discovered_label(f) for f in files]
+    if len(set(labels)) != len(labels):
+        raise UserError(f"--losses: two files would share a name ({', '.join(labels)})")
+    for f in files:
+        load_mpo(f)  # one-line error for a missing, malformed or unknown-family file
+    copies = []
+    for f, label in zip(files, labels, strict=True):
+        dest = out / "losses" / f"{label}.json"
+        if dest.exists() and dest.read_bytes() != f.read_bytes():
+            raise UserError(f"{dest}: holds a different loss file; use another --out")
+        copies.append(dest)
+    cfg = replace(bench_cfg, presets=tuple(preset_list), seeds=seeds,
+                  losses=(*bench_cfg.losses, *(str(c) for c in copies)))
+    run = BenchRun.create(out, cfg)
+    for f, dest in zip(files, copies, strict=True):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            shutil.copyfile(f, dest)
+    torch.set_num_threads(2)
+    reference = load_reference(cfg.env)
+    scorer = _scorer(cfg.env, cfg.episodes)
+    t0 = time.time()
+    for preset in preset_list:
+        val = bench.load(preset, "validation")
+        chosen = {**val["chosen"], **{str(c): str(c) for c in copies}}
+        if run.load(preset, "validation") is None:
+            run.save(preset, "validation", {**val, "chosen": chosen})
+        if run.load(preset, "test") is not None:
+            continue
+        ds = load_dataset(data_root / cfg.env / preset)
+        with progress_bar(f"{preset}: meta-test, {seeds} seeds", cfg.train.steps) as adv:
+            unit = test_unit(cfg, chosen, ds.arrays, reference, scorer, adv,
+                             reuse=bench.load(preset, "test"))
+        run.save(preset, "test", unit)
+    _render_bench(run)
+    tables = table_rows({p: run.load(p, "test") for p in preset_list}, cfg.losses)
+    names = [display_name(str(c)) for c in copies]
+    verdicts = meta_test_verdicts(tables, names)
+    md = (f"# Meta-test: {cfg.env}, {seeds} test seeds\n\nBaselines and their settings from "
+          f"`{bench_dir}`; discovered losses: {', '.join(f'`{f}`' for f in files)}.\n\n"
+          + markdown_verdicts(verdicts) + "\n## All rows\n\n" + markdown_summary(tables))
+    write_text_atomic(out / "meta_test.md", md)
+    _write_csv(out / "meta_test.csv", [{**v, "ci": list(v["ci"]),
+                                         "baseline_ci": list(v["baseline_ci"])}
+                                        for v in verdicts])
+    click.echo(markdown_verdicts(verdicts))
+    console.print(f"meta-test finished in {time.time() - t0:.0f}s; results in {out}")
+
+
 # ----------------------------------------------------------------------------- search
 
 
@@ -901,6 +1009,8 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
     from mirrorpo.search.run import SearchConfig, read_state, run_search
     from mirrorpo.train.population import TrainConfig
 
+    if address is not None and backend != "ray":
+        raise UserError("--address: only with --backend ray")
     dirs = [Path(d) for d in _csv_list(data_dirs)]
     sets = [load_dataset(d) for d in dirs]
     envs = {ds.card["env"] for ds in sets}
@@ -924,8 +1034,6 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
     config = SearchConfig(strategy=strategy, family=family, start=start, popsize=popsize,
                           generations=generations, seed=seed, strategy_options=options,
                           fitness=fitness_desc)
-    if address is not None and backend != "ray":
-        raise UserError("--address: only with --backend ray")
     torch.set_num_threads(2)
     ctx = FitnessContext(setup, load_reference(env_name), tuple(ds.arrays for ds in sets),
                          _scorer(env_name, episodes, mean_action=False))
@@ -961,8 +1069,10 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report directory [default: RUN/report].")
+@click.option("--meta-test", "meta_dir", type=click.Path(path_type=Path), default=None,
+              help="A `mirrorpo meta-test` directory whose tables join the report.")
 @friendly_errors
-def report_cmd(run_dir, out) -> None:
+def report_cmd(run_dir, out, meta_dir) -> None:
     """Report on the search run directory RUN (complete or not), from its state.json alone:
     report.md, a self-contained report.html (images embedded) and PNGs of the ES curves and
     the learned mirror map, link (and TA-MPO schedules). Nothing is trained or evaluated."""
@@ -971,7 +1081,16 @@ def report_cmd(run_dir, out) -> None:
 
     if not (run_dir / STATE_FILE).is_file():
         raise UserError(f"{run_dir}: not a search run directory (no {STATE_FILE})")
-    target = write_report(run_dir, out)
+    meta = None
+    if meta_dir is not None:
+        if not (meta_dir / "meta_test.md").is_file():
+            raise UserError(f"--meta-test: {meta_dir} holds no meta_test.md (run `mirrorpo "
+                            f"meta-test` first)")
+        import re
+
+        body = (meta_dir / "meta_test.md").read_text().split("\n", 1)[1]  # drop its title
+        meta = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M)  # nest under "## Meta-test"
+    target = write_report(run_dir, out, meta_test=meta)
     console.print(f"report written to {target / 'report.html'} (and report.md, PNGs)")
 
 
