@@ -5,7 +5,10 @@ summary tables and plots (copied to docs/results/<env>/).
 
 In docs/results_template.md, ``{{tables:ENV}}`` becomes that run's summary.md (per-preset
 tables, produced by `mirrorpo bench`) and ``{{plots:ENV:KIND}}`` the run's plots of that kind
-(bars, curves or logps), one image per preset.
+(bars, curves or logps), one image per preset. ``{{verdicts:NAME}}`` becomes the verdict
+table of a `mirrorpo meta-test` directory (its meta_test.md up to "## All rows"), and
+``{{image:NAME:PATH}}`` the image NAME_DIR/PATH (e.g. report/es_curves.png of a search run),
+copied to docs/results/NAME/.
 """
 
 from __future__ import annotations
@@ -48,6 +51,21 @@ def main() -> None:
     def plots(m: re.Match) -> str:
         return plots_markdown(m.group(1), Path(runs[m.group(1)]), m.group(2))
 
+    def verdicts(m: re.Match) -> str:
+        md = (Path(runs[m.group(1)]) / "meta_test.md").read_text()
+        table = md.split("## All rows")[0]
+        return "\n".join(line for line in table.splitlines() if line.startswith("|"))
+
+    def image(m: re.Match) -> str:
+        name, rel = m.group(1), m.group(2)
+        src = Path(runs[name]) / rel
+        dest = DOCS / "results" / name
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest / src.name)
+        return f"![{name} {src.stem}](results/{name}/{src.name})"
+
+    text = re.sub(r"\{\{verdicts:([\w-]+)\}\}", verdicts, text)
+    text = re.sub(r"\{\{image:([\w-]+):([\w./-]+)\}\}", image, text)
     text = re.sub(r"\{\{tables:([\w-]+)\}\}", tables, text)
     text = re.sub(r"\{\{plots:([\w-]+):(\w+)\}\}", plots, text)
     args.out.write_text(text)

@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from mirrorpo.bench import BenchConfig, Member, pick_best, row_stats, sweep_specs
+from mirrorpo.bench import (
+    REFERENCE,
+    BenchConfig,
+    Member,
+    RowStats,
+    meta_test_verdicts,
+    pick_best,
+    row_stats,
+    sweep_specs,
+)
 from mirrorpo.losses import LOSSES
 from mirrorpo.stats import iqm
 from mirrorpo.train.population import TrainConfig
@@ -62,3 +71,23 @@ def test_curve_steps():
     cfg = BenchConfig(env="hopper", presets=("clean",), losses=("dpo",),
                       train=TrainConfig(steps=1000))
     assert cfg.curve_steps == (125, 250, 500, 1000)
+
+
+def _row(mean, lo, hi):
+    return RowStats(mean, (lo, hi), mean, (lo, hi), float("nan"), 10, 0), "spec"
+
+
+@pytest.mark.parametrize("ours,verdict", [((70, 66, 74), "win"), ((60, 55, 66), "tie"),
+                                          ((40, 35, 50), "loss")])
+def test_meta_test_verdict_against_the_best_baseline_by_test_mean(ours, verdict):
+    tables = {"mixed": {REFERENCE: _row(50, 49, 51), "dpo": _row(52, 45, 58),
+                        "nca": _row(61, 57, 64.9), "mpo:x": _row(*ours)}}
+    (v,) = meta_test_verdicts(tables, ["mpo:x"])
+    assert v["baseline"] == "nca" and v["verdict"].startswith(verdict)
+    assert v["reference_mean"] == 50
+
+
+def test_bench_config_json_round_trip():
+    cfg = BenchConfig("hopper", ("clean",), ("dpo", "a/b.json"), seeds=3,
+                      train=TrainConfig(steps=7, snapshot_steps=(2, 4)))
+    assert BenchConfig.from_json(cfg.to_json()) == cfg
