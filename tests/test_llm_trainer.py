@@ -1,0 +1,96 @@
+"""The TRL port: on one batch, each mirrorpo loss equals TRL's own loss of the same name."""
+
+import copy
+import os
+
+import pytest
+
+pytest.importorskip("trl", reason="the llm extra (trl, transformers) is not installed")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+from trl import DPOConfig, DPOTrainer  # noqa: E402
+
+from mirrorpo.llm.trainer import MirrorPOTrainer, training_progress  # noqa: E402
+from mirrorpo.train.members import parse_loss_spec  # noqa: E402
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per printable ASCII character, built locally (no downloads)."""
+    chars = [chr(i) for i in range(32, 127)]
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    tk.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>",
+                                   unk_token="<unk>")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    tok = char_tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=128, pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    torch.manual_seed(0)
+    ref = LlamaForCausalLM(cfg)
+    policy = copy.deepcopy(ref)
+    with torch.no_grad():  # policy ≠ reference, so every log-ratio is non-zero
+        for p in policy.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    # chosen completions share one length (TRL's sft averages over the batch's tokens, ours
+    # per pair: equal lengths make them the same); rejected lengths vary.
+    rows = [{"prompt": f"Q{i}: rate it.", "chosen": f" good {i:02d}",
+             "rejected": " bad" + "!" * (i + 1)} for i in range(4)]
+    return tok, policy, ref, Dataset.from_list(rows)
+
+
+def first_batch_loss(trainer_cls, setup, **kwargs):
+    tok, policy, ref, data = setup
+    extra = {k: kwargs.pop(k) for k in ("loss",) if k in kwargs}
+    args = DPOConfig(output_dir="/tmp/mirrorpo-test-trl", use_cpu=True, bf16=False,
+                     activation_checkpointing=False, per_device_train_batch_size=4,
+                     max_steps=1, max_length=64, report_to="none", save_strategy="no",
+                     disable_tqdm=True, seed=0, **kwargs)
+    trainer = trainer_cls(model=copy.deepcopy(policy), ref_model=copy.deepcopy(ref), args=args,
+                          train_dataset=data, processing_class=tok, **extra)
+    batch = next(iter(trainer.get_train_dataloader()))
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, batch)
+    return loss.item(), trainer._metrics["train"]
+
+
+PORTED = [  # mirrorpo spec, TRL DPOConfig fields
+    ("dpo:beta=0.3", {"loss_type": "sigmoid", "beta": 0.3}),
+    ("hinge:beta=0.3", {"loss_type": "hinge", "beta": 0.3}),
+    ("rdpo:beta=0.3,label_smoothing=0.2", {"loss_type": "robust", "beta": 0.3,
+                                           "label_smoothing": 0.2}),
+    ("exo_pair:beta=0.3,label_smoothing=0.01", {"loss_type": "exo_pair", "beta": 0.3,
+                                                "label_smoothing": 0.01}),
+    ("nca_pair:beta=0.3", {"loss_type": "nca_pair", "beta": 0.3}),
+    ("sppo_hard:beta=0.3", {"loss_type": "sppo_hard", "beta": 0.3}),
+    ("apo_zero:beta=0.3", {"loss_type": "apo_zero", "beta": 0.3}),
+    ("discopop:beta=0.3,discopop_tau=0.05", {"loss_type": "discopop", "beta": 0.3,
+                                             "discopop_tau": 0.05}),
+    ("sft", {"loss_type": "sft"}),
+]
+
+
+@pytest.mark.parametrize("spec,trl_fields", PORTED, ids=[p[0].split(":")[0] for p in PORTED])
+def test_loss_equals_trl_on_one_batch(setup, spec, trl_fields):
+    ours, our_metrics = first_batch_loss(MirrorPOTrainer, setup, loss=parse_loss_spec(spec)[1],
+                                         beta=trl_fields.get("beta", 0.1))
+    theirs, their_metrics = first_batch_loss(DPOTrainer, setup, **trl_fields)
+    assert abs(ours - theirs) <= 1e-5 * max(1.0, abs(theirs)), (ours, theirs)
+    assert abs(ours) > 1e-3  # not a degenerate batch
+    for key in ("rewards/margins", "logps/chosen", "logps/rejected"):
+        assert our_metrics[key] == pytest.approx(their_metrics[key], rel=1e-6, abs=1e-6)
+
+
+def test_progress_runs_from_0_to_1():
+    assert training_progress(0, 10) == 0 and training_progress(9, 10) == 1
+    assert training_progress(0, 1) == 0 and training_progress(5, 10) == pytest.approx(5 / 9)
