@@ -94,3 +94,29 @@ def test_loss_equals_trl_on_one_batch(setup, spec, trl_fields):
 def test_progress_runs_from_0_to_1():
     assert training_progress(0, 10) == 0 and training_progress(9, 10) == 1
     assert training_progress(0, 1) == 0 and training_progress(5, 10) == pytest.approx(5 / 9)
+
+
+def test_shipped_smollm2_converts_loads_and_generates(tmp_path):
+    from mirrorpo.llm.model import convert_gguf, load_model, shipped_gguf
+
+    try:
+        gguf = shipped_gguf()
+    except FileNotFoundError as exc:
+        pytest.skip(f"SmolLM2 is not installed: {exc}")
+    model_dir = convert_gguf(gguf, tmp_path / "smollm2")
+    assert (model_dir / "model.safetensors").is_file()
+    model, tok = load_model(model_dir)
+    assert sum(p.numel() for p in model.parameters()) > 100e6
+    msgs = [{"role": "user", "content": "What is the capital of France?"}]
+    ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
+                                  return_dict=True)
+    out = model.generate(**ids, max_new_tokens=12, do_sample=False)
+    text = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "Paris" in text
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    from mirrorpo.llm.model import load_model
+
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_model(tmp_path)
