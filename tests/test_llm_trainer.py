@@ -120,3 +120,21 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_model(tmp_path)
+
+
+def test_sampling_and_response_logps_on_a_tiny_model(setup):
+    from mirrorpo.llm.generate import response_logps, sample_responses
+
+    tok, policy, _, _ = setup
+    out = sample_responses(policy, tok, ["Hi", "A longer prompt"], n=3, max_new_tokens=6,
+                           temperature=1.0, seed=0, batch_size=4)
+    assert len(out) == 2 and all(len(r) == 3 for r in out)
+    again = sample_responses(policy, tok, ["Hi", "A longer prompt"], n=3, max_new_tokens=6,
+                             temperature=1.0, seed=0, batch_size=4)
+    assert out == again  # seeded
+    sums, counts = response_logps(policy, tok, ["Hi", "A longer prompt"], ["ab", "abc"],
+                                  batch_size=1)
+    both, both_counts = response_logps(policy, tok, ["Hi", "A longer prompt"], ["ab", "abc"])
+    assert counts.tolist() == [3, 4] == both_counts.tolist()  # characters + eos
+    torch.testing.assert_close(sums, both, rtol=1e-5, atol=1e-5)  # padding changes nothing
+    assert (sums < 0).all()
