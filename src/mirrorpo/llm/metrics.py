@@ -1,0 +1,55 @@
+"""AlpacaEval-style metrics of a policy against the reference, judged by the reward.
+
+Per held-out prompt, one response of the policy and one of the reference are judged:
+
+- win rate: P(r_policy > r_ref), ties counting one half;
+- length-controlled win rate (after Dubois et al., 2024, AlpacaEval LC): a logistic model
+  P(win) = σ(θ₀ + θ₁·tanh(Δ/s)) of the win on the length difference Δ = |y| − |y_ref| (s its
+  standard deviation) is fitted, and σ(θ₀), the win rate at equal length, is reported;
+- mean reward of the policy's responses;
+- KL(π‖π_ref) estimated on the policy's own samples: mean of log π(y|x) − log π_ref(y|x).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def win_rate(policy: np.ndarray, reference: np.ndarray) -> float:
+    p, r = np.asarray(policy, float), np.asarray(reference, float)
+    return float(np.mean((p > r) + 0.5 * (p == r)))
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> np.ndarray:
+    """θ of P(y=1) = σ(θ₀ + θ₁x) by Newton's method with a small ridge (y may be ½ for ties).
+
+    Hand-written: two parameters, and it must accept fractional targets (ties), which
+    scikit-learn's LogisticRegression does not.
+    """
+    X = np.stack([np.ones_like(x), x], 1)
+    theta = np.zeros(2)
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-X @ theta))
+        grad = X.T @ (p - y) + l2 * theta
+        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return theta
+
+
+def length_controlled_win_rate(policy: np.ndarray, reference: np.ndarray,
+                               policy_len: np.ndarray, reference_len: np.ndarray) -> float:
+    y = (np.asarray(policy) > np.asarray(reference)) + 0.5 * (np.asarray(policy) ==
+                                                             np.asarray(reference))
+    d = np.asarray(policy_len, float) - np.asarray(reference_len, float)
+    s = d.std()
+    x = np.tanh(d / s) if s > 0 else np.zeros_like(d)
+    theta = _logistic_fit(x, y.astype(float))
+    return float(1 / (1 + np.exp(-theta[0])))
+
+
+def kl_estimate(policy_logps: np.ndarray, reference_logps: np.ndarray) -> float:
+    """Monte-Carlo KL(π‖π_ref) from samples y ~ π: mean of log π(y|x) − log π_ref(y|x)."""
+    return float(np.mean(np.asarray(policy_logps) - np.asarray(reference_logps)))
