@@ -45,3 +45,30 @@ def tiny_assets(tmp_path, monkeypatch):
                                 "expert_return": 1000.0, "ladder": levels}, d)
     monkeypatch.setenv(ASSETS_ENV_VAR, str(root))
     return d
+
+
+def _char_tokenizer(chat: bool = False):
+    """One token per printable ASCII character, built locally (no downloads)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = [chr(i) for i in range(32, 127)] + ["\n"]
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    tk.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>",
+                                  unk_token="<unk>")
+    if chat:
+        tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant: {% endif %}")
+
+
+@pytest.fixture(scope="session")
+def char_tokenizer():
+    """A factory of tiny character-level tokenizers (``chat=True`` adds a chat template)."""
+    return _char_tokenizer

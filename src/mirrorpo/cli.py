@@ -1134,5 +1134,10 @@ def demo(env_name, pairs, seeds, steps, out, seed) -> None:
     console.print(f"demo finished in {time.time() - t0:.0f}s; table and plots in {out}")
 
 
+from mirrorpo.llm.commands import llm as _llm_group  # noqa: E402  (light: imports lazily)
+
+main.add_command(_llm_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

