@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from mirrorpo.assets import load_reference, load_suite_info
+from mirrorpo.assets import load_reference
 from mirrorpo.data.dataset import load_dataset
 from mirrorpo.evaluation import NormalisedScorer
 from mirrorpo.losses.mpo import dpo_point, to_vector
@@ -38,11 +38,9 @@ def main() -> None:
     torch.set_num_threads(2)
     ds = load_dataset(args.data)
     env = ds.card["env"]
-    info = load_suite_info(env)
     ctx = FitnessContext(FitnessSetup("mpo", train=TrainConfig(steps=args.steps)),
                          load_reference(env), (ds.arrays,),
-                         NormalisedScorer(env, info.random_return, info.expert_return,
-                                          args.episodes, mean_action=False))
+                         NormalisedScorer.for_env(env, args.episodes, mean_action=False))
     x0 = to_vector(dpo_point(), "mpo")
     eps = np.random.default_rng(0).standard_normal((args.popsize // 2, x0.size))
     x = x0 + 0.1 * np.concatenate([eps, -eps])

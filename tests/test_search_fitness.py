@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mirrorpo.assets import load_reference, load_suite_info
+from mirrorpo.assets import load_reference
 from mirrorpo.cli import main
 from mirrorpo.data.dataset import load_dataset
 from mirrorpo.evaluation import NormalisedScorer
@@ -46,10 +46,8 @@ def tiny_context(tiny_assets, tmp_path):
     res = CliRunner().invoke(main, ["data", "make", "--pairs", "16", "--horizon", "5",
                                     "--out", str(data)])
     assert res.exit_code == 0, res.output
-    info = load_suite_info("hopper")
     setup = FitnessSetup("mpo", fitness_seeds=2, train=TrainConfig(steps=5, batch_pairs=4))
-    scorer = NormalisedScorer("hopper", info.random_return, info.expert_return, episodes=2,
-                              mean_action=False)
+    scorer = NormalisedScorer.for_env("hopper", episodes=2, mean_action=False)
     return FitnessContext(setup, load_reference("hopper"), (load_dataset(data).arrays,), scorer)
 
 

@@ -725,12 +725,9 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
 
 def _scorer(env_name: str, episodes: int, mean_action: bool = True):
     """(policies, eval seed) → (sampled, mean-action) normalised scores (NormalisedScorer)."""
-    from mirrorpo.assets import load_suite_info
     from mirrorpo.evaluation import NormalisedScorer
 
-    info = load_suite_info(env_name)
-    return NormalisedScorer(env_name, info.random_return, info.expert_return, episodes,
-                            mean_action=mean_action)
+    return NormalisedScorer.for_env(env_name, episodes, mean_action=mean_action)
 
 
 def _render_bench(run) -> None:

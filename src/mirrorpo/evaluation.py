@@ -151,6 +151,14 @@ class NormalisedScorer:
     mean_action: bool = True
     nthread: int | None = None
 
+    @classmethod
+    def for_env(cls, env: str, episodes: int = 10, **kwargs) -> NormalisedScorer:
+        """The scorer of a suite environment, with its shipped random and expert returns."""
+        from mirrorpo.assets import load_suite_info
+
+        info = load_suite_info(env)
+        return cls(env, info.random_return, info.expert_return, episodes, **kwargs)
+
     def __call__(self, stack: PolicyStack, seed: int) -> tuple[np.ndarray, np.ndarray]:
         spec = get_spec(self.env)
         sampled = episode_returns(spec, stack, self.episodes, seed, nthread=self.nthread)

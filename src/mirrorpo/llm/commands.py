@@ -74,8 +74,8 @@ def data_cmd(model_dir, out, samples, max_new_tokens, temperature, max_prompts, 
 
     from mirrorpo.fileio import write_text_atomic
     from mirrorpo.llm.data import write_jsonl
-    from mirrorpo.llm.generate import response_logps, sample_responses
-    from mirrorpo.llm.judge import JudgeConfig, reward_terms
+    from mirrorpo.llm.generate import sample_responses
+    from mirrorpo.llm.judge import JudgeConfig
     from mirrorpo.llm.model import load_model
     from mirrorpo.llm.pairs import PRESETS, make_pairs, pair_card
     from mirrorpo.llm.prompts import make_prompts, split_topics
@@ -98,9 +98,7 @@ def data_cmd(model_dir, out, samples, max_new_tokens, temperature, max_prompts, 
                                          seed=seed, batch_size=batch_size, progress=adv)
         flat_p = [p for p, rs in zip(train_prompts, responses, strict=True) for _ in rs]
         flat_r = [r for rs in responses for r in rs]
-        sums, counts = response_logps(model, tok, flat_p, flat_r, batch_size=batch_size)
-        mean_logp = (sums / counts.clamp(min=1)).tolist()
-        terms = [reward_terms(r, lp) for r, lp in zip(flat_r, mean_logp, strict=True)]
+        terms, _, _ = _judge(model, tok, flat_p, flat_r, JudgeConfig(), batch_size)
         rows = [{"prompt": p, "responses": rs,
                  "terms": terms[i * samples:(i + 1) * samples]}
                 for i, (p, rs) in enumerate(zip(train_prompts, responses, strict=True))]
@@ -125,6 +123,18 @@ def data_cmd(model_dir, out, samples, max_new_tokens, temperature, max_prompts, 
                       f"chosen reward {card['chosen_reward_mean']:.3f}, rejected "
                       f"{card['rejected_reward_mean']:.3f}, chosen below prompt median "
                       f"{card['chosen_below_median']:.2f}")
+
+
+def _judge(reference, tok, prompts: list[str], responses: list[str], judge, batch_size: int):
+    """Judge terms of each response, with its summed log-likelihood and token count under the
+    reference (the judge's fluency input is their ratio)."""
+    from mirrorpo.llm.generate import response_logps
+    from mirrorpo.llm.judge import reward_terms
+
+    sums, counts = response_logps(reference, tok, prompts, responses, batch_size=batch_size)
+    mean_logp = (sums / counts.clamp(min=1)).tolist()
+    terms = [reward_terms(y, lp, judge) for y, lp in zip(responses, mean_logp, strict=True)]
+    return terms, sums, counts
 
 
 def _read_responses(path: Path, settings: dict) -> list[dict] | None:
@@ -285,7 +295,7 @@ def eval_cmd(run_dir, reference_dir, data_dir, max_new_tokens, temperature, batc
 
     from mirrorpo.fileio import read_json, write_text_atomic
     from mirrorpo.llm.generate import response_logps, sample_responses
-    from mirrorpo.llm.judge import JudgeConfig, reward_terms
+    from mirrorpo.llm.judge import JudgeConfig
     from mirrorpo.llm.metrics import kl_estimate, length_controlled_win_rate, win_rate
     from mirrorpo.llm.model import load_model
 
@@ -301,13 +311,9 @@ def eval_cmd(run_dir, reference_dir, data_dir, max_new_tokens, temperature, batc
     with progress_bar("sampling held-out responses", 2 * len(prompts)) as adv:
         pol = [r[0] for r in sample_responses(policy, tok, prompts, progress=adv, **gen)]
         ref = [r[0] for r in sample_responses(reference, tok, prompts, progress=adv, **gen)]
-    pol_ref_lp, pol_len = response_logps(reference, tok, prompts, pol, batch_size=batch_size)
-    ref_ref_lp, ref_len = response_logps(reference, tok, prompts, ref, batch_size=batch_size)
+    pol_terms, pol_ref_lp, pol_len = _judge(reference, tok, prompts, pol, judge, batch_size)
+    ref_terms, _, ref_len = _judge(reference, tok, prompts, ref, judge, batch_size)
     pol_pol_lp, _ = response_logps(policy, tok, prompts, pol, batch_size=batch_size)
-    pol_terms = [reward_terms(y, float(lp / max(n, 1)), judge)
-                 for y, lp, n in zip(pol, pol_ref_lp, pol_len, strict=True)]
-    ref_terms = [reward_terms(y, float(lp / max(n, 1)), judge)
-                 for y, lp, n in zip(ref, ref_ref_lp, ref_len, strict=True)]
     r_pol = np.array([t["reward"] for t in pol_terms])
     r_ref = np.array([t["reward"] for t in ref_terms])
     metrics = {

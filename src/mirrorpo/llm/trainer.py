@@ -20,6 +20,11 @@ from mirrorpo.losses.registry import BatchLoss, PreferenceBatch
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
 
 
+def _model_kwargs(inputs: dict) -> dict:
+    """The collated batch without the entries that are not model inputs."""
+    return {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
+
+
 def training_progress(step: int, max_steps: int) -> float:
     """τ = step / (max_steps − 1) ∈ [0, 1], as in the control-suite trainer (TA-MPO's clock)."""
     return min(1.0, step / max(max_steps - 1, 1))
@@ -40,8 +45,7 @@ class MirrorPOTrainer(DPOTrainer):
         """Policy and reference summed log-likelihoods of the chosen / rejected completions."""
         completion_mask = inputs["completion_mask"]  # (2B, T): chosen rows, then rejected rows
         shift_mask = completion_mask[..., 1:]
-        model_kwargs = {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
-        model_kwargs["use_cache"] = False
+        model_kwargs = {**_model_kwargs(inputs), "use_cache": False}
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
         logps = outputs.log_probs[:, -shift_mask.size(1):].sum(dim=1)
@@ -63,9 +67,8 @@ class MirrorPOTrainer(DPOTrainer):
         loss = self.mirrorpo_loss(batch).mean()
         self._log_rewards(batch)
         if return_outputs:  # evaluation with prediction_loss_only=False wants model outputs
-            model_kwargs = {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
             with torch.no_grad():
-                return loss, model(**model_kwargs)
+                return loss, model(**_model_kwargs(inputs))
         return loss
 
     def _log_rewards(self, batch: PreferenceBatch) -> None:
