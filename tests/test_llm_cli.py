@@ -33,11 +33,17 @@ def invoke(*args):
     return CliRunner().invoke(main, ["llm", *map(str, args)])
 
 
-def test_llm_data_train_eval(tiny_model_dir, tmp_path):
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def tiny_data(tiny_model_dir, tmp_path_factory):
+    data = tmp_path_factory.mktemp("llm-data")
     res = invoke("data", "--model", tiny_model_dir, "--out", data, "--samples", "3",
                  "--max-new-tokens", "6", "--max-prompts", "8")
     assert res.exit_code == 0, res.output
+    return data
+
+
+def test_llm_data_train_eval(tiny_model_dir, tiny_data, tmp_path):
+    data = tiny_data
     cards = json.loads((data / "cards.json").read_text())["presets"]
     assert set(cards) == {"clean", "noisy-20", "mixed"}
     rows = [json.loads(x) for x in (data / "mixed.jsonl").read_text().splitlines()]
@@ -71,6 +77,43 @@ def test_llm_data_train_eval(tiny_model_dir, tmp_path):
         m = json.loads((r / "eval.json").read_text())
         assert 0 <= m["win_rate"] <= 1 and 0 <= m["lc_win_rate"] <= 1
         assert m["prompts"] == 8 and m["kl_to_reference"] == m["kl_to_reference"]
+
+
+def test_llm_bench_trains_evaluates_and_resumes(tiny_model_dir, tiny_data, tmp_path):
+    mpo = tmp_path / "search-run" / "mean.json"
+    mpo.parent.mkdir()
+    MPOLoss("mpo", dpo_point()).save(mpo)
+    out = tmp_path / "bench"
+    args = ["bench", "--data", tiny_data, "--presets", "mixed,noisy-20", "--losses",
+            f"dpo,{mpo}", "--model", tiny_model_dir, "--seeds", "2", "--steps", "2",
+            "--batch-size", "2", "--max-length", "96", "--max-new-tokens", "6", "--out", out]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    evals = sorted(out.glob("units/*/*/seed-*/eval.json"))
+    assert len(evals) == 2 * 2 * 2
+    assert {e.parent.parent.name for e in evals} == {"dpo", "search-run-mean"}
+    assert len(list(out.glob("reference/seed-*.json"))) == 2
+    summary = (out / "summary.md").read_text()
+    assert "### mixed" in summary and "### noisy-20" in summary
+    assert "search-run-mean" in summary and "| 2 |" in summary
+    assert (out / "plots" / "win_rate_mixed.png").is_file()
+    # the MPO loss at its DPO point trains exactly as dpo: same final loss per seed
+    for preset in ("mixed", "noisy-20"):
+        for k in range(2):
+            a, b = (json.loads((out / "units" / preset / name / f"seed-{k}" / "eval.json")
+                               .read_text()) for name in ("dpo", "search-run-mean"))
+            assert a["final_loss"] == pytest.approx(b["final_loss"], rel=1e-5)
+            assert a["win_rate"] == b["win_rate"]
+    stamp = {e: e.stat().st_mtime_ns for e in evals}
+    res = invoke(*args)  # resumes: nothing retrained
+    assert res.exit_code == 0, res.output
+    assert {e: e.stat().st_mtime_ns for e in evals} == stamp
+    other = list(args)
+    other[other.index("--seeds") + 1] = "3"
+    res = invoke(*other)
+    assert res.exit_code == 2 and "other options" in res.output
+    res = invoke(*args[:3], "--presets", "nope", *args[5:])
+    assert res.exit_code == 2 and "nope.jsonl" in res.output
 
 
 def test_llm_bad_input(tiny_model_dir, tmp_path):

@@ -23,7 +23,7 @@ from mirrorpo.train.population import TrainConfig
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 7, 50])
 def test_shards_cover_each_member_once(workers):
-    shards = plan_shards(5, 2, 3, workers)
+    shards = plan_shards(5, fitness_seeds(2), 3, workers)
     members = [(sh.dataset, c, s) for sh in shards
                for c, s in zip(sh.candidates, sh.seeds, strict=True)]
     expected = [(d, c, s) for d in range(3) for c in range(5) for s in fitness_seeds(2)]
@@ -31,8 +31,16 @@ def test_shards_cover_each_member_once(workers):
     assert len(shards) == 3 * min(workers, 10)
 
 
+def test_fitness_seeds_fixed_or_fresh_per_generation():
+    assert fitness_seeds(3, generation=5) == fitness_seeds(3, generation=0)
+    fresh = [fitness_seeds(3, g, reseed=True) for g in range(4)]
+    assert fresh[0] == fitness_seeds(3)
+    flat = [s for seeds in fresh for s in seeds]
+    assert len(set(flat)) == len(flat) and min(flat) >= 2000  # clear of test (0+), val (1000+)
+
+
 def test_combine_means_over_seeds_and_datasets():
-    shards = plan_shards(2, 2, 2, 2)
+    shards = plan_shards(2, fitness_seeds(2), 2, 2)
     results = [np.arange(len(sh.candidates), dtype=float) + 10 * sh.dataset for sh in shards]
     # dataset d: candidate 0 gets scores (0, 1) + 10d, candidate 1 gets (0, 1) + 10d
     np.testing.assert_allclose(combine(shards, results, 2, 2), [5.5, 5.5])

@@ -723,11 +723,13 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
     console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
 
 
-def _scorer(env_name: str, episodes: int, mean_action: bool = True):
+def _scorer(env_name: str, episodes: int, mean_action: bool = True,
+            nthread: int | None = None):
     """(policies, eval seed) → (sampled, mean-action) normalised scores (NormalisedScorer)."""
     from mirrorpo.evaluation import NormalisedScorer
 
-    return NormalisedScorer.for_env(env_name, episodes, mean_action=mean_action)
+    return NormalisedScorer.for_env(env_name, episodes, mean_action=mean_action,
+                                    nthread=nthread)
 
 
 def _render_bench(run) -> None:
@@ -913,6 +915,9 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out) -> None
 @click.option("--generations", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--fitness-seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training seeds per candidate (fitness = mean score over them).")
+@click.option("--reseed", is_flag=True,
+              help="Draw fresh fitness seeds every generation (shared within it), so the "
+                   "search cannot fit one training trajectory and set of episodes.")
 @click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True, help="Search step: OpenAI-ES σ, CMA-ES σ0.")
 @click.option("--es-learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05,
@@ -936,10 +941,12 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out) -> None
                    "a local Ray instance].")
 @click.option("--worker-cpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ray: CPUs (torch and MuJoCo threads) per worker task.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Local backend: torch and MuJoCo threads in this process.")
 @friendly_errors
-def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness_seeds, sigma,
-               es_learning_rate, steps, batch_pairs, learning_rate, episodes, seed, out,
-               resume, backend, address, worker_cpus) -> None:
+def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness_seeds, reseed,
+               sigma, es_learning_rate, steps, batch_pairs, learning_rate, episodes, seed, out,
+               resume, backend, address, worker_cpus, threads) -> None:
     """Evolution strategies over the MPO family: fitness is the normalised return after
     training from the reference with each candidate loss. State is saved atomically after
     every generation (state.json, best.json, mean.json); --resume continues exactly."""
@@ -966,7 +973,7 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
     d = TrainConfig()
     train = TrainConfig(steps=steps or d.steps, batch_pairs=batch_pairs or d.batch_pairs,
                         learning_rate=learning_rate or d.learning_rate)
-    setup = FitnessSetup(family=family, fitness_seeds=fitness_seeds, train=train)
+    setup = FitnessSetup(family=family, fitness_seeds=fitness_seeds, reseed=reseed, train=train)
     options = {"sigma": sigma, "learning_rate": es_learning_rate} if strategy == "openai-es" \
         else {"sigma0": sigma}
     fitness_desc = {"env": env_name, "data": [str(x) for x in dirs],
@@ -975,12 +982,14 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
                     "fitness_seeds": fitness_seeds, "episodes": episodes,
                     "train": {k: (list(v) if isinstance(v, tuple) else v)
                               for k, v in asdict(train).items()}}
+    if reseed:  # recorded only when set, so runs made before the flag existed still resume
+        fitness_desc["reseed"] = True
     config = SearchConfig(strategy=strategy, family=family, start=start, popsize=popsize,
                           generations=generations, seed=seed, strategy_options=options,
                           fitness=fitness_desc)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     ctx = FitnessContext(setup, load_reference(env_name), tuple(ds.arrays for ds in sets),
-                         _scorer(env_name, episodes, mean_action=False))
+                         _scorer(env_name, episodes, mean_action=False, nthread=threads))
     if backend == "ray":
         from mirrorpo.search.ray_backend import RayBackend
 

@@ -92,3 +92,24 @@ def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def interval_bars(rows: dict[str, tuple[float, float, float]], xlabel: str, title: str,
+                  path: Path, line: float | None = None) -> None:
+    """Horizontal bars of (mean, low, high) per name, with an optional dashed reference line
+    (e.g. a win rate of 0.5 against the reference)."""
+    plt = _plt()
+    names = list(rows)
+    y = np.arange(len(names))[::-1]
+    mean = np.array([rows[n][0] for n in names])
+    err = np.array([[rows[n][0] - rows[n][1], rows[n][2] - rows[n][0]] for n in names]).T
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(names) + 1.2))
+    ax.barh(y, mean, xerr=err, color="C0", capsize=3)
+    if line is not None:
+        ax.axvline(line, color="0.3", ls="--", lw=1)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

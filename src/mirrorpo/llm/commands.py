@@ -188,7 +188,6 @@ def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accu
     RUN/log.csv (TRL's per-step loss and reward metrics)."""
     import torch
 
-    from mirrorpo.fileio import write_text_atomic
     from mirrorpo.llm.data import load_preferences
     from mirrorpo.llm.model import load_model, offline
     from mirrorpo.train.members import parse_loss_spec
@@ -210,6 +209,19 @@ def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accu
               "grad_accum": grad_accum, "learning_rate": lr, "lora": lora,
               "lora_rank": lora_rank, "max_length": max_length, "beta": beta, "seed": seed,
               "pairs": len(data)}
+    _, history, elapsed = _train(model, tok, data, loss, config, out)
+    last = history[-1] if history else {}
+    console.print(f"trained {label} for {steps} steps in {elapsed:.0f}s "
+                  f"({elapsed / steps:.2f} s/step); final loss "
+                  f"{last.get('loss', float('nan')):.4f}, margin "
+                  f"{last.get('rewards/margins', float('nan')):.3f}; model in {out / MODEL_SUBDIR}")
+
+
+def _train(model, tok, data, loss, config: dict, out: Path):
+    """Train with TRL and save OUT/model, OUT/log.csv and OUT/config.json (with the time);
+    returns (trained model, possibly PEFT-wrapped; per-step log; seconds)."""
+    from mirrorpo.fileio import write_text_atomic
+
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / CONFIG_FILE, json.dumps(config, indent=1))
     trainer = _trainer(model, tok, data, loss, config, out)
@@ -222,11 +234,7 @@ def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accu
     _write_log(out / "log.csv", history)
     write_text_atomic(out / CONFIG_FILE, json.dumps({**config, "train_seconds": elapsed},
                                                     indent=1))
-    last = history[-1] if history else {}
-    console.print(f"trained {label} for {steps} steps in {elapsed:.0f}s "
-                  f"({elapsed / steps:.2f} s/step); final loss "
-                  f"{last.get('loss', float('nan')):.4f}, margin "
-                  f"{last.get('rewards/margins', float('nan')):.3f}; model in {out / MODEL_SUBDIR}")
+    return trainer.model, history, elapsed
 
 
 def _trainer(model, tok, data, loss, config: dict, out: Path):
@@ -290,51 +298,234 @@ def eval_cmd(run_dir, reference_dir, data_dir, max_new_tokens, temperature, batc
              out) -> None:
     """Win rate (and length-controlled win rate) against the reference judged by the reward,
     mean reward and KL to the reference, on the held-out prompts."""
-    import numpy as np
     import torch
 
-    from mirrorpo.fileio import read_json, write_text_atomic
-    from mirrorpo.llm.generate import response_logps, sample_responses
-    from mirrorpo.llm.judge import JudgeConfig
-    from mirrorpo.llm.metrics import kl_estimate, length_controlled_win_rate, win_rate
+    from mirrorpo.fileio import write_text_atomic
     from mirrorpo.llm.model import load_model
 
-    held = read_json(data_dir / "heldout.json", "held-out prompt file")
-    prompts = held["prompts"]
-    judge = JudgeConfig(**held["settings"]["judge"])
+    prompts, judge = _heldout(data_dir)
     torch.set_num_threads(2)
     reference, tok = load_model(reference_dir)
     policy = reference if run_dir is None else _load_trained(run_dir, reference_dir)
     t0 = time.time()
-    gen = {"n": 1, "max_new_tokens": max_new_tokens, "temperature": temperature,
-           "seed": seed, "batch_size": batch_size}
+    gen = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed,
+           "batch_size": batch_size}
     with progress_bar("sampling held-out responses", 2 * len(prompts)) as adv:
-        pol = [r[0] for r in sample_responses(policy, tok, prompts, progress=adv, **gen)]
-        ref = [r[0] for r in sample_responses(reference, tok, prompts, progress=adv, **gen)]
-    pol_terms, pol_ref_lp, pol_len = _judge(reference, tok, prompts, pol, judge, batch_size)
-    ref_terms, _, ref_len = _judge(reference, tok, prompts, ref, judge, batch_size)
-    pol_pol_lp, _ = response_logps(policy, tok, prompts, pol, batch_size=batch_size)
-    r_pol = np.array([t["reward"] for t in pol_terms])
-    r_ref = np.array([t["reward"] for t in ref_terms])
-    metrics = {
-        "run": None if run_dir is None else str(run_dir), "prompts": len(prompts), **gen,
-        "win_rate": win_rate(r_pol, r_ref),
-        "lc_win_rate": length_controlled_win_rate(r_pol, r_ref, pol_len.numpy(),
-                                                  ref_len.numpy()),
-        "reward_mean": float(r_pol.mean()), "reference_reward_mean": float(r_ref.mean()),
-        "sentiment_mean": float(np.mean([t["sentiment"] for t in pol_terms])),
-        "kl_to_reference": kl_estimate(pol_pol_lp.numpy(), pol_ref_lp.numpy()),
-        "length_mean": float(pol_len.float().mean()),
-        "reference_length_mean": float(ref_len.float().mean()),
-        "eval_seconds": time.time() - t0,
-        "examples": [{"prompt": p, "policy": a, "reference": b}
-                     for p, a, b in list(zip(prompts, pol, ref, strict=True))[:5]]}
+        ref_side = _judged_samples(reference, reference, tok, prompts, judge, gen, adv)
+        pol_side = _judged_samples(policy, reference, tok, prompts, judge, gen, adv)
+    metrics = {"run": None if run_dir is None else str(run_dir),
+               **_eval_metrics(pol_side, ref_side, prompts, gen),
+               "eval_seconds": time.time() - t0}
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, json.dumps(metrics, indent=1))
     console.print(f"win rate {metrics['win_rate']:.3f} (LC {metrics['lc_win_rate']:.3f}), "
                   f"reward {metrics['reward_mean']:.3f} vs reference "
                   f"{metrics['reference_reward_mean']:.3f}, KL {metrics['kl_to_reference']:.2f}"
                   f"; written to {out}")
+
+
+def _heldout(data_dir: Path):
+    """(held-out prompts, JudgeConfig) of a `mirrorpo llm data` directory."""
+    from mirrorpo.fileio import read_json
+    from mirrorpo.llm.judge import JudgeConfig
+
+    held = read_json(data_dir / "heldout.json", "held-out prompt file")
+    return held["prompts"], JudgeConfig(**held["settings"]["judge"])
+
+
+def _judged_samples(model, reference, tok, prompts: list[str], judge, gen: dict,
+                    progress=None) -> dict:
+    """One sampled response per prompt from ``model``, judged: responses, rewards, sentiments,
+    token lengths, and log π(y|x) under the model and the reference (lists, JSON-ready)."""
+    from mirrorpo.llm.generate import response_logps, sample_responses
+
+    responses = [r[0] for r in sample_responses(model, tok, prompts, n=1, progress=progress,
+                                                **gen)]
+    terms, ref_lp, lengths = _judge(reference, tok, prompts, responses, judge,
+                                    gen["batch_size"])
+    own_lp = ref_lp if model is reference else response_logps(
+        model, tok, prompts, responses, batch_size=gen["batch_size"])[0]
+    return {"responses": responses, "rewards": [t["reward"] for t in terms],
+            "sentiments": [t["sentiment"] for t in terms], "lengths": lengths.tolist(),
+            "logp": own_lp.tolist(), "reference_logp": ref_lp.tolist()}
+
+
+def _eval_metrics(pol: dict, ref: dict, prompts: list[str], gen: dict) -> dict:
+    """Win rate, LC win rate, mean reward and KL of the policy's judged samples against the
+    reference's (see mirrorpo.llm.metrics)."""
+    import numpy as np
+
+    from mirrorpo.llm.metrics import kl_estimate, length_controlled_win_rate, win_rate
+
+    r_pol, r_ref = np.array(pol["rewards"]), np.array(ref["rewards"])
+    len_pol, len_ref = np.array(pol["lengths"], float), np.array(ref["lengths"], float)
+    return {
+        "prompts": len(prompts), "n": 1, **gen,
+        "win_rate": win_rate(r_pol, r_ref),
+        "lc_win_rate": length_controlled_win_rate(r_pol, r_ref, len_pol, len_ref),
+        "reward_mean": float(r_pol.mean()), "reference_reward_mean": float(r_ref.mean()),
+        "sentiment_mean": float(np.mean(pol["sentiments"])),
+        "kl_to_reference": kl_estimate(np.array(pol["logp"]), np.array(pol["reference_logp"])),
+        "length_mean": float(len_pol.mean()), "reference_length_mean": float(len_ref.mean()),
+        "examples": [{"prompt": p, "policy": a, "reference": b} for p, a, b in
+                     list(zip(prompts, pol["responses"], ref["responses"], strict=True))[:5]]}
+
+
+@llm.command("bench")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="A `mirrorpo llm data` directory (PRESET.jsonl files and held-out prompts).")
+@click.option("--presets", default="mixed,noisy-20", show_default=True,
+              help="Comma-separated presets of --data.")
+@click.option("--losses", "loss_specs", required=True,
+              help="Comma-separated loss specs and/or MPO / TA-MPO loss files "
+                   "(e.g. dpo,orpo,simpo,runs/search/hopper-mixed/mean.json).")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True,
+              help="Model directory to start from (also the reference).")
+@click.option("--seeds", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Training seeds 0..N−1 per loss (seed k also samples the evaluation).")
+@click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="[default: 5e-4 with --lora, else 5e-6]")
+@click.option("--lora/--no-lora", default=True, show_default=True)
+@click.option("--lora-rank", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--max-length", type=click.IntRange(min=8), default=128, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--eval-batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="torch threads.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Bench directory (an interrupted run resumes with the same options).")
+@friendly_errors
+def bench_cmd(data_dir, presets, loss_specs, model_dir, seeds, steps, batch_size,
+              learning_rate, lora, lora_rank, max_length, max_new_tokens, eval_batch_size,
+              threads, out) -> None:
+    """Train every loss on every preset for N seeds and evaluate each on the held-out prompts
+    against the reference: summary.md/.csv (mean and 95% bootstrap CI over seeds of win rate,
+    LC win rate, reward, KL, length) and plots/win_rate_PRESET.png. Finished units are kept
+    and an interrupted run resumes; the reference's samples are drawn once per seed."""
+    import shutil
+
+    import torch
+
+    from mirrorpo.fileio import read_json, write_text_atomic
+    from mirrorpo.llm.bench import plan_units
+    from mirrorpo.llm.data import load_preferences
+    from mirrorpo.llm.model import load_model, offline
+    from mirrorpo.train.members import parse_loss_spec
+
+    preset_list = [p.strip() for p in presets.split(",") if p.strip()]
+    for p in preset_list:
+        if not (data_dir / f"{p}.jsonl").is_file():
+            raise UserError(f"--presets: {data_dir / (p + '.jsonl')} does not exist")
+    specs = [s.strip() for s in loss_specs.split(",") if s.strip()]
+    try:
+        units = plan_units(preset_list, specs, seeds)
+        losses = {u.label: parse_loss_spec(u.loss)[1] for u in units}
+    except (ValueError, KeyError, OSError) as exc:
+        raise UserError(f"--losses: {exc}") from None
+    prompts, judge = _heldout(data_dir)
+    lr = learning_rate or (5e-4 if lora else 5e-6)
+    train_cfg = {"steps": steps, "batch_size": batch_size, "grad_accum": 1,
+                 "learning_rate": lr, "lora": lora, "lora_rank": lora_rank,
+                 "max_length": max_length, "beta": 0.1}
+    gen = {"max_new_tokens": max_new_tokens, "temperature": 1.0, "batch_size": eval_batch_size}
+    config = {"data": str(data_dir), "presets": preset_list, "losses": specs,
+              "model": str(model_dir), "seeds": seeds, "train": train_cfg, "eval": gen}
+    cfg_path = out / CONFIG_FILE
+    if cfg_path.exists() and read_json(cfg_path, "bench config") != config:
+        raise UserError(f"{out}: holds an LLM bench of other options; use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(cfg_path, json.dumps(config, indent=1))
+    data = {p: load_preferences(data_dir / f"{p}.jsonl") for p in preset_list}
+    offline()
+    torch.set_num_threads(threads)
+    reference, tok = load_model(model_dir)
+    done = []
+    with progress_bar("llm bench units", len(units)) as adv:
+        for unit in units:
+            udir = unit.directory(out)
+            if (udir / "eval.json").is_file():
+                done.append((unit, read_json(udir / "eval.json", "unit metrics")))
+                adv(1)
+                continue
+            if udir.exists():  # an interrupted unit: start it again
+                shutil.rmtree(udir)
+            ref_side = _reference_samples(out, reference, tok, prompts, judge, gen, unit.seed)
+            torch.manual_seed(unit.seed)
+            model, _ = load_model(model_dir)
+            cfg = {"data": str(data_dir / f"{unit.preset}.jsonl"), "loss": unit.loss,
+                   "loss_label": unit.label, "model": str(model_dir), **train_cfg,
+                   "seed": unit.seed, "pairs": len(data[unit.preset])}
+            trained, history, train_s = _train(model, tok, data[unit.preset],
+                                               losses[unit.label], cfg, udir)
+            t0 = time.time()
+            pol_side = _judged_samples(trained.eval(), reference, tok, prompts, judge,
+                                       {**gen, "seed": unit.seed})
+            metrics = {**_eval_metrics(pol_side, ref_side, prompts, {**gen, "seed": unit.seed}),
+                       "train_seconds": train_s, "eval_seconds": time.time() - t0,
+                       "final_loss": history[-1].get("loss") if history else None}
+            write_text_atomic(udir / "eval.json", json.dumps(metrics, indent=1))
+            done.append((unit, metrics))
+            console.print(f"{unit.preset} {unit.label} seed {unit.seed}: win rate "
+                          f"{metrics['win_rate']:.3f} (LC {metrics['lc_win_rate']:.3f}), KL "
+                          f"{metrics['kl_to_reference']:.2f}; train {train_s:.0f}s, eval "
+                          f"{metrics['eval_seconds']:.0f}s")
+            _render_llm_bench(out, done, preset_list)
+            adv(1)
+    _render_llm_bench(out, done, preset_list)
+    console.print(f"summary in {out / 'summary.md'}")
+
+
+def _reference_samples(out: Path, reference, tok, prompts, judge, gen: dict, seed: int) -> dict:
+    """The reference's judged held-out samples for an evaluation seed (cached in
+    OUT/reference/seed-K.json)."""
+    from mirrorpo.fileio import read_json, write_text_atomic
+
+    path = out / "reference" / f"seed-{seed}.json"
+    if path.is_file():
+        return read_json(path, "reference samples")
+    side = _judged_samples(reference, reference, tok, prompts, judge, {**gen, "seed": seed})
+    side["reward_mean"] = sum(side["rewards"]) / len(side["rewards"])
+    side["length_mean"] = sum(side["lengths"]) / len(side["lengths"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(side))
+    return side
+
+
+def _render_llm_bench(out: Path, done: list, presets: list[str]) -> None:
+    """summary.md/.csv and win-rate plots from the finished units."""
+    import csv
+    import io
+
+    from mirrorpo import plots
+    from mirrorpo.fileio import read_json, write_text_atomic
+    from mirrorpo.llm.bench import csv_rows, markdown_summary, reference_summary, summarise
+
+    if not done:
+        return
+    summary = summarise(done)
+    refs = [read_json(p, "reference samples")
+            for p in sorted((out / "reference").glob("seed-*.json"))]
+    reference = reference_summary(refs)
+    write_text_atomic(out / "summary.md", "# LLM bench\n\nMean [95% bootstrap CI] over "
+                      "training seeds; win rates against the reference's samples of the same "
+                      "seed, judged by the reward.\n\n"
+                      + markdown_summary(summary, reference, presets))
+    rows = csv_rows(summary)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(out / "summary.csv", buf.getvalue())
+    (out / "plots").mkdir(exist_ok=True)
+    for preset in presets:
+        bars = {lab: (m["win_rate"].mean, m["win_rate"].low, m["win_rate"].high)
+                for (p, lab), m in summary.items() if p == preset}
+        if bars:
+            plots.interval_bars(bars, "win rate against the reference (mean, 95% CI)",
+                                f"SmolLM2 held-out prompts: {preset}",
+                                out / "plots" / f"win_rate_{preset}.png", line=0.5)
 
 
 def _load_trained(run_dir: Path, reference_dir: Path):

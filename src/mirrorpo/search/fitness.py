@@ -12,8 +12,11 @@ minibatches come from its own seeded generator, its parameters and Adam state ar
 its episodes use common random numbers (mirrorpo.evaluation). Sharding therefore changes where
 the work runs, not the fitness.
 
-Fitness seeds are fixed for the whole search and disjoint from the benchmark's validation
-(1000+), test (0+) and evaluation seeds, so meta-test scores on fresh seeds are honest.
+Fitness seeds are disjoint from the benchmark's validation (1000+), test (0+) and evaluation
+seeds, so meta-test scores on fresh seeds are honest. By default they are fixed for the whole
+search (common random numbers across generations); with ``reseed`` generation g draws seeds
+2000 + gK .. 2000 + gK + K − 1, so candidates within a generation still share seeds but the
+search cannot fit one training trajectory and one set of episodes.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class FitnessSetup:
 
     family: str
     fitness_seeds: int = 1
+    reseed: bool = False
     train: TrainConfig = TrainConfig()
 
 
@@ -73,13 +77,17 @@ class Backend(Protocol):
     def map(self, vectors: np.ndarray, shards: list[Shard]) -> list[np.ndarray]: ...
 
 
-def fitness_seeds(n: int) -> list[int]:
-    return [FITNESS_SEED_BASE + k for k in range(n)]
+def fitness_seeds(n: int, generation: int = 0, reseed: bool = False) -> list[int]:
+    """The ``n`` training seeds of a generation's members (the same every generation unless
+    ``reseed``)."""
+    first = FITNESS_SEED_BASE + (generation * n if reseed else 0)
+    return list(range(first, first + n))
 
 
-def plan_shards(n_candidates: int, n_seeds: int, n_datasets: int, workers: int) -> list[Shard]:
+def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: int
+                ) -> list[Shard]:
     """Split each dataset's candidate × seed members into ≤ ``workers`` contiguous shards."""
-    members = [(i, s) for i in range(n_candidates) for s in fitness_seeds(n_seeds)]
+    members = [(i, s) for i in range(n_candidates) for s in seeds]
     parts = [p for p in np.array_split(np.arange(len(members)), max(1, workers)) if len(p)]
     return [Shard(d, tuple(members[m][0] for m in p), tuple(members[m][1] for m in p))
             for d in range(n_datasets) for p in parts]
@@ -135,8 +143,8 @@ def make_fitness(ctx: FitnessContext, backend: Backend
     """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets."""
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
-        shards = plan_shards(len(candidates), ctx.setup.fitness_seeds, len(ctx.datasets),
-                             backend.workers)
+        seeds = fitness_seeds(ctx.setup.fitness_seeds, generation, ctx.setup.reseed)
+        shards = plan_shards(len(candidates), seeds, len(ctx.datasets), backend.workers)
         return combine(shards, backend.map(candidates, shards), len(candidates),
                        len(ctx.datasets))
 

@@ -1,0 +1,130 @@
+"""The LLM benchmark's bookkeeping: which (preset, loss, seed) units a run has, and the
+per-loss summary over training seeds with percentile-bootstrap 95% CIs (as the control
+suite's benchmark reports them; mirrorpo.stats).
+
+Pure functions over the units' saved metrics; training and sampling live in
+mirrorpo.llm.commands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mirrorpo.stats import bootstrap_ci
+
+METRICS = ("win_rate", "lc_win_rate", "reward_mean", "kl_to_reference", "length_mean")
+"""Per-unit metrics summarised over seeds (see mirrorpo.llm.metrics)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One training run of the benchmark: ``loss`` (a spec or a loss file) on ``preset``."""
+
+    preset: str
+    label: str
+    loss: str
+    seed: int
+
+    def directory(self, root: Path) -> Path:
+        return root / "units" / self.preset / _slug(self.label) / f"seed-{self.seed}"
+
+
+def _slug(label: str) -> str:
+    """A directory name for a loss label (``mpo:mean`` → ``mpo-mean``)."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", label).strip("-")
+
+
+def loss_label(spec: str) -> str:
+    """Display name of a loss: the spec itself, or ``<run dir>-<stem>`` for a loss file
+    (runs/search/hopper-mixed/mean.json → hopper-mixed-mean)."""
+    if spec.endswith(".json"):
+        path = Path(spec)
+        return f"{path.resolve().parent.name}-{path.stem}"
+    return spec
+
+
+def plan_units(presets: list[str], losses: list[str], seeds: int) -> list[Unit]:
+    """Every (preset, loss, seed), seeds innermost, so the first seeds of every loss finish
+    before later ones (an interrupted run already compares all losses)."""
+    labels = [loss_label(s) for s in losses]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"losses with the same name: {labels}")
+    return [Unit(p, lab, spec, k) for k in range(seeds) for p in presets
+            for lab, spec in zip(labels, losses, strict=True)]
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    mean: float
+    low: float
+    high: float
+    runs: int
+
+
+def summarise(results: list[tuple[Unit, dict]]) -> dict[tuple[str, str], dict]:
+    """(preset, label) → metric → MetricSummary over that loss's seeds."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for unit, metrics in results:
+        groups.setdefault((unit.preset, unit.label), []).append(metrics)
+    out = {}
+    for key, rows in groups.items():
+        out[key] = {}
+        for m in METRICS:
+            x = np.array([r[m] for r in rows], dtype=float)
+            low, high = bootstrap_ci(x)
+            out[key][m] = MetricSummary(float(x.mean()), float(low), float(high), len(x))
+    return out
+
+
+def reference_summary(references: list[dict]) -> dict[str, MetricSummary]:
+    """The reference's own reward and length over the evaluation seeds."""
+    out = {}
+    for m, key in (("reward_mean", "reward_mean"), ("length_mean", "length_mean")):
+        x = np.array([r[key] for r in references], dtype=float)
+        low, high = bootstrap_ci(x)
+        out[m] = MetricSummary(float(x.mean()), float(low), float(high), len(x))
+    return out
+
+
+def _cell(s: MetricSummary, digits: int = 3) -> str:
+    return f"{s.mean:.{digits}f} [{s.low:.{digits}f}, {s.high:.{digits}f}]"
+
+
+def markdown_summary(summary: dict[tuple[str, str], dict], reference: dict[str, MetricSummary],
+                     presets: list[str]) -> str:
+    """One table per preset: each loss's metrics (mean [95% CI] over seeds); the loss with
+    the best mean win rate in bold."""
+    lines = []
+    for preset in presets:
+        rows = {lab: m for (p, lab), m in summary.items() if p == preset}
+        if not rows:
+            continue
+        top = max(rows, key=lambda lab: rows[lab]["win_rate"].mean)
+        lines += [f"### {preset}", "",
+                  "| loss | win rate | LC win rate | reward | KL to ref | length | runs |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| reference | 0.5 | 0.5 | {_cell(reference['reward_mean'])} | 0 | "
+                  f"{_cell(reference['length_mean'], 1)} | {reference['reward_mean'].runs} |"]
+        for lab, m in rows.items():
+            win = _cell(m["win_rate"])
+            lines.append(f"| {lab} | {f'**{win}**' if lab == top else win} | "
+                         f"{_cell(m['lc_win_rate'])} | {_cell(m['reward_mean'])} | "
+                         f"{_cell(m['kl_to_reference'], 2)} | {_cell(m['length_mean'], 1)} | "
+                         f"{m['win_rate'].runs} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def csv_rows(summary: dict[tuple[str, str], dict]) -> list[dict]:
+    rows = []
+    for (preset, label), metrics in summary.items():
+        row: dict = {"preset": preset, "loss": label}
+        for m, s in metrics.items():
+            row.update({m: s.mean, f"{m}_low": s.low, f"{m}_high": s.high})
+        row["runs"] = metrics["win_rate"].runs
+        rows.append(row)
+    return rows
