@@ -116,6 +116,28 @@ def test_llm_bench_trains_evaluates_and_resumes(tiny_model_dir, tiny_data, tmp_p
     assert res.exit_code == 2 and "nope.jsonl" in res.output
 
 
+def test_llm_generate_writes_alpacaeval_outputs(tiny_model_dir, tmp_path):
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps([{"instruction": "Say hi."}, "Name a colour."]))
+    outs = []
+    for k in range(2):  # greedy decoding: the same outputs twice, whatever the seed
+        out = tmp_path / f"out{k}.json"
+        res = invoke("generate", "--reference", tiny_model_dir, "--prompts", prompts,
+                     "--max-new-tokens", "5", "--seed", k, "--out", out)
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(out.read_text()))
+    assert outs[0] == outs[1]
+    assert [r["instruction"] for r in outs[0]] == ["Say hi.", "Name a colour."]
+    assert {r["generator"] for r in outs[0]} == {tiny_model_dir.name}
+    res = invoke("generate", "--reference", tiny_model_dir, "--prompts", prompts,
+                 "--out", tmp_path / "out0.json")
+    assert res.exit_code == 2 and "already exists" in res.output
+    prompts.write_text(json.dumps([{"input": "x"}]))
+    res = invoke("generate", "--reference", tiny_model_dir, "--prompts", prompts,
+                 "--out", tmp_path / "new.json")
+    assert res.exit_code == 2 and "item 0" in res.output
+
+
 def test_llm_bad_input(tiny_model_dir, tmp_path):
     bad_loss = tmp_path / "loss.json"
     bad_loss.write_text(json.dumps({"family": "nope", "version": 1, "params": {}}))

@@ -24,7 +24,26 @@ def test_jsonl_and_saved_dataset_round_trip(tmp_path, row):
     assert load_preferences(tmp_path / "saved")[0] == row
 
 
+IMPLICIT = {"chosen": CHAT["prompt"] + CHAT["chosen"],
+            "rejected": CHAT["prompt"] + CHAT["rejected"]}
+
+
+def test_implicit_prompt_is_split_out(tmp_path):
+    """UltraFeedback-style rows (trl-lib/ultrafeedback_binarized): the shared leading messages
+    become the prompt, from JSONL and from a saved dataset."""
+    from datasets import Dataset
+
+    path = tmp_path / "implicit.jsonl"
+    write_jsonl(path, [IMPLICIT])
+    assert load_preferences(path)[0] == CHAT
+    Dataset.from_list([IMPLICIT, IMPLICIT]).save_to_disk(str(tmp_path / "saved"))
+    ds = load_preferences(tmp_path / "saved")
+    assert ds.column_names == ["prompt", "chosen", "rejected"] and ds[1] == CHAT
+
+
 @pytest.mark.parametrize("line,needle", [
+    (json.dumps({"chosen": CHAT["chosen"], "rejected": CHAT["prompt"]}),
+     "share no leading messages"),
     ("{not json", "not valid JSON"),
     (json.dumps({"prompt": "x", "chosen": "y"}), "missing 'rejected'"),
     (json.dumps({**PLAIN, "chosen": "  "}), "'chosen' is empty"),

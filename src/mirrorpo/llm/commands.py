@@ -178,10 +178,11 @@ def _pair_row(row: dict, pair: dict) -> dict:
 @click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True, help="Scale of the logged implicit rewards only.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--bf16", is_flag=True, help="bf16 mixed precision (on a GPU that has it).")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @friendly_errors
 def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accum,
-              learning_rate, lora, lora_rank, max_length, beta, seed, force) -> None:
+              learning_rate, lora, lora_rank, max_length, beta, seed, bf16, force) -> None:
     """Train a causal LM from --model on preference data with any mirrorpo loss.
 
     Saves RUN/model (safetensors: the full model, or the LoRA adapter), RUN/config.json and
@@ -208,7 +209,7 @@ def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accu
               "model": str(model_dir), "steps": steps, "batch_size": batch_size,
               "grad_accum": grad_accum, "learning_rate": lr, "lora": lora,
               "lora_rank": lora_rank, "max_length": max_length, "beta": beta, "seed": seed,
-              "pairs": len(data)}
+              "bf16": bf16, "pairs": len(data)}
     _, history, elapsed = _train(model, tok, data, loss, config, out)
     last = history[-1] if history else {}
     console.print(f"trained {label} for {steps} steps in {elapsed:.0f}s "
@@ -238,12 +239,14 @@ def _train(model, tok, data, loss, config: dict, out: Path):
 
 
 def _trainer(model, tok, data, loss, config: dict, out: Path):
+    import torch
     from trl import DPOConfig
 
     from mirrorpo.llm.trainer import MirrorPOTrainer
 
     args = DPOConfig(
-        output_dir=str(out / "trl"), use_cpu=True, bf16=False, fp16=False,
+        output_dir=str(out / "trl"), use_cpu=not torch.cuda.is_available(),
+        bf16=config.get("bf16", False), fp16=False,
         activation_checkpointing=False, per_device_train_batch_size=config["batch_size"],
         gradient_accumulation_steps=config["grad_accum"], max_steps=config["steps"],
         learning_rate=config["learning_rate"], max_length=config["max_length"],
@@ -394,12 +397,13 @@ def _eval_metrics(pol: dict, ref: dict, prompts: list[str], gen: dict) -> dict:
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="torch threads.")
+@click.option("--bf16", is_flag=True, help="bf16 mixed precision (on a GPU that has it).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Bench directory (an interrupted run resumes with the same options).")
 @friendly_errors
 def bench_cmd(data_dir, presets, loss_specs, model_dir, seeds, steps, batch_size,
               learning_rate, lora, lora_rank, max_length, max_new_tokens, eval_batch_size,
-              threads, out) -> None:
+              threads, bf16, out) -> None:
     """Train every loss on every preset for N seeds and evaluate each on the held-out prompts
     against the reference: summary.md/.csv (mean and 95% bootstrap CI over seeds of win rate,
     LC win rate, reward, KL, length) and plots/win_rate_PRESET.png. Finished units are kept
@@ -429,6 +433,8 @@ def bench_cmd(data_dir, presets, loss_specs, model_dir, seeds, steps, batch_size
     train_cfg = {"steps": steps, "batch_size": batch_size, "grad_accum": 1,
                  "learning_rate": lr, "lora": lora, "lora_rank": lora_rank,
                  "max_length": max_length, "beta": 0.1}
+    if bf16:  # recorded only when set, so benches begun before the flag existed resume
+        train_cfg["bf16"] = True
     gen = {"max_new_tokens": max_new_tokens, "temperature": 1.0, "batch_size": eval_batch_size}
     config = {"data": str(data_dir), "presets": preset_list, "losses": specs,
               "model": str(model_dir), "seeds": seeds, "train": train_cfg, "eval": gen}
@@ -526,6 +532,58 @@ def _render_llm_bench(out: Path, done: list, presets: list[str]) -> None:
             plots.interval_bars(bars, "win rate against the reference (mean, 95% CI)",
                                 f"SmolLM2 held-out prompts: {preset}",
                                 out / "plots" / f"win_rate_{preset}.png", line=0.5)
+
+
+@llm.command("generate")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
+              help="A `mirrorpo llm train` run directory (omit to use the reference).")
+@click.option("--reference", "reference_dir", type=click.Path(path_type=Path), required=True,
+              help="Reference (base) model directory.")
+@click.option("--prompts", "prompts_path", type=click.Path(path_type=Path), required=True,
+              help="JSON list of prompts: strings, or objects with an 'instruction' (the "
+                   "AlpacaEval evaluation set's format).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="0 decodes greedily.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--name", default=None, help="Generator name written with each output "
+                                           "[default: the run directory's name].")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="JSON file of {instruction, output, generator} records (AlpacaEval's "
+                   "model_outputs format).")
+@friendly_errors
+def generate_cmd(run_dir, reference_dir, prompts_path, max_new_tokens, temperature,
+                 batch_size, seed, name, out) -> None:
+    """Responses of a trained model (or the reference) to a prompt file, for external judges
+    such as AlpacaEval."""
+    from mirrorpo.fileio import read_json, write_text_atomic
+    from mirrorpo.llm.generate import sample_responses
+    from mirrorpo.llm.model import load_model
+
+    if out.exists():
+        raise UserError(f"--out: {out} already exists")
+    items = read_json(prompts_path, "prompt file")
+    if not isinstance(items, list) or not items:
+        raise UserError(f"--prompts: {prompts_path} must hold a non-empty JSON list")
+    prompts = [it if isinstance(it, str) else (it or {}).get("instruction")
+               for it in items]
+    bad = next((i for i, p in enumerate(prompts) if not isinstance(p, str)), None)
+    if bad is not None:
+        raise UserError(f"--prompts: {prompts_path}: item {bad} is neither a string nor an "
+                        f"object with an 'instruction'")
+    policy, tok = (load_model(reference_dir) if run_dir is None
+                   else (_load_trained(run_dir, reference_dir), load_model(reference_dir)[1]))
+    generator = name or (run_dir.name if run_dir is not None else reference_dir.name)
+    with progress_bar("generating", len(prompts)) as adv:
+        outputs = sample_responses(policy, tok, prompts, n=1, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, seed=seed, batch_size=batch_size,
+                                   progress=adv)
+    records = [{"instruction": p, "output": o[0], "generator": generator}
+               for p, o in zip(prompts, outputs, strict=True)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, json.dumps(records, indent=1, ensure_ascii=False))
+    console.print(f"{len(records)} responses written to {out}")
 
 
 def _load_trained(run_dir: Path, reference_dir: Path):

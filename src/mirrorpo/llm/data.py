@@ -2,9 +2,12 @@
 
 Rows are plain text (``"prompt": str``, ``"chosen": str``, ``"rejected": str``) or
 conversational (lists of ``{"role", "content"}`` messages), as TRL's DPO trainer takes them.
-They are read from a JSONL file (one JSON object per line) or from a directory written by
-``datasets.Dataset.save_to_disk``. Every row is checked; the first bad one gives a one-line
-error naming the file, the line (or row) and what is wrong.
+Conversational rows may leave the prompt implicit (no ``prompt``; ``chosen`` and ``rejected``
+start with the same messages, as in ``trl-lib/ultrafeedback_binarized``): the shared leading
+messages become the prompt (TRL's ``extract_prompt``). They are read from a JSONL file (one
+JSON object per line) or from a directory written by ``datasets.Dataset.save_to_disk``.
+Every row is checked; the first bad one gives a one-line error naming the file, the line (or
+row) and what is wrong.
 """
 
 from __future__ import annotations
@@ -15,10 +18,22 @@ from pathlib import Path
 COLUMNS = ("prompt", "chosen", "rejected")
 
 
+def with_explicit_prompt(row: dict) -> dict:
+    """``row`` with its implicit prompt (the messages ``chosen`` and ``rejected`` share at
+    the start) split out; rows that have a prompt, or are not conversational, unchanged."""
+    if "prompt" in row or not all(isinstance(row.get(k), list) for k in ("chosen", "rejected")):
+        return row
+    from trl.data_utils import extract_prompt
+
+    return {**row, **extract_prompt({"chosen": row["chosen"], "rejected": row["rejected"]})}
+
+
 def row_problem(row: object) -> str | None:
-    """Why ``row`` is not a preference row, or None."""
+    """Why ``row`` is not a preference row, or None (implicit prompts already split out)."""
     if not isinstance(row, dict):
         return "not a JSON object"
+    if row.get("prompt") == [] and isinstance(row.get("chosen"), list):
+        return "no 'prompt', and 'chosen' and 'rejected' share no leading messages"
     for key in COLUMNS:
         if key not in row:
             return f"missing '{key}'"
@@ -47,6 +62,8 @@ def read_jsonl(path: Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if isinstance(row, dict):
+                row = with_explicit_prompt(row)
             problem = row_problem(row)
             if problem:
                 raise ValueError(f"{path}:{n}: {problem}")
@@ -70,6 +87,8 @@ def load_preferences(path: str | Path):
     except (FileNotFoundError, ValueError) as exc:
         raise ValueError(f"{path}: not a JSONL file or a saved datasets directory ({exc})") \
             from None
+    if "prompt" not in ds.column_names and {"chosen", "rejected"} <= set(ds.column_names):
+        ds = ds.map(with_explicit_prompt)
     missing = [c for c in COLUMNS if c not in ds.column_names]
     if missing:
         raise ValueError(f"{path}: dataset lacks column(s) {', '.join(missing)}")

@@ -21,7 +21,8 @@ def render_prompt(tok, prompt: str) -> str:
 def sample_responses(model, tok, prompts: list[str], *, n: int, max_new_tokens: int,
                      temperature: float, seed: int, batch_size: int = 16,
                      progress: Callable[[int], None] | None = None) -> list[list[str]]:
-    """``n`` sampled responses per prompt (decoded, special tokens dropped)."""
+    """``n`` sampled responses per prompt (decoded, special tokens dropped); temperature 0
+    decodes greedily."""
     torch.manual_seed(seed)
     side = tok.padding_side
     tok.padding_side = "left"  # decoder-only generation continues from the right end
@@ -30,10 +31,11 @@ def sample_responses(model, tok, prompts: list[str], *, n: int, max_new_tokens: 
     try:
         for i in range(0, len(texts), batch_size):
             enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True,
-                      add_special_tokens=False)
+                      add_special_tokens=False).to(model.device)
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0,
+                        "top_p": 1.0} if temperature > 0 else {"do_sample": False}
             with torch.no_grad():
-                gen = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0,
-                                     top_p=1.0, max_new_tokens=max_new_tokens,
+                gen = model.generate(**enc, **sampling, max_new_tokens=max_new_tokens,
                                      pad_token_id=tok.pad_token_id)
             new = gen[:, enc["input_ids"].shape[1]:]
             out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
@@ -67,8 +69,9 @@ def response_logps(model, tok, prompts: list[str], responses: list[str], *,
                 mask[j, :len(s)] = 1
                 target[j, len(a):len(s)] = True
             with torch.no_grad():
-                logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])[..., 0]
+                logits = model(input_ids=ids.to(model.device),
+                               attention_mask=mask.to(model.device)).logits[:, :-1].float()
+            logp = torch.log_softmax(logits.cpu(), -1).gather(-1, ids[:, 1:, None])[..., 0]
             t = target[:, 1:]
             sums.append((logp * t).sum(1))
             counts.append(t.sum(1))

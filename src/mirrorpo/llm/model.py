@@ -60,8 +60,16 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     return out
 
 
+def best_device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_model(model_dir: Path):
-    """(model, tokenizer) of a model directory; one-line errors for what is missing."""
+    """(model, tokenizer) of a model directory, on :func:`best_device`; one-line errors for
+    what is missing."""
     offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -70,5 +78,5 @@ def load_model(model_dir: Path):
         raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json); make the "
                                 f"SmolLM2 one with `mirrorpo llm model --out {model_dir}`")
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(best_device())
     return model, tok
