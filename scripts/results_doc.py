@@ -46,7 +46,8 @@ def main() -> None:
 
     def tables(m: re.Match) -> str:
         summary = (Path(runs[m.group(1)]) / "summary.md").read_text().strip()
-        return summary.replace("### ", "#### ")
+        body = "\n".join(x for x in summary.splitlines() if not x.startswith("# "))  # no title
+        return body.strip().replace("### ", "#### ")
 
     def plots(m: re.Match) -> str:
         return plots_markdown(m.group(1), Path(runs[m.group(1)]), m.group(2))

@@ -723,6 +723,13 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
     console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
 
 
+def _threads_option(fn):
+    """``--threads N``: torch and MuJoCo threads of this process (default 2, the machine's
+    cores; pin two runs side by side to one core each with ``taskset`` and ``--threads 1``)."""
+    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+                        help="torch and MuJoCo threads of this process.")(fn)
+
+
 def _scorer(env_name: str, episodes: int, mean_action: bool = True,
             nthread: int | None = None):
     """(policies, eval seed) → (sampled, mean-action) normalised scores (NormalisedScorer)."""
@@ -814,8 +821,9 @@ def _discovered_label(path: Path) -> str:
               show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Meta-test directory (an interrupted run resumes with the same options).")
+@_threads_option
 @friendly_errors
-def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out) -> None:
+def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads) -> None:
     """Score discovered losses on fresh test seeds against the bench's tuned baselines.
 
     Same protocol and statistics as `mirrorpo bench`: every baseline at its validated setting
@@ -868,9 +876,9 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out) -> None
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
             shutil.copyfile(f, dest)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     reference = load_reference(cfg.env)
-    scorer = _scorer(cfg.env, cfg.episodes)
+    scorer = _scorer(cfg.env, cfg.episodes, nthread=threads)
     t0 = time.time()
     for preset in preset_list:
         val = bench.load(preset, "validation")
@@ -941,8 +949,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out) -> None
                    "a local Ray instance].")
 @click.option("--worker-cpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ray: CPUs (torch and MuJoCo threads) per worker task.")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Local backend: torch and MuJoCo threads in this process.")
+@_threads_option
 @friendly_errors
 def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness_seeds, reseed,
                sigma, es_learning_rate, steps, batch_pairs, learning_rate, episodes, seed, out,
