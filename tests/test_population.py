@@ -130,3 +130,17 @@ def test_population_mean_action_equals_policy_stack():
         np.testing.assert_allclose(got, ref.mean_action(obs), rtol=1e-9, atol=1e-11)
         part = pol.mean_action(torch.as_tensor(obs[1:]), slice(1, 3)).detach().numpy()
         np.testing.assert_allclose(part, got[1:], rtol=1e-12, atol=1e-13)
+
+
+def test_member_result_is_bit_identical_whatever_shares_its_batch():
+    """float32, variable-length segments: a member's weights do not depend on the other
+    members of its population (their seeds, losses or number), bit for bit, so sharded and
+    in-process fitness agree exactly (mirrorpo.search.fitness)."""
+    ref = random_stack(11, 3, 1, hidden=(64, 64))
+    data = tiny_data(n=64, h=40)
+    cfg = TrainConfig(steps=30, batch_pairs=8, learning_rate=1e-3)
+    alone = train_population(ref, data, [LOSSES[2]], [7], cfg)
+    crowd = train_population(ref, data, [LOSSES[0]] * 3 + [LOSSES[2]] + [LOSSES[1]] * 2,
+                             [0, 1, 2, 7, 3, 4], cfg)
+    for a, b in zip(params_of(alone.policy, 0), params_of(crowd.policy, 3), strict=True):
+        assert torch.equal(a, b)
