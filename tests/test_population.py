@@ -133,14 +133,20 @@ def test_population_mean_action_equals_policy_stack():
 
 
 def test_member_result_is_bit_identical_whatever_shares_its_batch():
-    """float32, variable-length segments: a member's weights do not depend on the other
-    members of its population (their seeds, losses or number), bit for bit, so sharded and
-    in-process fitness agree exactly (mirrorpo.search.fitness)."""
+    """float32, variable-length segments, one thread: a member's weights do not depend on the
+    other members of its population (their seeds, losses or number), bit for bit, so sharded
+    and in-process fitness agree exactly (mirrorpo.search.fitness). With several threads torch
+    may split a lone member's GEMM reductions across them, which changes the rounding."""
     ref = random_stack(11, 3, 1, hidden=(64, 64))
     data = tiny_data(n=64, h=40)
     cfg = TrainConfig(steps=30, batch_pairs=8, learning_rate=1e-3)
-    alone = train_population(ref, data, [LOSSES[2]], [7], cfg)
-    crowd = train_population(ref, data, [LOSSES[0]] * 3 + [LOSSES[2]] + [LOSSES[1]] * 2,
-                             [0, 1, 2, 7, 3, 4], cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = train_population(ref, data, [LOSSES[2]], [7], cfg)
+        crowd = train_population(ref, data, [LOSSES[0]] * 3 + [LOSSES[2]] + [LOSSES[1]] * 2,
+                                 [0, 1, 2, 7, 3, 4], cfg)
+    finally:
+        torch.set_num_threads(threads)
     for a, b in zip(params_of(alone.policy, 0), params_of(crowd.policy, 3), strict=True):
         assert torch.equal(a, b)
