@@ -79,6 +79,28 @@ def test_loss_equals_trl_on_one_batch(setup, spec, trl_fields):
         assert our_metrics[key] == pytest.approx(their_metrics[key], rel=1e-6, abs=1e-6)
 
 
+def test_trl_ipo_is_our_ipo_on_per_token_log_likelihoods(setup):
+    """TRL's ``ipo`` averages each response's log-likelihood over its tokens before the margin;
+    mirrorpo's ``ipo`` (Azar et al.'s) takes summed ones. Fed per-token averages, ours equals
+    TRL's, so the port differs by exactly that documented input choice."""
+    from mirrorpo.losses import get_loss
+
+    def per_token_ipo(b):
+        lw, ll = b.chosen_lengths, b.rejected_lengths
+        avg = b._replace(policy_chosen_logps=b.policy_chosen_logps / lw,
+                         policy_rejected_logps=b.policy_rejected_logps / ll,
+                         reference_chosen_logps=b.reference_chosen_logps / lw,
+                         reference_rejected_logps=b.reference_rejected_logps / ll)
+        return get_loss("ipo")(avg, beta=0.3)
+
+    ours, _ = first_batch_loss(MirrorPOTrainer, setup, loss=per_token_ipo, beta=0.3)
+    summed, _ = first_batch_loss(MirrorPOTrainer, setup, loss=parse_loss_spec("ipo:beta=0.3")[1],
+                                 beta=0.3)
+    theirs, _ = first_batch_loss(DPOTrainer, setup, loss_type="ipo", beta=0.3)
+    assert abs(ours - theirs) <= 1e-5 * max(1.0, abs(theirs)), (ours, theirs)
+    assert abs(summed - theirs) > 1e-3  # the rejected lengths differ, so the inputs matter
+
+
 def test_progress_runs_from_0_to_1():
     assert training_progress(0, 10) == 0 and training_progress(9, 10) == 1
     assert training_progress(0, 1) == 0 and training_progress(5, 10) == pytest.approx(5 / 9)
