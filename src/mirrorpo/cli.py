@@ -749,7 +749,7 @@ def _render_bench(run) -> None:
         table_rows,
         unit_curves,
     )
-    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.fileio import write_csv_atomic, write_text_atomic
 
     cfg = run.cfg
     units = {p: run.load(p, "test") for p in cfg.presets}
@@ -758,7 +758,7 @@ def _render_bench(run) -> None:
     md = markdown_summary(tables)
     write_text_atomic(run.root / "summary.md", md)
     records = summary_records(tables)
-    _write_csv(run.root / "summary.csv", records)
+    write_csv_atomic(run.root / "summary.csv", records)
     members = []
     for phase in ("validation", "test"):
         for p in cfg.presets:
@@ -768,7 +768,7 @@ def _render_bench(run) -> None:
                                 "spec": m["spec"], "seed": m["seed"], "failed": m["failed"],
                                 "score": m["score"],
                                 "score_mean_action": m["score_mean_action"]})
-    _write_csv(run.root / "members.csv", members)
+    write_csv_atomic(run.root / "members.csv", members)
     (run.root / "plots").mkdir(exist_ok=True)
     for preset, unit in units.items():
         slug = preset.replace("/", "_")
@@ -782,20 +782,6 @@ def _render_bench(run) -> None:
         plots.logp_curves(logs, log_steps, f"{cfg.env} {preset}: log-ratios to the reference "
                           "(mean over seeds)", run.root / "plots" / f"logps_{slug}.png")
     click.echo(md)
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-    import io
-
-    from mirrorpo.fileio import write_text_atomic
-
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
 
 
 # ----------------------------------------------------------------------------- meta-test
@@ -848,7 +834,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads
         test_unit,
     )
     from mirrorpo.data.dataset import load_dataset
-    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.fileio import write_csv_atomic, write_text_atomic
     from mirrorpo.losses.mpo import load_mpo
 
     bench = BenchRun.open(bench_dir)
@@ -900,7 +886,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads
           f"`{bench_dir}`; discovered losses: {', '.join(f'`{f}`' for f in files)}.\n\n"
           + markdown_verdicts(verdicts) + "\n## All rows\n\n" + markdown_summary(tables))
     write_text_atomic(out / "meta_test.md", md)
-    _write_csv(out / "meta_test.csv", [{**v, "ci": list(v["ci"]),
+    write_csv_atomic(out / "meta_test.csv", [{**v, "ci": list(v["ci"]),
                                          "baseline_ci": list(v["baseline_ci"])}
                                         for v in verdicts])
     click.echo(markdown_verdicts(verdicts))

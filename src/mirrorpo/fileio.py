@@ -15,6 +15,20 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return path
 
 
+def write_csv_atomic(path: str | Path, rows: list[dict],
+                     fieldnames: list[str] | None = None) -> Path:
+    """Rows as CSV (columns ``fieldnames``, default the first row's keys), written atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=fieldnames or list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return write_text_atomic(path, buf.getvalue())
+
+
 def read_json(path: str | Path, what: str):
     """Parsed JSON of ``path``; one-line errors naming the file (``what`` names the kind)."""
     path = Path(path)

@@ -222,7 +222,7 @@ def train_cmd(data_path, loss_spec, model_dir, out, steps, batch_size, grad_accu
 def _train(model, tok, data, loss, config: dict, out: Path):
     """Train with TRL and save OUT/model, OUT/log.csv and OUT/config.json (with the time);
     returns (trained model, possibly PEFT-wrapped; per-step log; seconds)."""
-    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.fileio import write_csv_atomic, write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / CONFIG_FILE, json.dumps(config, indent=1))
@@ -233,7 +233,7 @@ def _train(model, tok, data, loss, config: dict, out: Path):
     trainer.save_model(str(out / MODEL_SUBDIR))
     tok.save_pretrained(out / MODEL_SUBDIR)
     history = [h for h in trainer.state.log_history if "loss" in h]
-    _write_log(out / "log.csv", history)
+    write_csv_atomic(out / "log.csv", history, sorted({k for h in history for k in h}))
     write_text_atomic(out / CONFIG_FILE, json.dumps({**config, "train_seconds": elapsed},
                                                     indent=1))
     return trainer.model, history, elapsed
@@ -266,20 +266,6 @@ def _trainer(model, tok, data, loss, config: dict, out: Path):
         kwargs["ref_model"] = copy.deepcopy(model).eval()
     return MirrorPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
                            loss=loss, **kwargs)
-
-
-def _write_log(path: Path, history: list[dict]) -> None:
-    import csv
-    import io
-
-    from mirrorpo.fileio import write_text_atomic
-
-    keys = sorted({k for h in history for k in h})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(history)
-    write_text_atomic(path, buf.getvalue())
 
 
 @llm.command("eval")
@@ -414,7 +400,7 @@ def bench_cmd(data_dir, presets, loss_specs, model_dir, seeds, steps, batch_size
     import torch
 
     from mirrorpo.fileio import read_json, write_text_atomic
-    from mirrorpo.llm.bench import plan_units
+    from mirrorpo.llm.bench import loss_label, plan_units
     from mirrorpo.llm.data import load_preferences
     from mirrorpo.llm.model import load_model, offline
     from mirrorpo.train.members import parse_loss_spec
@@ -426,7 +412,7 @@ def bench_cmd(data_dir, presets, loss_specs, model_dir, seeds, steps, batch_size
     specs = [s.strip() for s in loss_specs.split(",") if s.strip()]
     try:
         units = plan_units(preset_list, specs, seeds)
-        losses = {u.label: parse_loss_spec(u.loss)[1] for u in units}
+        losses = {loss_label(s): parse_loss_spec(s)[1] for s in specs}
     except (ValueError, KeyError, OSError) as exc:
         raise UserError(f"--losses: {exc}") from None
     prompts, judge = _heldout(data_dir)
@@ -502,11 +488,8 @@ def _reference_samples(out: Path, reference, tok, prompts, judge, gen: dict, see
 
 def _render_llm_bench(out: Path, done: list, presets: list[str]) -> None:
     """summary.md/.csv and win-rate plots from the finished units."""
-    import csv
-    import io
-
     from mirrorpo import plots
-    from mirrorpo.fileio import read_json, write_text_atomic
+    from mirrorpo.fileio import read_json, write_csv_atomic, write_text_atomic
     from mirrorpo.llm.bench import csv_rows, markdown_summary, reference_summary, summarise
 
     if not done:
@@ -519,12 +502,7 @@ def _render_llm_bench(out: Path, done: list, presets: list[str]) -> None:
                       "training seeds; win rates against the reference's samples of the same "
                       "seed, judged by the reward.\n\n"
                       + markdown_summary(summary, reference, presets))
-    rows = csv_rows(summary)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(out / "summary.csv", buf.getvalue())
+    write_csv_atomic(out / "summary.csv", csv_rows(summary))
     (out / "plots").mkdir(exist_ok=True)
     for preset in presets:
         bars = {lab: (m["win_rate"].mean, m["win_rate"].low, m["win_rate"].high)
@@ -560,7 +538,7 @@ def generate_cmd(run_dir, reference_dir, prompts_path, max_new_tokens, temperatu
     such as AlpacaEval."""
     from mirrorpo.fileio import read_json, write_text_atomic
     from mirrorpo.llm.generate import sample_responses
-    from mirrorpo.llm.model import load_model
+    from mirrorpo.llm.model import load_model, load_tokenizer
 
     if out.exists():
         raise UserError(f"--out: {out} already exists")
@@ -574,7 +552,7 @@ def generate_cmd(run_dir, reference_dir, prompts_path, max_new_tokens, temperatu
         raise UserError(f"--prompts: {prompts_path}: item {bad} is neither a string nor an "
                         f"object with an 'instruction'")
     policy, tok = (load_model(reference_dir) if run_dir is None
-                   else (_load_trained(run_dir, reference_dir), load_model(reference_dir)[1]))
+                   else (_load_trained(run_dir, reference_dir), load_tokenizer(reference_dir)))
     generator = name or (run_dir.name if run_dir is not None else reference_dir.name)
     with progress_bar("generating", len(prompts)) as adv:
         outputs = sample_responses(policy, tok, prompts, n=1, max_new_tokens=max_new_tokens,

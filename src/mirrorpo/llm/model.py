@@ -67,16 +67,23 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_model(model_dir: Path):
-    """(model, tokenizer) of a model directory, on :func:`best_device`; one-line errors for
-    what is missing."""
+def load_tokenizer(model_dir: Path):
+    """The tokenizer of a model directory; a one-line error if it is not one."""
     offline()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json); make the "
                                 f"SmolLM2 one with `mirrorpo llm model --out {model_dir}`")
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(best_device())
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def load_model(model_dir: Path):
+    """(model, tokenizer) of a model directory, on :func:`best_device`; one-line errors for
+    what is missing."""
+    tok = load_tokenizer(model_dir)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(Path(model_dir)).to(best_device())
     return model, tok
