@@ -14,11 +14,13 @@ from mirrorpo.losses.mpo import (
     MPOParams,
     dpo_point,
     from_vector,
+    link,
     load_mpo,
     mirror_map,
     mpo_loss,
     orpo_point,
     param_names,
+    param_names_v1,
     schedule,
     to_vector,
 )
@@ -114,7 +116,7 @@ def test_json_round_trip_and_formula(tmp_path):
     back = load_mpo(tmp_path / "l.json")
     assert back == loss
     raw = json.loads((tmp_path / "l.json").read_text())
-    assert raw["family"] == "ta-mpo" and raw["version"] == 1
+    assert raw["family"] == "ta-mpo" and raw["version"] == 2
     assert "exp(" in raw["formula"] and "max(0, 1−z)" in raw["formula"]
     assert "logσ(z)" in MPOLoss("mpo", dpo_point()).to_json()["formula"]
 
@@ -151,3 +153,69 @@ def test_exp_link_is_finite_continuous_and_decreasing():
     y.sum().backward()
     assert torch.isfinite(x.grad).all() and (x.grad < 0).all()
     torch.testing.assert_close(exp_link(torch.tensor([0.5]))[0], torch.exp(torch.tensor(-0.5)))
+
+
+@pytest.mark.parametrize(("scale", "shift"), REGIMES)
+@pytest.mark.parametrize("beta", [0.01, 0.1, 1.0])
+def test_anchor_points_reproduce_apo_zero_and_sppo_hard(scale, shift, beta):
+    b = random_batch(4, scale, shift)
+    for family in ("mpo", "ta-mpo"):
+        apo = from_vector(to_vector(MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_sigmoid=1.0),
+                                    family), family)
+        torch.testing.assert_close(mpo_loss(b, apo), get_loss("apo_zero")(b, beta=beta),
+                                   rtol=1e-6, atol=1e-6)
+        sppo = from_vector(to_vector(MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_square=1.0),
+                                     family), family)
+        torch.testing.assert_close(mpo_loss(b, sppo), get_loss("sppo_hard")(b, beta=beta),
+                                   rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(vectors, st.floats(-40, 40), st.floats(-40, 40))
+def test_link_is_increasing_for_every_parameter_vector(vec, z1, z2):
+    assume(z2 - z1 > 1e-3)
+    p = from_vector(vec, "ta-mpo")
+    assume(max(p.lam_logsigmoid, p.lam_exp, p.lam_hinge, p.lam_sigmoid) > 0.01)
+    g = link(p, torch.tensor([z1, z2], dtype=torch.float64))
+    assert g[1] >= g[0]
+
+
+def test_anchors_push_the_chosen_up_and_the_rejected_down():
+    """d loss / d ℓ_w < 0 and d loss / d ℓ_l > 0 for a pure-anchor loss below the anchors' ½."""
+    for kind in ("anchor_logsigmoid", "anchor_sigmoid", "anchor_square"):
+        p = MPOParams(lam_logsigmoid=0.0, **{kind: 1.0})
+        b = random_batch(5, 2.0, b=8)
+        logps = torch.stack(b[:4]).clone().requires_grad_(True)
+        mpo_loss(PreferenceBatch(*logps, *b[4:]), p).sum().backward()
+        # the scaled implicit rewards β|Δ| ≤ 0.1·2 < ½ here
+        assert (logps.grad[0] < 0).all() and (logps.grad[1] > 0).all(), kind
+
+
+def test_version_1_files_load_as_the_same_loss(tmp_path):
+    rng = np.random.default_rng(1)
+    b = random_batch(6, 50.0)
+    for family in ("mpo", "ta-mpo"):
+        names = param_names_v1(family)
+        v1 = rng.normal(size=len(names)) * 0.3
+        path = tmp_path / f"{family}.json"
+        path.write_text(json.dumps({"family": family, "version": 1, "names": list(names),
+                                    "vector": v1.tolist()}))
+        loss = load_mpo(path)
+        assert loss.to_json()["version"] == 2
+        values = dict(zip(names, v1, strict=True))
+        assert all(getattr(loss.params, n) == values[n] for n in names)
+        assert (loss.params.lam_sigmoid, loss.params.anchor_square) == (0.0, 0.0)
+        assert torch.isfinite(loss(b)).all()
+    with pytest.raises(ValueError, match="names do not match mpo v1"):
+        path.write_text(json.dumps({"family": "mpo", "version": 1,
+                                    "names": list(param_names("mpo")),
+                                    "vector": [0.0] * len(param_names("mpo"))}))
+        load_mpo(path)
+
+
+def test_formula_names_the_anchor_terms():
+    text = MPOLoss("mpo", MPOParams(anchor_sigmoid=0.5, anchor_square=0.1,
+                                    lam_sigmoid=0.2)).to_json()["formula"]
+    assert "A(βΔ_w) + A(−βΔ_l)" in text and "(1−σ(x))" in text and "(x−½)²/β²" in text
+    assert "σ(z)" in text and "Δ = f(u) − f(u_ref)" in text
+    assert "A(" not in MPOLoss("mpo", dpo_point()).to_json()["formula"]

@@ -101,3 +101,16 @@ def test_cli_report_without_state(tmp_path):
     assert res.exit_code == 2
     assert "no state.json" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_anchor_panel_only_when_a_loss_uses_anchors(tmp_path):
+    from matplotlib.image import imread
+
+    from mirrorpo.losses.mpo import MPOParams, dpo_point, to_vector
+    from mirrorpo.search.report import learned_functions
+
+    dpo = {"dpo": to_vector(dpo_point(), "mpo")}
+    anchored = dpo | {"apo": to_vector(MPOParams(anchor_sigmoid=1.0), "mpo")}
+    plain = imread(learned_functions("mpo", dpo, tmp_path / "a.png"))
+    wide = imread(learned_functions("mpo", anchored, tmp_path / "b.png"))
+    assert wide.shape[1] == pytest.approx(plain.shape[1] * 3 / 2, rel=0.02)  # 3 panels, not 2

@@ -108,7 +108,7 @@ def test_every_generation_leaves_valid_files(tmp_path):
             state = json.loads((tmp_path / STATE_FILE).read_text())
             assert state["generations_done"] == len(state["history"]) == g
             assert state["config"] == cfg.to_json()
-            assert state["formula"].startswith("L = −ρ(τ)·g(z)")
+            assert state["formula"].startswith(("L = −ρ(τ)·g(z)", "L = ρ(τ)·(−g(z)"))
             best, mean = load_mpo(tmp_path / BEST_FILE), load_mpo(tmp_path / MEAN_FILE)
             assert best.family == mean.family == "ta-mpo"
             np.testing.assert_array_equal(mean.vector, decode_floats(state["mean_vector"]))

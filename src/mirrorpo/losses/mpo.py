@@ -3,23 +3,33 @@
 Alfano et al., "Meta-Learning Objectives for Preference Optimization" (arXiv 2411.06568), §3;
 the math is in DESIGN.md §3. With u(y) = ℓ(y) / |y|^s (s ∈ [0, 1]: summed → per-token input),
 
-    L = −ρ(τ) · g(β [f(u_w) − r f(u_ref,w) − f(u_l) + r f(u_ref,l)]) + α(τ) · (−u_w)
+    L = ρ(τ) · [−g(β (Δ_w − Δ_l)) + A(βΔ_w) + A(−βΔ_l)] + α(τ) · (−u_w),
+    Δ(y) = f(u(y)) − r f(u_ref(y))   (the implicit reward / β of DESIGN §3)
 
 * mirror map, increasing for every parameter value (δ = 1e-9 keeps it strictly so):
   f(u) = δu + w_id·u + w_lo·logodds(u) + w_exp·e^(q u) + Σ_j w_j·softplus(a_j (u − c_j))
   with all w ≥ 0, q, a_j > 0;
-* preference link: g(z) = λ_ls·log σ(z − m) − λ_exp·E(z − m) − λ_h·max(0, 1 − (z − m)), with
-  E(x) = e^(−x) continued linearly below x = −EXP_LINK_KNEE (value and slope match there), so
-  the exponential link stays finite and increasing when summed log-likelihoods of long
-  segments make |z| large (e^(−z) overflowed float32 for z < −88);
+* preference link: g(z) = λ_ls·log σ(z − m) − λ_exp·E(z − m) − λ_h·max(0, 1 − (z − m))
+  + λ_σ·σ(z − m), with E(x) = e^(−x) continued linearly below x = −EXP_LINK_KNEE (value and
+  slope match there), so the exponential link stays finite and increasing when summed
+  log-likelihoods of long segments make |z| large (e^(−z) overflowed float32 for z < −88).
+  The bounded σ link is symmetric (σ(z) + σ(−z) = 1), the property that makes a loss tolerant
+  of uniform label noise (Ghosh et al., AAAI 2017);
+* anchors (family version 2): each response's own implicit reward, chosen pushed up and
+  rejected down, A(x) = −κ_ls·log σ(x) + κ_σ·(1 − σ(x)) + κ_sq·(x − ½)²/β². The margin link
+  cannot express these; at κ_σ = 1 (λ's 0) the loss is APO-zero (D'Oosterlinck et al., 2024)
+  and at κ_sq = 1 SPPO-hard (Wu et al., 2024), exactly;
 * imitation ψ = −u_w with weight α ≥ 0; reference switch r ∈ [0, 1];
 * MPO: ρ ≡ 1 and α constant. TA-MPO: α(τ) and ρ(τ) piecewise linear through knots at
   τ = 0, ½, 1 (non-negative), so training can move from imitation to preference optimisation.
 
 A flat real vector maps onto the structure with positivity by ``max(·, 0)`` (weights),
 ``exp`` (rates q, a_j) and clipping (s, r), so the known losses sit at exact points:
-DPO (s = 0, r = 1, f = u, g = log σ, α = 0) and ORPO (s = 1, r = 0, f = logodds,
-β = 1, g = λ log σ, α = 1).
+DPO (s = 0, r = 1, f = u, g = log σ, α = 0, no anchors) and ORPO (s = 1, r = 0, f = logodds,
+β = 1, g = λ log σ, α = 1, no anchors).
+
+Versions: 1 had no σ link and no anchors; a version-1 file loads into version 2 with those
+weights at 0, which is the same loss.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from mirrorpo.losses.registry import PreferenceBatch
 MIRROR_SLOPE_FLOOR = 1e-9
 EXP_LINK_KNEE = 20.0
 KNOTS = (0.0, 0.5, 1.0)
-FAMILIES = {"mpo": 1, "ta-mpo": 1}  # family -> current version
+FAMILIES = {"mpo": 2, "ta-mpo": 2}  # family -> current version
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,10 @@ class MPOParams:
     lam_exp: float = 0.0
     lam_hinge: float = 0.0
     margin: float = 0.0
+    lam_sigmoid: float = 0.0
+    anchor_logsigmoid: float = 0.0
+    anchor_sigmoid: float = 0.0
+    anchor_square: float = 0.0
     alpha0: float = 0.0
     alpha_half: float = 0.0
     alpha1: float = 0.0
@@ -75,6 +89,8 @@ class MPOParams:
 MPO_NAMES = tuple(f.name for f in fields(MPOParams) if not f.name.startswith(("alpha", "rho")))
 MPO_NAMES = (*MPO_NAMES, "alpha0")  # MPO: one constant α, ρ ≡ 1
 TA_MPO_NAMES = tuple(f.name for f in fields(MPOParams))
+V2_NAMES = ("lam_sigmoid", "anchor_logsigmoid", "anchor_sigmoid", "anchor_square")
+"""Coordinates new in version 2; a version-1 vector is the version-2 one without them."""
 
 
 def param_names(family: str) -> tuple[str, ...]:
@@ -84,6 +100,11 @@ def param_names(family: str) -> tuple[str, ...]:
     if family == "ta-mpo":
         return TA_MPO_NAMES
     raise ValueError(f"unknown loss family '{family}'; choose one of {', '.join(FAMILIES)}")
+
+
+def param_names_v1(family: str) -> tuple[str, ...]:
+    """Names of the version-1 coordinates of ``family``, in order."""
+    return tuple(n for n in param_names(family) if n not in V2_NAMES)
 
 
 def to_vector(params: MPOParams, family: str) -> np.ndarray:
@@ -148,6 +169,25 @@ def link(p: MPOParams, z: torch.Tensor) -> torch.Tensor:
         out = out - _relu(p.lam_exp) * exp_link(z)
     if _relu(p.lam_hinge) > 0:
         out = out - _relu(p.lam_hinge) * torch.relu(1 - z)
+    if _relu(p.lam_sigmoid) > 0:
+        out = out + _relu(p.lam_sigmoid) * torch.sigmoid(z)
+    return out
+
+
+def has_anchor(p: MPOParams) -> bool:
+    return max(_relu(p.anchor_logsigmoid), _relu(p.anchor_sigmoid), _relu(p.anchor_square)) > 0
+
+
+def anchor(p: MPOParams, x: torch.Tensor) -> torch.Tensor:
+    """A(x) = −κ_ls·log σ(x) + κ_σ·(1 − σ(x)) + κ_sq·(x − ½)²/β², x = ±βΔ (decreasing for
+    x < ½; the square pulls each scaled implicit reward to ½, as SPPO does)."""
+    out = torch.zeros_like(x)
+    if _relu(p.anchor_logsigmoid) > 0:
+        out = out - _relu(p.anchor_logsigmoid) * F.logsigmoid(x)
+    if _relu(p.anchor_sigmoid) > 0:
+        out = out + _relu(p.anchor_sigmoid) * (1 - torch.sigmoid(x))
+    if _relu(p.anchor_square) > 0:
+        out = out + _relu(p.anchor_square) * (x - 0.5) ** 2 / max(p.beta, 1e-6) ** 2
     return out
 
 
@@ -170,15 +210,19 @@ def mpo_loss(batch: PreferenceBatch, p: MPOParams) -> torch.Tensor:
 
     u_w = u(batch.policy_chosen_logps, batch.chosen_lengths)
     u_l = u(batch.policy_rejected_logps, batch.rejected_lengths)
-    h = mirror_map(p, u_w) - mirror_map(p, u_l)
+    delta_w, delta_l = mirror_map(p, u_w), mirror_map(p, u_l)
     if r > 0:
-        ref_w = u(batch.reference_chosen_logps, batch.chosen_lengths)
-        ref_l = u(batch.reference_rejected_logps, batch.rejected_lengths)
-        h = h - r * (mirror_map(p, ref_w) - mirror_map(p, ref_l))
+        delta_w = delta_w - r * mirror_map(p, u(batch.reference_chosen_logps,
+                                                batch.chosen_lengths))
+        delta_l = delta_l - r * mirror_map(p, u(batch.reference_rejected_logps,
+                                                batch.rejected_lengths))
     beta = max(p.beta, 1e-6)
-    rho = schedule((p.rho0, p.rho_half, p.rho1), batch.progress).to(h.dtype)
-    alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), batch.progress).to(h.dtype)
-    loss = -rho * link(p, beta * h)
+    rho = schedule((p.rho0, p.rho_half, p.rho1), batch.progress).to(delta_w.dtype)
+    alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), batch.progress).to(delta_w.dtype)
+    preference = -link(p, beta * (delta_w - delta_l))
+    if has_anchor(p):
+        preference = preference + anchor(p, beta * delta_w) + anchor(p, -beta * delta_l)
+    loss = rho * preference
     if bool((alpha > 0).any()):
         loss = loss + alpha * -u_w
     return loss
@@ -203,19 +247,30 @@ def formula(p: MPOParams, family: str) -> str:
         (p.lam_logsigmoid, lambda w: f"{w:.4g}·logσ(z)"),
         (p.lam_exp, lambda w: f"−{w:.4g}·exp(−z)"),
         (p.lam_hinge, lambda w: f"−{w:.4g}·max(0, 1−z)"),
+        (p.lam_sigmoid, lambda w: f"+{w:.4g}·σ(z)"),
     ], " ") or "0"
+    a = _join([
+        (p.anchor_logsigmoid, lambda w: f"−{w:.4g}·logσ(x)"),
+        (p.anchor_sigmoid, lambda w: f"+{w:.4g}·(1−σ(x))"),
+        (p.anchor_square, lambda w: f"+{w:.4g}·(x−½)²/β²"),
+    ], " ")
     ref = "" if r == 0 else (" − f(u_ref,w) + f(u_ref,l)" if r == 1 else
                              f" − {r:.3g}(f(u_ref,w) − f(u_ref,l))")
     z = f"z = {max(p.beta, 1e-6):.4g}·(f(u_w) − f(u_l){ref}) {'−' if p.margin >= 0 else '+'} "\
         f"{abs(p.margin):.4g}"
+    pref = "−g(z)"
+    if a:
+        pref = "−g(z) + A(βΔ_w) + A(−βΔ_l)"
+        delta = "f(u)" if r == 0 else ("f(u) − f(u_ref)" if r == 1 else f"f(u) − {r:.3g}f(u_ref)")
+        g = f"{g}; A(x) = {a}; Δ = {delta}"
     if family == "ta-mpo":
         weights = (f"ρ(τ) = lin({_relu(p.rho0):.3g}, {_relu(p.rho_half):.3g}, "
                    f"{_relu(p.rho1):.3g}), α(τ) = lin({_relu(p.alpha0):.3g}, "
                    f"{_relu(p.alpha_half):.3g}, {_relu(p.alpha1):.3g})")
-        head = "L = −ρ(τ)·g(z) + α(τ)·(−u_w)"
+        head = f"L = ρ(τ)·({pref}) + α(τ)·(−u_w)" if a else "L = −ρ(τ)·g(z) + α(τ)·(−u_w)"
     else:
         weights = f"α = {_relu(p.alpha0):.4g}"
-        head = "L = −g(z) + α·(−u_w)"
+        head = f"L = {pref} + α·(−u_w)"
     return (f"{head}; g(z) = {g}; {z}; f(u) = {f}; "
             f"u = ℓ/|y|^{s:.3g}; {weights}")
 
@@ -254,14 +309,20 @@ def load_mpo(path: str | Path) -> MPOLoss:
     family = raw.get("family") if isinstance(raw, dict) else None
     if family not in FAMILIES:
         raise ValueError(f"{path}: unknown loss family {family!r}; known: {', '.join(FAMILIES)}")
-    if raw.get("version") != FAMILIES[family]:
-        raise ValueError(f"{path}: {family} version {raw.get('version')!r} is not supported "
-                         f"(this mirrorpo reads version {FAMILIES[family]})")
-    names = list(param_names(family))
+    version = raw.get("version")
+    if version not in (1, FAMILIES[family]):
+        raise ValueError(f"{path}: {family} version {version!r} is not supported "
+                         f"(this mirrorpo reads versions 1 to {FAMILIES[family]})")
+    names = list(param_names(family) if version == FAMILIES[family] else param_names_v1(family))
     if raw.get("names", names) != names:
-        raise ValueError(f"{path}: parameter names do not match {family} v{FAMILIES[family]}")
+        raise ValueError(f"{path}: parameter names do not match {family} v{version}")
     vector = raw.get("vector")
     if (not isinstance(vector, list) or len(vector) != len(names)
             or not all(isinstance(v, int | float) and math.isfinite(v) for v in vector)):
         raise ValueError(f"{path}: 'vector' must be {len(names)} finite numbers")
+    if version != FAMILIES[family]:  # new coordinates at their defaults: the same loss
+        values = dict(zip(names, vector, strict=True))
+        vector = to_vector(MPOParams(), family)
+        for i, name in enumerate(param_names(family)):
+            vector[i] = values.get(name, vector[i])
     return MPOLoss(family, from_vector(vector, family))

@@ -20,7 +20,15 @@ import torch.nn.functional as F
 
 from mirrorpo.fileio import write_text_atomic
 from mirrorpo.losses.baselines import log_odds
-from mirrorpo.losses.mpo import formula, from_vector, link, mirror_map, schedule
+from mirrorpo.losses.mpo import (
+    anchor,
+    formula,
+    from_vector,
+    has_anchor,
+    link,
+    mirror_map,
+    schedule,
+)
 from mirrorpo.plots import _plt
 from mirrorpo.search.run import decode_floats, read_state
 
@@ -118,6 +126,16 @@ def _plot_link(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
     ax.set_title(title, fontsize=8)
 
 
+def _plot_anchor(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
+    x = torch.linspace(*Z_RANGE, 400, dtype=torch.float64)
+    ax.plot(x.numpy(), (1 - torch.sigmoid(x)).numpy(), color="0.5", ls="--", lw=1,
+            label="APO-zero: 1 − σ(x)")
+    for i, (name, v) in enumerate(vectors.items()):
+        ax.plot(x.numpy(), anchor(from_vector(v, family), x).numpy(), color=f"C{i}", label=name)
+    ax.set_xlabel("x = βΔ_w (chosen) or −βΔ_l (rejected)")
+    ax.set_title("anchor A(x), per response", fontsize=8)
+
+
 def _plot_schedules(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
     tau = torch.linspace(0, 1, 101, dtype=torch.float64)
     x = tau.numpy()
@@ -132,12 +150,15 @@ def _plot_schedules(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
 
 
 def learned_functions(family: str, vectors: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Mirror map, link (and, for ta-mpo, α/ρ schedules) of each named vector, as a PNG.
+    """Mirror map, link (and where used the anchor A; for ta-mpo the α/ρ schedules) of each
+    named vector, as a PNG.
 
     Computed with ``mirrorpo.losses.mpo`` in float64, so the curves are what the loss uses.
     """
     plt = _plt()
-    panels = [_plot_mirror, _plot_link] + ([_plot_schedules] if family == "ta-mpo" else [])
+    anchored = any(has_anchor(from_vector(v, family)) for v in vectors.values())
+    panels = ([_plot_mirror, _plot_link] + ([_plot_anchor] if anchored else [])
+              + ([_plot_schedules] if family == "ta-mpo" else []))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.0))
     for ax, panel in zip(axes, panels, strict=True):
         panel(ax, family, vectors)

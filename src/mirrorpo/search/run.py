@@ -294,7 +294,8 @@ def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn,
         if g < len(recorded):
             if not np.array_equal(mean, recorded[g].mean):
                 raise RuntimeError(f"{out}: cannot resume, replay does not reproduce the mean "
-                                   f"of generation {g} (start point or strategy code changed?)")
+                                   f"of generation {g} (start point, strategy code or loss-family "
+                                   f"version changed?)")
             fitness = recorded[g].fitness
         else:
             fitness = _evaluate(fitness_fn, candidates, g)
