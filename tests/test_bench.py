@@ -91,3 +91,20 @@ def test_bench_config_json_round_trip():
     cfg = BenchConfig("hopper", ("clean",), ("dpo", "a/b.json"), seeds=3,
                       train=TrainConfig(steps=7, snapshot_steps=(2, 4)))
     assert BenchConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_merge_units_unions_members_and_reference_seeds():
+    from mirrorpo.bench import merge_units
+
+    def member(loss, seed, score):
+        return {"loss": loss, "spec": loss, "seed": seed, "score": score}
+
+    a = {"members": [member("dpo", 0, 1.0), member("dpo", 1, 2.0)], "reference": [5.0, 6.0],
+         "reference_mean_action": [7.0, 8.0]}
+    b = {"members": [member("dpo", 1, 9.0), member("dpo", 2, 3.0)],
+         "reference": [0.0, 0.0, 4.0]}
+    merged = merge_units([None, a, b])
+    assert [m["score"] for m in merged["members"]] == [1.0, 2.0, 3.0]  # the first unit wins
+    assert merged["reference"] == [5.0, 6.0, 4.0]
+    assert merged["reference_mean_action"][:2] == [7.0, 8.0]
+    assert merge_units([None]) is None

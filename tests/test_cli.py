@@ -256,5 +256,26 @@ def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     assert "mpo:hopper-mixed-mean" in (search / "report" / "report.md").read_text()
     res = runner.invoke(main, [*args[:6], "4", *args[7:]])  # other seeds, same --out
     assert res.exit_code == 2 and "different benchmark" in res.output
+    # --reuse takes members over from an earlier meta-test: a planted score survives.
+    import shutil
+
+    earlier = tmp_path / "earlier"
+    shutil.copytree(out, earlier)
+    path = earlier / "units" / "mixed.test.json"
+    planted = json.loads(path.read_text())
+    assert planted["members"][2]["seed"] == 2  # a baseline at a seed the bench lacks
+    planted["members"][2]["score"] = 123.0
+    path.write_text(json.dumps(planted))
+    again = [*args[:-2], "--out", str(tmp_path / "again"), "--presets", "mixed",
+             "--reuse", str(earlier)]
+    res = runner.invoke(main, again)
+    assert res.exit_code == 0, res.output
+    unit = BenchRun.open(tmp_path / "again").load("mixed", "test")
+    assert unit["members"][2]["score"] == 123.0
+    config = json.loads((earlier / "config.json").read_text())
+    (earlier / "config.json").write_text(json.dumps({**config, "episodes": 3}))
+    res = runner.invoke(main, [*again[:-4], "--out", str(tmp_path / "third"), *again[-4:]])
+    assert res.exit_code == 2 and "--reuse" in res.output and "differently" in res.output
+    assert not (tmp_path / "third").exists()
     res = runner.invoke(main, [*args[:4], str(search / "nope.json"), *args[5:]])
     assert res.exit_code == 2 and "nope.json" in res.output

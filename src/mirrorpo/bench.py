@@ -161,6 +161,38 @@ def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) 
     return {"members": [asdict(m) for m in members], "chosen": pick_best(members)}
 
 
+def merge_units(units: list[dict | None]) -> dict | None:
+    """One test unit holding every member and reference score of ``units`` (None skipped).
+
+    Members are keyed by (loss, spec, seed) and reference scores by seed; the first unit that
+    has one wins. All units must come from runs with the same training and evaluation
+    settings (``same_protocol``)."""
+    units = [u for u in units if u is not None]
+    if not units:
+        return None
+    members: dict[tuple, dict] = {}
+    reference: dict[int, tuple[float, float]] = {}
+    for unit in units:
+        for m in unit["members"]:
+            members.setdefault((m["loss"], m["spec"], m["seed"]), m)
+        ma = unit.get("reference_mean_action") or [float("nan")] * len(unit["reference"])
+        for seed, row in enumerate(zip(unit["reference"], ma, strict=True)):
+            reference.setdefault(seed, row)
+    n = 0
+    while n in reference:
+        n += 1
+    return {"members": list(members.values()),
+            "reference": [reference[s][0] for s in range(n)],
+            "reference_mean_action": [reference[s][1] for s in range(n)]}
+
+
+def same_protocol(a: BenchConfig, b: BenchConfig) -> bool:
+    """Whether runs ``a`` and ``b`` train and score a member identically (so one may reuse the
+    other's test members): same env, training settings, episodes and curve points."""
+    return (a.env, a.train, a.episodes, a.curve_points) == \
+        (b.env, b.train, b.episodes, b.curve_points)
+
+
 def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, scorer,
               progress=None, reuse: dict | None = None) -> dict:
     """Every loss at its chosen spec on test seeds 0..seeds−1, with snapshots.

@@ -807,16 +807,21 @@ def _discovered_label(path: Path) -> str:
               show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Meta-test directory (an interrupted run resumes with the same options).")
+@click.option("--reuse", "reuse_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="An earlier meta-test (or bench) run with the same training and evaluation "
+                   "settings: its test members are taken over, not retrained. Repeatable.")
 @_threads_option
 @friendly_errors
-def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads) -> None:
+def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_dirs,
+                  threads) -> None:
     """Score discovered losses on fresh test seeds against the bench's tuned baselines.
 
     Same protocol and statistics as `mirrorpo bench`: every baseline at its validated setting
     and every discovered loss are trained on test seeds 0..N−1 and scored on the test
     episodes. Writes meta_test.md (discovered vs best tuned baseline per preset), and the
     bench outputs (summary.md/.csv, members.csv, plots/). Give several presets for the
-    transfer matrix.
+    transfer matrix. A member's result depends only on its loss, spec and seed, so members of
+    the bench and of any --reuse run are taken over instead of retrained.
     """
     import shutil
     from dataclasses import replace
@@ -829,7 +834,9 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads
         display_name,
         markdown_summary,
         markdown_verdicts,
+        merge_units,
         meta_test_verdicts,
+        same_protocol,
         table_rows,
         test_unit,
     )
@@ -843,6 +850,16 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads
     for p in preset_list:
         if p not in bench_cfg.presets or bench.load(p, "test") is None:
             raise UserError(f"--presets: {bench_dir} has no finished '{p}' preset")
+    reused = []
+    for d in reuse_dirs:
+        try:
+            other = BenchRun.open(d)
+        except ValueError as exc:
+            raise UserError(f"--reuse: {exc}") from None
+        if not same_protocol(other.cfg, bench.cfg):
+            raise UserError(f"--reuse: {d} trains or scores differently from {bench_dir} "
+                            "(env, training settings, episodes or curve points)")
+        reused.append(other)
     files = [Path(f) for f in _csv_list(loss_files)]
     labels = [_discovered_label(f) for f in files]
     if len(set(labels)) != len(labels):
@@ -875,8 +892,8 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, threads
             continue
         ds = load_dataset(data_root / cfg.env / preset)
         with progress_bar(f"{preset}: meta-test, {seeds} seeds", cfg.train.steps) as adv:
-            unit = test_unit(cfg, chosen, ds.arrays, reference, scorer, adv,
-                             reuse=bench.load(preset, "test"))
+            old = merge_units([r.load(preset, "test") for r in (bench, *reused)])
+            unit = test_unit(cfg, chosen, ds.arrays, reference, scorer, adv, reuse=old)
         run.save(preset, "test", unit)
     _render_bench(run)
     tables = table_rows({p: run.load(p, "test") for p in preset_list}, cfg.losses)
