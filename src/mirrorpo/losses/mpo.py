@@ -322,7 +322,5 @@ def load_mpo(path: str | Path) -> MPOLoss:
         raise ValueError(f"{path}: 'vector' must be {len(names)} finite numbers")
     if version != FAMILIES[family]:  # new coordinates at their defaults: the same loss
         values = dict(zip(names, vector, strict=True))
-        vector = to_vector(MPOParams(), family)
-        for i, name in enumerate(param_names(family)):
-            vector[i] = values.get(name, vector[i])
+        vector = [values.get(n, getattr(MPOParams(), n)) for n in param_names(family)]
     return MPOLoss(family, from_vector(vector, family))
