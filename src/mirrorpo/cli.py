@@ -630,6 +630,13 @@ def train_cmd(data_dir, loss_specs, seeds, steps, batch_pairs, learning_rate, ep
 # ----------------------------------------------------------------------------- bench
 
 
+def _threads_option(fn):
+    """``--threads N``: torch and MuJoCo threads of this process (default 2, the machine's
+    cores; pin two runs side by side to one core each with ``taskset`` and ``--threads 1``)."""
+    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+                        help="torch and MuJoCo threads of this process.")(fn)
+
+
 def _csv_list(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -658,9 +665,10 @@ def _csv_list(value: str) -> tuple[str, ...]:
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Run directory (an interrupted run resumes with the same options).")
 @click.option("--force", is_flag=True, help="Start over in --out, discarding its results.")
+@_threads_option
 @friendly_errors
 def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, batch_pairs,
-              learning_rate, episodes, curve_points, out, force) -> None:
+              learning_rate, episodes, curve_points, out, force, threads) -> None:
     """Every loss on every preset: sweep on validation seeds, report on test seeds.
 
     Writes summary.md, summary.csv, members.csv and plots/ (score bars with CIs, training
@@ -700,9 +708,9 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
     if force and out.exists():
         shutil.rmtree(out / "units", ignore_errors=True)
     run = BenchRun.create(out, cfg, force=force)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     reference = load_reference(env_name)
-    scorer = _scorer(env_name, episodes)
+    scorer = _scorer(env_name, episodes, nthread=threads)
     t0 = time.time()
     for preset in preset_list:
         ds = load_dataset(datasets[preset])
@@ -721,13 +729,6 @@ def bench_cmd(env_name, presets, data_root, losses, seeds, val_seeds, steps, bat
                                                    scorer, adv))
     _render_bench(run)
     console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
-
-
-def _threads_option(fn):
-    """``--threads N``: torch and MuJoCo threads of this process (default 2, the machine's
-    cores; pin two runs side by side to one core each with ``taskset`` and ``--threads 1``)."""
-    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
-                        help="torch and MuJoCo threads of this process.")(fn)
 
 
 def _scorer(env_name: str, episodes: int, mean_action: bool = True,

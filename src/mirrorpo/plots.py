@@ -9,6 +9,8 @@ import numpy as np
 
 
 def _plt():
+    """pyplot on the Agg backend (figures are saved with bbox_inches="tight" so long tick
+    labels never push an axis label off the canvas)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +39,7 @@ def score_bars(rows: dict, title: str, path: Path) -> None:
     ax.set_xlabel("normalised score (sampled actions), mean and 95% CI")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -59,7 +61,7 @@ def training_curves(curves: dict[str, tuple[list[int], np.ndarray]], reference: 
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -90,7 +92,7 @@ def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title:
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -111,5 +113,5 @@ def interval_bars(rows: dict[str, tuple[float, float, float]], xlabel: str, titl
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
