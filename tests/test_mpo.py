@@ -12,6 +12,7 @@ from mirrorpo.losses import PreferenceBatch, get_loss
 from mirrorpo.losses.mpo import (
     MPOLoss,
     MPOParams,
+    apo_zero_point,
     dpo_point,
     from_vector,
     link,
@@ -22,6 +23,7 @@ from mirrorpo.losses.mpo import (
     param_names,
     param_names_v1,
     schedule,
+    sppo_hard_point,
     to_vector,
 )
 
@@ -160,12 +162,10 @@ def test_exp_link_is_finite_continuous_and_decreasing():
 def test_anchor_points_reproduce_apo_zero_and_sppo_hard(scale, shift, beta):
     b = random_batch(4, scale, shift)
     for family in ("mpo", "ta-mpo"):
-        apo = from_vector(to_vector(MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_sigmoid=1.0),
-                                    family), family)
+        apo = from_vector(to_vector(apo_zero_point(beta), family), family)
         torch.testing.assert_close(mpo_loss(b, apo), get_loss("apo_zero")(b, beta=beta),
                                    rtol=1e-6, atol=1e-6)
-        sppo = from_vector(to_vector(MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_square=1.0),
-                                     family), family)
+        sppo = from_vector(to_vector(sppo_hard_point(beta), family), family)
         torch.testing.assert_close(mpo_loss(b, sppo), get_loss("sppo_hard")(b, beta=beta),
                                    rtol=1e-6, atol=1e-6)
 
@@ -219,3 +219,15 @@ def test_formula_names_the_anchor_terms():
     assert "A(βΔ_w) + A(−βΔ_l)" in text and "(1−σ(x))" in text and "(x−½)²/β²" in text
     assert "σ(z)" in text and "Δ = f(u) − f(u_ref)" in text
     assert "A(" not in MPOLoss("mpo", dpo_point()).to_json()["formula"]
+
+
+@pytest.mark.parametrize("family", ["mpo", "ta-mpo"])
+@pytest.mark.parametrize(("start", "registry"), [("dpo", "dpo"), ("apo-zero", "apo_zero"),
+                                                 ("sppo-hard", "sppo_hard")])
+def test_search_start_points_are_the_named_losses_at_default_beta(family, start, registry):
+    from mirrorpo.search.run import SearchConfig
+
+    x0 = SearchConfig(family=family, start=start).x0()
+    b = random_batch(5, 3.0, -1.0)
+    torch.testing.assert_close(mpo_loss(b, from_vector(x0, family)),
+                               get_loss(registry)(b, beta=0.1), rtol=1e-6, atol=1e-6)

@@ -921,8 +921,10 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
               show_default=True, help="Loss family searched.")
 @click.option("--strategy", type=click.Choice(["openai-es", "cma-es"]), default="openai-es",
               show_default=True)
-@click.option("--start", type=click.Choice(["dpo", "orpo"]), default="dpo", show_default=True,
-              help="Start point (the family's DPO or ORPO point).")
+@click.option("--start", type=click.Choice(["dpo", "orpo", "apo-zero", "sppo-hard"]),
+              default="dpo", show_default=True,
+              help="Start point: the family's exact DPO, ORPO, APO-zero or SPPO-hard point (at "
+                   "its default β or λ).")
 @click.option("--popsize", type=click.IntRange(min=2), default=32, show_default=True)
 @click.option("--generations", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--fitness-seeds", type=click.IntRange(min=1), default=1, show_default=True,

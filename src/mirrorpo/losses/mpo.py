@@ -134,6 +134,18 @@ def orpo_point(lam: float = 0.1) -> MPOParams:
                      lam_logsigmoid=lam, alpha0=1.0, alpha_half=1.0, alpha1=1.0)
 
 
+def apo_zero_point(beta: float = 0.1) -> MPOParams:
+    """MPO parameters at which the loss equals APO-zero with this β (D'Oosterlinck et al.,
+    2024): no margin term, anchors κ_σ = 1, so L = (1 − σ(βΔ_w)) + σ(βΔ_l)."""
+    return MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_sigmoid=1.0)
+
+
+def sppo_hard_point(beta: float = 0.1) -> MPOParams:
+    """MPO parameters at which the loss equals SPPO-hard with this β (Wu et al., 2024): no
+    margin term, anchors κ_sq = 1, so L = (Δ_w − 1/(2β))² + (Δ_l + 1/(2β))²."""
+    return MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_square=1.0)
+
+
 def _relu(x: float) -> float:
     return max(float(x), 0.0)
 

@@ -30,10 +30,12 @@ from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.mpo import (
     FAMILIES,
     MPOLoss,
+    apo_zero_point,
     dpo_point,
     formula,
     from_vector,
     orpo_point,
+    sppo_hard_point,
     to_vector,
 )
 from mirrorpo.search.strategies import STRATEGIES
@@ -42,7 +44,8 @@ STATE_FILE = "state.json"
 BEST_FILE = "best.json"
 MEAN_FILE = "mean.json"
 STATE_VERSION = 1
-START_POINTS = {"dpo": dpo_point, "orpo": orpo_point}
+START_POINTS = {"dpo": dpo_point, "orpo": orpo_point, "apo-zero": apo_zero_point,
+                "sppo-hard": sppo_hard_point}
 """Start name → the MPO parameters (at their default β / λ) the search starts from."""
 
 FitnessFn = Callable[[np.ndarray, int], np.ndarray]
@@ -58,7 +61,8 @@ class SearchConfig:
     family: str = "mpo"
     """The loss family searched: "mpo" or "ta-mpo"."""
     start: str = "dpo"
-    """The start point x0, a key of ``START_POINTS``: "dpo" or "orpo"."""
+    """The start point x0, a key of ``START_POINTS``: "dpo", "orpo", "apo-zero" or
+    "sppo-hard"."""
     popsize: int = 16
     """Candidates per generation."""
     generations: int = 50
