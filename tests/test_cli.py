@@ -7,6 +7,7 @@ import sys
 
 import click
 import pytest
+import torch
 from click.testing import CliRunner
 
 from mirrorpo.cli import main
@@ -159,7 +160,11 @@ def test_bench_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
         assert (out / "plots" / f"{kind}_noisy-20.png").stat().st_size > 1000
     unit = out / "units" / "clean.test.json"
     before = unit.stat().st_mtime_ns
-    res = runner.invoke(main, args)  # resumes: nothing retrained
+    threads = torch.get_num_threads()
+    try:  # resumes: nothing retrained; the thread count is not part of the protocol
+        res = runner.invoke(main, [*args, "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
     assert res.exit_code == 0, res.output
     assert unit.stat().st_mtime_ns == before
     res = runner.invoke(main, [*args[:-2], "--seeds", "3", "--out", str(out)])
