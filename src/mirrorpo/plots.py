@@ -9,14 +9,21 @@ import numpy as np
 
 
 def _plt():
-    """pyplot on the Agg backend (figures are saved with bbox_inches="tight" so long tick
-    labels never push an axis label off the canvas)."""
+    """pyplot on the Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write as PNG and close. ``bbox_inches="tight"`` so long tick labels never
+    push an axis label off the canvas."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
 
 
 def score_bars(rows: dict, title: str, path: Path) -> None:
@@ -38,9 +45,7 @@ def score_bars(rows: dict, title: str, path: Path) -> None:
                   fontsize=8)
     ax.set_xlabel("normalised score (sampled actions), mean and 95% CI")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def training_curves(curves: dict[str, tuple[list[int], np.ndarray]], reference: float,
@@ -60,9 +65,7 @@ def training_curves(curves: dict[str, tuple[list[int], np.ndarray]], reference: 
     ax.set_ylabel("normalised score (mean ± s.e. over seeds)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title: str,
@@ -91,9 +94,7 @@ def logp_curves(logs: dict[str, dict[str, np.ndarray]], steps: list[int], title:
         ax.set_yscale("symlog", linthresh=10)  # collapsing losses reach ±1e6
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def interval_bars(rows: dict[str, tuple[float, float, float]], xlabel: str, title: str,
@@ -112,6 +113,4 @@ def interval_bars(rows: dict[str, tuple[float, float, float]], xlabel: str, titl
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)

@@ -29,7 +29,7 @@ from mirrorpo.losses.mpo import (
     mirror_map,
     schedule,
 )
-from mirrorpo.plots import _plt
+from mirrorpo.plots import _plt, save_figure
 from mirrorpo.search.run import decode_floats, read_state
 
 REPORT_DIR = "report"
@@ -84,9 +84,7 @@ def es_curves(state: dict, path: str | Path) -> Path:
     ax.set_ylabel("fitness (finite members)")
     ax.set_title(f"{cfg['family']} · {cfg['strategy']} · P={cfg['popsize']}", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -165,9 +163,7 @@ def learned_functions(family: str, vectors: dict[str, np.ndarray], path: str | P
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(f"learned {family} loss", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
