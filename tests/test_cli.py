@@ -211,6 +211,16 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     assert res.exit_code == 2 and "must be even" in res.output
     res = runner.invoke(main, [*args[:-2], "--out", str(tmp_path / "a"), "--address", "auto"])
     assert res.exit_code == 2 and "--backend ray" in res.output
+    follow = [*args[:-2], "--family", "ta-mpo", "--start", str(out / "best.json"), "--out",
+              str(tmp_path / "follow")]
+    res = runner.invoke(main, follow)  # a new search from the first one's best loss
+    assert res.exit_code == 0, res.output
+    follow_state = json.loads((tmp_path / "follow" / "state.json").read_text())
+    assert follow_state["config"]["start"] == str(out / "best.json")
+    assert follow_state["history"][0]["mean_vector"][0] == state["best"]["vector"][0]  # β
+    res = runner.invoke(main, [*follow[:-4], "--start", "dop", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--start: 'dop' is neither" in res.output
+    assert not (tmp_path / "b").exists()
 
 
 def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):

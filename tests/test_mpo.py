@@ -15,6 +15,7 @@ from mirrorpo.losses.mpo import (
     apo_zero_point,
     dpo_point,
     from_vector,
+    in_family,
     link,
     load_mpo,
     mirror_map,
@@ -231,3 +232,18 @@ def test_search_start_points_are_the_named_losses_at_default_beta(family, start,
     b = random_batch(5, 3.0, -1.0)
     torch.testing.assert_close(mpo_loss(b, from_vector(x0, family)),
                                get_loss(registry)(b, beta=0.1), rtol=1e-6, atol=1e-6)
+
+
+def test_in_family_keeps_the_loss_and_refuses_a_real_schedule():
+    rng = np.random.default_rng(4)
+    mpo = MPOLoss("mpo", from_vector(rng.normal(size=len(param_names("mpo"))), "mpo"))
+    ta = in_family(mpo, "ta-mpo")
+    assert ta.family == "ta-mpo" and len(ta.vector) == len(param_names("ta-mpo"))
+    b = random_batch(6, 50.0)
+    for tau in (0.0, 0.3, 1.0):
+        bt = b._replace(progress=torch.full_like(b.chosen_lengths, tau))
+        torch.testing.assert_close(ta(bt), mpo(bt))
+    np.testing.assert_array_equal(in_family(ta, "mpo").vector, mpo.vector)
+    scheduled = MPOLoss("ta-mpo", MPOParams(alpha0=1.0, alpha_half=0.5, alpha1=0.0))
+    with pytest.raises(ValueError, match="not an MPO loss"):
+        in_family(scheduled, "mpo")

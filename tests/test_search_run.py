@@ -21,6 +21,7 @@ from mirrorpo.search.run import (
     encode_floats,
     load_result,
     run_search,
+    start_from_file,
 )
 from mirrorpo.search.strategies import STRATEGIES
 
@@ -185,3 +186,22 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     full = run_search(cfg, tmp_path / "full", sphere, resume=False)
     assert_same_result(resumed, full)
     assert files(out) == files(tmp_path / "full")
+
+
+def test_a_start_from_a_loss_file_is_saved_in_the_config(tmp_path):
+    first = run_search(config(generations=2), tmp_path / "first", sphere, resume=False)
+    start, vector = start_from_file(tmp_path / "first" / BEST_FILE, "ta-mpo")
+    cfg = config(family="ta-mpo", start=start, start_vector=vector, generations=2)
+    np.testing.assert_array_equal(cfg.x0()[:len(first.best.vector) - 1],
+                                  first.best.vector[:-1])  # the MPO coordinates before α
+    assert "start_vector" not in config().to_json()  # older runs' configs still match
+    assert SearchConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+    result = run_search(cfg, tmp_path / "second", sphere, resume=False)
+    np.testing.assert_array_equal(result.history[0].mean, cfg.x0())
+    (tmp_path / "first" / BEST_FILE).write_text("{}")  # resume never rereads the file
+    again = run_search(cfg, tmp_path / "second", sphere, resume=True)
+    assert_same_result(again, result)
+    with pytest.raises(ValueError, match="unknown loss family"):
+        start_from_file(tmp_path / "first" / BEST_FILE, "mpo")
+    with pytest.raises(ValueError, match="expects"):
+        config(start="x.json", start_vector=[0.0, 1.0])

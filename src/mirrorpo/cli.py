@@ -921,10 +921,10 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
               show_default=True, help="Loss family searched.")
 @click.option("--strategy", type=click.Choice(["openai-es", "cma-es"]), default="openai-es",
               show_default=True)
-@click.option("--start", type=click.Choice(["dpo", "orpo", "apo-zero", "sppo-hard"]),
-              default="dpo", show_default=True,
-              help="Start point: the family's exact DPO, ORPO, APO-zero or SPPO-hard point (at "
-                   "its default β or λ).")
+@click.option("--start", default="dpo", show_default=True,
+              help="Start point: dpo, orpo, apo-zero or sppo-hard (the family's exact point at "
+                   "its default β or λ), or an MPO/TA-MPO loss file such as an earlier "
+                   "search's best.json (an MPO loss starts TA-MPO with constant schedules).")
 @click.option("--popsize", type=click.IntRange(min=2), default=32, show_default=True)
 @click.option("--generations", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--fitness-seeds", type=click.IntRange(min=1), default=1, show_default=True,
@@ -970,7 +970,13 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
     from mirrorpo.assets import load_reference
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.search.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
-    from mirrorpo.search.run import SearchConfig, read_state, run_search
+    from mirrorpo.search.run import (
+        START_POINTS,
+        SearchConfig,
+        read_state,
+        run_search,
+        start_from_file,
+    )
     from mirrorpo.train.population import TrainConfig
 
     if address is not None and backend != "ray":
@@ -997,9 +1003,18 @@ def search_cmd(data_dirs, family, strategy, start, popsize, generations, fitness
                               for k, v in asdict(train).items()}}
     if reseed:  # recorded only when set, so runs made before the flag existed still resume
         fitness_desc["reseed"] = True
+    start_vector = None
+    if start not in START_POINTS:
+        if not Path(start).is_file():
+            raise UserError(f"--start: '{start}' is neither a start point "
+                            f"({', '.join(START_POINTS)}) nor a loss file")
+        try:
+            start, start_vector = start_from_file(start, family)
+        except ValueError as exc:
+            raise UserError(f"--start: {exc}") from None
     config = SearchConfig(strategy=strategy, family=family, start=start, popsize=popsize,
                           generations=generations, seed=seed, strategy_options=options,
-                          fitness=fitness_desc)
+                          fitness=fitness_desc, start_vector=start_vector)
     torch.set_num_threads(threads)
     ctx = FitnessContext(setup, load_reference(env_name), tuple(ds.arrays for ds in sets),
                          _scorer(env_name, episodes, mean_action=False, nthread=threads))

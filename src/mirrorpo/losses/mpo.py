@@ -314,6 +314,21 @@ class MPOLoss:
         write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
 
+def in_family(loss: MPOLoss, family: str) -> MPOLoss:
+    """The same loss as a member of ``family``.
+
+    MPO → TA-MPO is exact (constant schedules α(τ) ≡ α, ρ ≡ 1); TA-MPO → MPO only when the
+    schedules are constant with ρ ≡ 1, otherwise ValueError.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown loss family '{family}'; choose one of {', '.join(FAMILIES)}")
+    p = loss.params
+    if family == "mpo" and not (p.alpha0 == p.alpha_half == p.alpha1
+                                and _relu(p.rho0) == _relu(p.rho_half) == _relu(p.rho1) == 1.0):
+        raise ValueError("a TA-MPO loss with non-constant α(τ) or ρ(τ) ≠ 1 is not an MPO loss")
+    return MPOLoss(family, from_vector(to_vector(p, family), family))
+
+
 def load_mpo(path: str | Path) -> MPOLoss:
     """Load a loss file written by :meth:`MPOLoss.save`; errors name the file and problem."""
     path = Path(path)

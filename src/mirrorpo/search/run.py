@@ -34,6 +34,8 @@ from mirrorpo.losses.mpo import (
     dpo_point,
     formula,
     from_vector,
+    in_family,
+    load_mpo,
     orpo_point,
     sppo_hard_point,
     to_vector,
@@ -61,8 +63,8 @@ class SearchConfig:
     family: str = "mpo"
     """The loss family searched: "mpo" or "ta-mpo"."""
     start: str = "dpo"
-    """The start point x0, a key of ``START_POINTS``: "dpo", "orpo", "apo-zero" or
-    "sppo-hard"."""
+    """The start point x0, a key of ``START_POINTS`` ("dpo", "orpo", "apo-zero",
+    "sppo-hard"), or, with ``start_vector``, the loss file that vector was read from."""
     popsize: int = 16
     """Candidates per generation."""
     generations: int = 50
@@ -75,6 +77,9 @@ class SearchConfig:
     fitness: dict = field(default_factory=dict)
     """Free-form, JSON-serialisable description of the fitness setup; saved and compared on
     resume, not interpreted here."""
+    start_vector: list[float] | None = None
+    """x0 itself, as a vector of ``family`` (a start from a loss file, see
+    ``start_from_file``); saved, so a resume never rereads the file."""
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -83,9 +88,13 @@ class SearchConfig:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown loss family '{self.family}'; "
                              f"choose one of {', '.join(FAMILIES)}")
-        if self.start not in START_POINTS:
+        if self.start_vector is None and self.start not in START_POINTS:
             raise ValueError(f"unknown start point '{self.start}'; "
-                             f"choose one of {', '.join(START_POINTS)}")
+                             f"choose one of {', '.join(START_POINTS)} or a loss file")
+        if self.start_vector is not None:
+            from_vector(self.start_vector, self.family)  # checks the length
+            if not all(math.isfinite(v) for v in self.start_vector):
+                raise ValueError("start_vector must be finite")
         if self.generations < 1:
             raise ValueError(f"generations must be ≥ 1, got {self.generations}")
         self.strategy_settings()  # checks the options
@@ -106,14 +115,33 @@ class SearchConfig:
 
     def x0(self) -> np.ndarray:
         """The start point as a flat vector of ``family``, (dim,)."""
+        if self.start_vector is not None:
+            return np.array(self.start_vector, dtype=np.float64)
         return to_vector(START_POINTS[self.start](), self.family)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The config as JSON; ``start_vector`` only when set, so runs made before it existed
+        still resume."""
+        raw = asdict(self)
+        if self.start_vector is None:
+            del raw["start_vector"]
+        return raw
 
     @classmethod
     def from_json(cls, raw: dict) -> SearchConfig:
         return cls(**raw)
+
+
+def start_from_file(path: str | Path, family: str) -> tuple[str, list[float]]:
+    """(start, start_vector) for a search of ``family`` starting at the loss in ``path``
+    (an MPO or TA-MPO loss file, e.g. an earlier search's best.json), converted by
+    ``in_family``; errors name the file."""
+    try:
+        loss = in_family(load_mpo(path), family)
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    return str(path), [float(v) for v in loss.vector]
 
 
 class GenerationStats(NamedTuple):
