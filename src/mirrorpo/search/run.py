@@ -136,11 +136,11 @@ def start_from_file(path: str | Path, family: str) -> tuple[str, list[float]]:
     """(start, start_vector) for a search of ``family`` starting at the loss in ``path``
     (an MPO or TA-MPO loss file, e.g. an earlier search's best.json), converted by
     ``in_family``; errors name the file."""
+    loss = load_mpo(path)  # its errors name the file already
     try:
-        loss = in_family(load_mpo(path), family)
+        loss = in_family(loss, family)
     except ValueError as exc:
-        msg = str(exc)
-        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        raise ValueError(f"{path}: {exc}") from None
     return str(path), [float(v) for v in loss.vector]
 
 
