@@ -280,6 +280,9 @@ def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     planted = json.loads(path.read_text())
     assert planted["members"][2]["seed"] == 2  # a baseline at a seed the bench lacks
     planted["members"][2]["score"] = 123.0
+    assert planted["members"][8]["seed"] == 2 and planted["members"][8]["loss"].endswith(
+        "hopper-mixed-mean.json")  # a discovered loss, keyed by the earlier run's copy
+    planted["members"][8]["score"] = 77.0
     path.write_text(json.dumps(planted))
     again = [*args[:-2], "--out", str(tmp_path / "again"), "--presets", "mixed",
              "--reuse", str(earlier)]
@@ -287,6 +290,10 @@ def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     assert res.exit_code == 0, res.output
     unit = BenchRun.open(tmp_path / "again").load("mixed", "test")
     assert unit["members"][2]["score"] == 123.0
+    # ... and so are a discovered loss's members, whatever --out its file was copied to.
+    assert unit["members"][8]["score"] == 77.0
+    mean_copy = tmp_path / "again" / "losses" / "hopper-mixed-mean.json"
+    assert unit["members"][8]["loss"] == str(mean_copy)
     config = json.loads((earlier / "config.json").read_text())
     (earlier / "config.json").write_text(json.dumps({**config, "episodes": 3}))
     res = runner.invoke(main, [*again[:-4], "--out", str(tmp_path / "third"), *again[-4:]])

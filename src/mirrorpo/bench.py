@@ -161,6 +161,24 @@ def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) 
     return {"members": [asdict(m) for m in members], "chosen": pick_best(members)}
 
 
+def rekey_discovered(unit: dict | None, run_root: Path, by_content: dict[bytes, str]
+                     ) -> dict | None:
+    """``unit`` of the run in ``run_root`` with each discovered loss's members renamed to the
+    key of this run's copy of the same file (``by_content``: file bytes → key).
+
+    A meta-test keys a discovered loss by its copy, ``OUT/losses/NAME.json``, so without this
+    a --reuse run with another OUT would retrain members it already holds."""
+    if unit is None:
+        return None
+    renamed = []
+    for m in unit["members"]:
+        copy = Path(run_root) / "losses" / Path(m["loss"]).name
+        key = by_content.get(copy.read_bytes()) if m["loss"].endswith(".json") and copy.is_file() \
+            else None
+        renamed.append({**m, "loss": key, "spec": key} if key else m)
+    return {**unit, "members": renamed}
+
+
 def merge_units(units: list[dict | None]) -> dict | None:
     """One test unit holding every member and reference score of ``units`` (None skipped).
 

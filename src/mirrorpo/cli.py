@@ -837,6 +837,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
         markdown_verdicts,
         merge_units,
         meta_test_verdicts,
+        rekey_discovered,
         same_protocol,
         table_rows,
         test_unit,
@@ -880,6 +881,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
             shutil.copyfile(f, dest)
+    by_content = {c.read_bytes(): str(c) for c in copies}
     torch.set_num_threads(threads)
     reference = load_reference(cfg.env)
     scorer = _scorer(cfg.env, cfg.episodes, nthread=threads)
@@ -893,7 +895,9 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
             continue
         ds = load_dataset(data_root / cfg.env / preset)
         with progress_bar(f"{preset}: meta-test, {seeds} seeds", cfg.train.steps) as adv:
-            old = merge_units([r.load(preset, "test") for r in (bench, *reused)])
+            old = merge_units([bench.load(preset, "test"),
+                               *(rekey_discovered(r.load(preset, "test"), r.root, by_content)
+                                 for r in reused)])
             unit = test_unit(cfg, chosen, ds.arrays, reference, scorer, adv, reuse=old)
         run.save(preset, "test", unit)
     _render_bench(run)
