@@ -170,12 +170,16 @@ def rekey_discovered(unit: dict | None, run_root: Path, by_content: dict[bytes, 
     a --reuse run with another OUT would retrain members it already holds."""
     if unit is None:
         return None
+    def key(member: dict) -> str | None:
+        copy = Path(run_root) / "losses" / Path(member["loss"]).name
+        if not member["loss"].endswith(".json") or not copy.is_file():
+            return None  # a baseline, or a copy that is gone
+        return by_content.get(copy.read_bytes())
+
     renamed = []
     for m in unit["members"]:
-        copy = Path(run_root) / "losses" / Path(m["loss"]).name
-        key = by_content.get(copy.read_bytes()) if m["loss"].endswith(".json") and copy.is_file() \
-            else None
-        renamed.append({**m, "loss": key, "spec": key} if key else m)
+        k = key(m)
+        renamed.append({**m, "loss": k, "spec": k} if k else m)
     return {**unit, "members": renamed}
 
 
