@@ -161,26 +161,28 @@ def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) 
     return {"members": [asdict(m) for m in members], "chosen": pick_best(members)}
 
 
-def rekey_discovered(unit: dict | None, run_root: Path, by_content: dict[bytes, str]
-                     ) -> dict | None:
-    """``unit`` of the run in ``run_root`` with each discovered loss's members renamed to the
-    key of this run's copy of the same file (``by_content``: file bytes → key).
+def discovered_renames(run_root: Path, by_content: dict[bytes, str]) -> dict[str, str]:
+    """File name of each loss copy in ``run_root/losses`` → this run's key for the same bytes
+    (``by_content``: file bytes → key); copies with no match are left out."""
+    copies = sorted((Path(run_root) / "losses").glob("*.json"))
+    found = {c.name: by_content.get(c.read_bytes()) for c in copies}
+    return {name: key for name, key in found.items() if key is not None}
+
+
+def rekey_discovered(unit: dict | None, renames: dict[str, str]) -> dict | None:
+    """``unit`` with each discovered loss's members renamed by ``renames`` (copy file name →
+    key, from ``discovered_renames``).
 
     A meta-test keys a discovered loss by its copy, ``OUT/losses/NAME.json``, so without this
     a --reuse run with another OUT would retrain members it already holds."""
     if unit is None:
         return None
-    def key(member: dict) -> str | None:
-        copy = Path(run_root) / "losses" / Path(member["loss"]).name
-        if not member["loss"].endswith(".json") or not copy.is_file():
-            return None  # a baseline, or a copy that is gone
-        return by_content.get(copy.read_bytes())
 
-    renamed = []
-    for m in unit["members"]:
-        k = key(m)
-        renamed.append({**m, "loss": k, "spec": k} if k else m)
-    return {**unit, "members": renamed}
+    def renamed(m: dict) -> dict:
+        key = renames.get(Path(m["loss"]).name) if m["loss"].endswith(".json") else None
+        return {**m, "loss": key, "spec": key} if key else m
+
+    return {**unit, "members": [renamed(m) for m in unit["members"]]}
 
 
 def merge_units(units: list[dict | None]) -> dict | None:

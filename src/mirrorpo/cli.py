@@ -832,6 +832,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
     from mirrorpo.assets import load_reference
     from mirrorpo.bench import (
         BenchRun,
+        discovered_renames,
         display_name,
         markdown_summary,
         markdown_verdicts,
@@ -882,6 +883,7 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
         if not dest.exists():
             shutil.copyfile(f, dest)
     by_content = {c.read_bytes(): str(c) for c in copies}
+    renames = [discovered_renames(r.root, by_content) for r in reused]
     torch.set_num_threads(threads)
     reference = load_reference(cfg.env)
     scorer = _scorer(cfg.env, cfg.episodes, nthread=threads)
@@ -896,8 +898,8 @@ def meta_test_cmd(bench_dir, loss_files, presets, seeds, data_root, out, reuse_d
         ds = load_dataset(data_root / cfg.env / preset)
         with progress_bar(f"{preset}: meta-test, {seeds} seeds", cfg.train.steps) as adv:
             old = merge_units([bench.load(preset, "test"),
-                               *(rekey_discovered(r.load(preset, "test"), r.root, by_content)
-                                 for r in reused)])
+                               *(rekey_discovered(r.load(preset, "test"), names)
+                                 for r, names in zip(reused, renames, strict=True))])
             unit = test_unit(cfg, chosen, ds.arrays, reference, scorer, adv, reuse=old)
         run.save(preset, "test", unit)
     _render_bench(run)
