@@ -81,7 +81,7 @@ def test_truncated_dataset_gives_one_line_error(tiny_assets, tmp_path):
     [
         (["eval", "ladder:9"], "level must be in"),
         (["eval", "nope.safetensors"], "nope.safetensors"),
-        (["data", "make", "--preset", "dirty", "--out", "x"], "unknown preset"),
+        (["data", "make", "--preset", "dirty", "--out", "x"], "--preset"),
         (["data", "make", "--pairs", "0", "--out", "x"], "--pairs"),
         (["data", "show", "does-not-exist"], "no such dataset directory"),
     ],
@@ -117,7 +117,8 @@ def test_train_tiny_end_to_end(tiny_assets, tmp_path):
     assert not member["failed"] and len(member["curves"]["loss"]) == len(out["curve_steps"])
     assert (run / "policies.safetensors").exists()
     res = runner.invoke(main, args)
-    assert res.exit_code == 2 and "already holds a run" in res.output
+    assert res.exit_code == 2 and "already holds a training run" in res.output
+    assert "--force" in res.output
 
 
 @pytest.mark.parametrize(
@@ -199,7 +200,7 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     assert state["generations_done"] == 2 and len(state["history"]) == 2
     assert (out / "best.json").exists() and "mean:" in res.output
     res = runner.invoke(main, args)  # same directory without --resume: refused
-    assert res.exit_code == 2 and "state.json" in res.output
+    assert res.exit_code == 2 and "state.json" in res.output and "--resume" in res.output
     more = [a if a != "2" else "3" for a in args] + ["--resume"]
     res = runner.invoke(main, more)  # a different config: refused
     assert res.exit_code == 2 and "different" in res.output
@@ -210,7 +211,7 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
                                str(tmp_path / "odd")])
     assert res.exit_code == 2 and "must be even" in res.output
     res = runner.invoke(main, [*args[:-2], "--out", str(tmp_path / "a"), "--address", "auto"])
-    assert res.exit_code == 2 and "--backend ray" in res.output
+    assert res.exit_code == 2 and "ray backend" in res.output
     follow = [*args[:-2], "--family", "ta-mpo", "--start", str(out / "best.json"), "--out",
               str(tmp_path / "follow")]
     res = runner.invoke(main, follow)  # a new search from the first one's best loss
@@ -219,15 +220,15 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     assert follow_state["config"]["start"] == str(out / "best.json")
     assert follow_state["history"][0]["mean_vector"][0] == state["best"]["vector"][0]  # β
     res = runner.invoke(main, [*follow[:-4], "--start", "dop", "--out", str(tmp_path / "b")])
-    assert res.exit_code == 2 and "--start: 'dop' is neither" in res.output
+    assert res.exit_code == 2 and "--start: unknown start point 'dop'" in res.output
     assert not (tmp_path / "b").exists()
 
 
 def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     from mirrorpo.assets import load_reference
     from mirrorpo.bench import BenchRun, test_unit
-    from mirrorpo.cli import _scorer
     from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.evaluation import NormalisedScorer
 
     runner = CliRunner()
     root = tmp_path / "suite"
@@ -263,7 +264,7 @@ def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     assert unit["members"][0] == bench_unit["members"][0]
     chosen = run.load("mixed", "validation")["chosen"]
     fresh = test_unit(run.cfg, chosen, load_dataset(root / "hopper" / "mixed").arrays,
-                      load_reference("hopper"), _scorer("hopper", 2))
+                      load_reference("hopper"), NormalisedScorer.for_env("hopper", 2))
     assert [m["score"] for m in unit["members"]] == [m["score"] for m in fresh["members"]]
     assert unit["reference"] == fresh["reference"]
     res = runner.invoke(main, ["report", str(search), "--meta-test", str(out)])

@@ -41,7 +41,9 @@ def make_arrays(seed=0):
 PROPS = {k: 0.0 for k in CARD_PROPERTIES} | {"count_per_level": {"chosen": [], "rejected": []}}
 CARD = {"format": DATASET_FORMAT, "env": "hopper", "num_pairs": N, "horizon": H, "obs_dim": O,
         "act_dim": A, "nq": Q, "nv": V, "num_levels": 5, "preset": "clean/v1", "seed": 0,
-        "teacher": {}, "level_mix": "uniform", "properties": PROPS}
+        "teacher": {"temperature": 0.0, "mistake_rate": 0.0, "myopic_discount": 1.0,
+                    "equal_threshold": 0.0, "skip_threshold": None},
+        "level_mix": "uniform", "properties": PROPS}
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_round_trip(saved):
 
 def test_refuses_to_overwrite(saved):
     before = (saved / PAIRS_FILE).read_bytes()
-    with pytest.raises(FileExistsError, match="already holds a dataset"):
+    with pytest.raises(ValueError, match="already holds a dataset"):
         save_dataset(saved, make_arrays(1), CARD)
     assert (saved / PAIRS_FILE).read_bytes() == before
     save_dataset(saved, make_arrays(1), CARD, overwrite=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import mirrorpo.envs as envs
 import mirrorpo.experts as ex
 from mirrorpo.policies import load_policies
 from tests.conftest import random_stack
@@ -13,10 +14,11 @@ from tests.conftest import random_stack
 
 @pytest.fixture
 def tiny_config(monkeypatch):
-    cfg = dataclasses.replace(ex.EXPERT_CONFIGS["hopper"], total_env_steps=256,
+    spec = envs.SPECS["hopper"]
+    cfg = dataclasses.replace(spec.expert, total_env_steps=256,
                               checkpoint_every_steps=128, net_arch=(8, 8),
-                              ppo_kwargs={**ex._ZOO_HOPPER, "n_steps": 128})
-    monkeypatch.setitem(ex.EXPERT_CONFIGS, "hopper", cfg)
+                              ppo_kwargs={**envs._ZOO_HOPPER, "n_steps": 128})
+    monkeypatch.setitem(envs.SPECS, "hopper", dataclasses.replace(spec, expert=cfg))
 
 
 def test_train_checkpoint_and_resume(tmp_path, tiny_config):

@@ -76,10 +76,45 @@ def test_hand_checked_values():
 
 
 def test_smoothed_variants_reduce_to_dpo_at_zero_noise():
+    """The formulas at ε = 0 (outside the declared range, where they are a no-op) are DPO."""
     b, _ = batch(seed=3)
     dpo = get_loss("dpo")(b, beta=0.3)
-    torch.testing.assert_close(get_loss("cdpo")(b, beta=0.3, label_smoothing=0.0), dpo)
-    torch.testing.assert_close(get_loss("rdpo")(b, beta=0.3, label_smoothing=0.0), dpo)
+    torch.testing.assert_close(get_loss("cdpo").fn(b, beta=0.3, label_smoothing=0.0), dpo)
+    torch.testing.assert_close(get_loss("rdpo").fn(b, beta=0.3, label_smoothing=0.0), dpo)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_hyperparameter_has_a_range_that_refuses_bad_values(name):
+    """A value outside a loss's declared range is a one-line error naming the loss and the
+    value, before any work; the registered defaults are inside their ranges."""
+    from mirrorpo.config import ConfigError
+    from mirrorpo.losses.resolve import resolve_loss
+
+    spec = LOSSES[name]
+    spec.check({})
+    for key, rng in spec.ranges.items():
+        bad = rng.gt if rng.gt is not None else (rng.ge - 1 if rng.ge is not None else None)
+        if bad is None:
+            continue
+        with pytest.raises(ConfigError, match=f"loss '{name}': {key} must be") as err:
+            resolve_loss(f"{name}:{key}={bad:g}")
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("spec", "why"), [
+    ("dpo:beta=0", "beta must be > 0"), ("cdpo:label_smoothing=0", "label_smoothing must be > 0"),
+    ("rdpo:label_smoothing=0.5", "label_smoothing must be < 0.5"),
+    ("exo_pair:label_smoothing=0", "label_smoothing must be > 0"),
+    ("discopop:discopop_tau=0", "discopop_tau must be > 0"), ("ipo:beta=-1", "beta must be > 0"),
+    ("dpo:beta=nan", "must be a number"), ("dpo:beta=x", "is not a number"),
+    ("dpo:gamma=1", "no hyper-parameter"), ("dpo:beta=1,beta=2", "given twice"),
+])
+def test_out_of_domain_hyperparameters_are_refused(spec, why):
+    from mirrorpo.config import ConfigError
+    from mirrorpo.losses.resolve import resolve_loss
+
+    with pytest.raises(ConfigError, match=why):
+        resolve_loss(spec)
 
 
 def test_rdpo_is_unbiased_under_label_flips():
@@ -104,8 +139,9 @@ def test_registry_errors():
 def test_docs_table_lists_every_registered_loss():
     from pathlib import Path
 
-    from mirrorpo.cli import loss_rows, markdown_table
+    from mirrorpo.cli.render import markdown_table
+    from mirrorpo.cli.search import loss_rows
 
     doc = (Path(__file__).parent.parent / "docs" / "losses.md").read_text()
-    head = ("loss", "uses π_ref", "defaults (TRL names)", "formula and source")
+    head = ("loss", "uses π_ref", "defaults (TRL names)", "valid ranges", "formula and source")
     assert markdown_table(head, loss_rows()) in doc, "regenerate with `mirrorpo losses --markdown`"

@@ -132,6 +132,7 @@ def test_a_clashing_run_is_refused(tmp_path):
     with pytest.raises(FileExistsError, match="holds a different search") as err:
         run_search(config(generations=2, seed=4), tmp_path, sphere, resume=True)
     assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)
+    assert "seed: 3 (saved) vs 4 (given)" in str(err.value)  # names the option that differs
 
 
 def test_resume_of_a_finished_run_returns_its_result(tmp_path):
@@ -142,7 +143,7 @@ def test_resume_of_a_finished_run_returns_its_result(tmp_path):
 
 
 def test_bad_configs_are_refused():
-    with pytest.raises(ValueError, match="unknown strategy"):
+    with pytest.raises(ValueError, match="strategy: unknown value 'sgd'"):
         config("sgd")
     with pytest.raises(ValueError, match="unknown option"):
         config(strategy_options={"sigma0": 0.1})

@@ -1,7 +1,7 @@
 """The baseline benchmark: every loss on every preset, tuned on validation seeds, reported on
 test seeds.
 
-Protocol (DESIGN.md §4). For each preset, phase 1 (validation) trains every loss at every value
+Protocol (docs/protocol.md). Per preset, phase 1 (validation) trains every loss at every value
 of its main hyper-parameter (``LossSpec.sweep``) on validation training seeds and scores it on
 validation episodes; the value with the best mean score is kept. Phase 2 (test) trains every
 loss at its kept value on separate test seeds and scores it on separate episodes, with
@@ -18,55 +18,109 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mirrorpo.config import ConfigError, check, setting
+from mirrorpo.envs import DEFAULT_ENV, ENV_NAMES
 from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses import LOSSES
+from mirrorpo.losses.resolve import loss_label, resolve_loss, resolve_losses
 from mirrorpo.policies import PolicyStack, concat
-from mirrorpo.train.members import parse_loss_spec
 from mirrorpo.train.population import LOG_KEYS, TrainConfig, TrainResult, train_population
+
+if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
+    from mirrorpo.evaluation import Scorer
 
 VAL_SEED_BASE = 1000
 """Validation members train with seeds 1000, 1001, ...; test members with 0, 1, ..."""
 VAL_EVAL_SEED = 400_000
 TEST_EVAL_SEED = 500_000
 REFERENCE = "reference"
+PYTHON_PREFIX = "python:"
+"""How a config records a loss given as a Python callable (by label; it cannot be re-imported
+from the record, so a resumed run needs the same callable again)."""
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     """Everything that defines a benchmark's numbers (saved with it; resume checks it)."""
 
-    env: str
-    presets: tuple[str, ...]
-    losses: tuple[str, ...]
-    """Loss specs: a bare registered name is swept over its main hyper-parameter; a spec with
-    hyper-parameters (``dpo:beta=0.3``) or an MPO file is used as given."""
-    seeds: int = 5
-    val_seeds: int = 2
-    episodes: int = 10
-    train: TrainConfig = field(default_factory=TrainConfig)
-    curve_points: int = 4
+    env: str = setting(DEFAULT_ENV, help="Suite environment (Gymnasium MuJoCo v5).",
+                       choices=lambda: ENV_NAMES)
+    presets: tuple[str, ...] = setting(("clean", "noisy-20", "mixed"),
+                                       help="Comma-separated presets; each dataset is read "
+                                            "from DATA_ROOT/ENV/PRESET.")
+    losses: tuple[Any, ...] = setting(default_factory=lambda: tuple(sorted(LOSSES)),
+                            help="Comma-separated losses [default: every registered loss]: a "
+                                 "bare registered name is swept over its main hyper-parameter "
+                                 "on validation seeds; NAME:key=value, a loss file or "
+                                 "module:function is used as given.")
+    seeds: int = setting(5, ge=2, help="Test training seeds per loss (reported).")
+    val_seeds: int = setting(2, ge=1, help="Validation training seeds per swept value (used "
+                                           "only to choose it).")
+    episodes: int = setting(10, ge=2, help="Evaluation episodes per member.")
+    train: TrainConfig = setting(default_factory=TrainConfig, cli=False,
+                                 help="Optimiser settings (TrainConfig).")
+    curve_points: int = setting(4, ge=1, le=12, help="Test-phase snapshots at steps/2^k, "
+                                                     "k < N.")
     """Test-phase snapshots, at steps/2^k for k = curve_points−1 … 0."""
 
+    def __post_init__(self):
+        check(self)
+        if not self.presets:
+            raise ConfigError("BenchConfig.presets: give at least one preset")
+        if not self.losses:
+            raise ConfigError("BenchConfig.losses: give at least one loss")
+        if len(set(self.presets)) != len(self.presets):
+            raise ConfigError(f"BenchConfig.presets: a preset is given twice ({self.presets})")
+        keys = self.loss_keys
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ConfigError(f"BenchConfig.losses: {twice[0]!r} given twice")
+        # files are read when the run starts (check_losses), so a saved run opens without them
+        resolve_losses([x for x in self.losses if not (isinstance(x, str) and (
+            x.startswith(PYTHON_PREFIX) or x.endswith(".json")))])
+
+    @property
+    def loss_keys(self) -> tuple[str, ...]:
+        """Each loss as the config records it (a spec string, or ``python:LABEL``)."""
+        return tuple(x if isinstance(x, str) else resolve_loss(x).record for x in self.losses)
+
     def to_json(self) -> dict:
-        return {**asdict(self), "presets": list(self.presets), "losses": list(self.losses),
-                "train": {**asdict(self.train),
-                          "snapshot_steps": list(self.train.snapshot_steps)}}
+        return {**asdict(self), "presets": list(self.presets), "losses": list(self.loss_keys),
+                "train": self.train.to_json()}
 
     @classmethod
-    def from_json(cls, raw: dict) -> BenchConfig:
-        train = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["train"].items()}
-        return cls(**{**raw, "presets": tuple(raw["presets"]), "losses": tuple(raw["losses"]),
-                      "train": TrainConfig(**train)})
+    def from_json(cls, raw: dict, path: str | Path = "config.json") -> BenchConfig:
+        """The config saved as ``raw``, the JSON of ``path``: its keys and types checked
+        (``mirrorpo.schemas.dataclass_model``), then the config's own checks; errors are
+        one-line ValueErrors naming ``path`` and the field."""
+        from mirrorpo.schemas import dataclass_model, validate
+
+        validate(dataclass_model(cls, overrides=(("losses", list[str]),)), raw, path)
+        values = {**raw, **{k: tuple(raw[k]) for k in ("presets", "losses") if k in raw}}
+        try:
+            if "train" in raw:
+                values["train"] = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                 for k, v in raw["train"].items()})
+            return cls(**values)
+        except (ValueError, FileNotFoundError) as exc:  # the latter: a loss file it names
+            raise ValueError(f"{path}: {exc}") from None
 
     @property
     def curve_steps(self) -> tuple[int, ...]:
         steps = {max(1, self.train.steps >> k) for k in range(self.curve_points)}
         return tuple(sorted(steps))
+
+
+def loss_lookup(cfg: BenchConfig) -> dict[str, Callable]:
+    """Key → loss function of the losses given as Python callables (specs resolve by text)."""
+    return {key: resolve_loss(x).fn for key, x in zip(cfg.loss_keys, cfg.losses, strict=True)
+            if not isinstance(x, str)}
 
 
 def sweep_specs(spec: str) -> list[str]:
@@ -98,18 +152,15 @@ class Member:
     log_steps: list[int]
 
 
-Scorer = Callable[[PolicyStack, int], tuple[np.ndarray, np.ndarray]]
-"""(policies, eval seed) → (sampled scores, mean-action scores), each (P,)."""
-
-
 def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs: list[str],
                     labels: list[str], seeds: list[int], cfg: TrainConfig, eval_seed: int,
                     scorer: Scorer, progress: Callable[[int], None] | None = None,
+                    lookup: dict[str, Callable] | None = None,
                     ) -> tuple[list[Member], np.ndarray]:
     """Train one member per (spec, seed) and score it (and its snapshots) on the episodes of
     ``eval_seed + seed``. Also returns the reference's (sampled, mean-action) scores at each
     distinct seed, (S, 2)."""
-    fns = {s: parse_loss_spec(s)[1] for s in dict.fromkeys(specs)}
+    fns = {s: (lookup or {}).get(s) or resolve_loss(s).fn for s in dict.fromkeys(specs)}
     res: TrainResult = train_population(reference, arrays, [fns[s] for s in specs], seeds, cfg,
                                         progress=progress)
     final = res.policy.to_stack()
@@ -151,13 +202,13 @@ def pick_best(members: list[Member]) -> dict[str, str]:
 
 def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) -> dict:
     specs, labels = [], []
-    for loss in cfg.losses:
+    for loss in cfg.loss_keys:
         for s in sweep_specs(loss):
             specs += [s] * cfg.val_seeds
             labels += [loss] * cfg.val_seeds
     seeds = [VAL_SEED_BASE + k for k in range(cfg.val_seeds)] * (len(specs) // cfg.val_seeds)
     members, _ = train_and_score(arrays, reference, specs, labels, seeds,
-                                 cfg.train, VAL_EVAL_SEED, scorer, progress)
+                                 cfg.train, VAL_EVAL_SEED, scorer, progress, loss_lookup(cfg))
     return {"members": [asdict(m) for m in members], "chosen": pick_best(members)}
 
 
@@ -226,7 +277,7 @@ def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, score
     does not depend on the other members of its population (its minibatches, parameters and
     episodes are its own), so this changes the cost, not the numbers.
     """
-    wanted = [(loss, chosen[loss], seed) for loss in cfg.losses for seed in range(cfg.seeds)]
+    wanted = [(loss, chosen[loss], seed) for loss in cfg.loss_keys for seed in range(cfg.seeds)]
     old = {(m["loss"], m["spec"], m["seed"]): m for m in (reuse or {}).get("members", [])}
     todo = [w for w in wanted if w not in old]
     new: dict[tuple, dict] = {}
@@ -235,10 +286,10 @@ def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, score
         ref_ma = reuse.get("reference_mean_action") or [float("nan")] * len(reuse["reference"])
         ref_by_seed = dict(enumerate(zip(reuse["reference"], ref_ma, strict=True)))
     if todo:
-        train = TrainConfig(**{**asdict(cfg.train), "snapshot_steps": cfg.curve_steps})
+        train = replace(cfg.train, snapshot_steps=cfg.curve_steps)
         labels, specs, seeds = (list(x) for x in zip(*todo, strict=True))
         members, ref = train_and_score(arrays, reference, specs, labels, seeds, train,
-                                       TEST_EVAL_SEED, scorer, progress)
+                                       TEST_EVAL_SEED, scorer, progress, loss_lookup(cfg))
         new = {(m.loss, m.spec, m.seed): asdict(m) for m in members}
         for s, row in zip(sorted(set(seeds)), ref, strict=True):
             ref_by_seed[s] = (float(row[0]), float(row[1]))
@@ -261,13 +312,22 @@ class BenchRun:
     @classmethod
     def create(cls, root: Path, cfg: BenchConfig, force: bool = False) -> BenchRun:
         """A new run in ``root``, or the same run resumed; a different one is refused."""
+        from mirrorpo.config import first_difference
+        from mirrorpo.outputs import check_output_dir
+
         cfg_path = Path(root) / "config.json"
+        check_output_dir(root, "config.json", "benchmark run", resume=True)
         if cfg_path.exists() and not force:
-            saved = json.loads(cfg_path.read_text())
-            if saved != _jsonable(cfg.to_json()):
+            saved = read_json(cfg_path, "bench config")
+            diff = first_difference(saved, _jsonable(cfg.to_json()))
+            if diff:
                 raise FileExistsError(
-                    f"{cfg_path}: holds a different benchmark (pass the same options to "
-                    f"resume it, or another --out)")
+                    f"{cfg_path}: holds a different benchmark ({diff}); pass the same options "
+                    f"to resume it, `force` to start over, or another directory")
+        if force:
+            import shutil
+
+            shutil.rmtree(Path(root) / "units", ignore_errors=True)
         (Path(root) / "units").mkdir(parents=True, exist_ok=True)
         write_text_atomic(cfg_path, json.dumps(cfg.to_json(), indent=2))
         return cls(root, cfg)
@@ -275,15 +335,56 @@ class BenchRun:
     @classmethod
     def open(cls, root: Path) -> BenchRun:
         """An existing run, read only."""
-        return cls(root, BenchConfig.from_json(read_json(Path(root) / "config.json",
-                                                         "bench run")))
+        path = Path(root) / "config.json"
+        return cls(root, BenchConfig.from_json(read_json(path, "bench run"), path))
 
     def unit_path(self, preset: str, phase: str) -> Path:
         return self.root / "units" / f"{preset.replace('/', '_')}.{phase}.json"
 
     def load(self, preset: str, phase: str) -> dict | None:
+        """The saved unit of (preset, phase), None if not finished. Checked: its structure and
+        types (``mirrorpo.schemas.BenchUnit``), that a validation unit chose a spec for every
+        loss of the config and a test unit has members of each, and that its members' curves
+        line up; errors are one-line ValueErrors naming the file and the field."""
+        from mirrorpo.schemas import BenchUnit, validate
+
         p = self.unit_path(preset, phase)
-        return json.loads(p.read_text()) if p.exists() else None
+        if not p.exists():
+            return None
+        raw = read_json(p, "bench unit")
+        unit = validate(BenchUnit, raw, p)
+
+        def check(where: str, ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"{p}: {where}: {what}")
+
+        losses = self.cfg.loss_keys
+        if phase == "validation":
+            check("chosen", unit.chosen is not None, "missing (the spec chosen per loss)")
+            lacking = [loss for loss in losses if loss not in unit.chosen]
+            check("chosen", not lacking, f"lacks loss {', '.join(lacking)} of the config")
+        if phase == "test":
+            check("reference", unit.reference is not None, "missing (the reference's scores)")
+            ma = unit.reference_mean_action
+            check("reference_mean_action", ma is None or len(ma) == len(unit.reference),
+                  f"has {len(ma or [])} values, expected {len(unit.reference)} (as reference)")
+            have = {m.loss for m in unit.members}
+            lacking = [loss for loss in losses if loss not in have]
+            check("members", not lacking, f"none of loss {', '.join(lacking)} of the config")
+        first = unit.members[0] if unit.members else None
+        scored = [m for m in unit.members if not m.failed]
+        for i, m in enumerate(unit.members):
+            for k in ("chosen_logratios", "rejected_logratios", "reward_margin"):
+                check(f"members.{i}.logs", k in m.logs, f"lacks {k}")
+            for k, values in m.logs.items():
+                check(f"members.{i}.logs.{k}", len(values) == len(m.log_steps),
+                      f"has {len(values)} values, expected {len(m.log_steps)} (as log_steps)")
+            check(f"members.{i}.log_steps", m.log_steps == first.log_steps,
+                  "differ from those of members.0")
+            if not m.failed:
+                check(f"members.{i}.curve", m.curve.keys() == scored[0].curve.keys(),
+                      "has other steps than the first member that did not fail")
+        return raw
 
     def save(self, preset: str, phase: str, unit: dict) -> None:
         write_text_atomic(self.unit_path(preset, phase), json.dumps(unit, indent=1,
@@ -380,8 +481,11 @@ def unit_curves(unit: dict, losses: tuple[str, ...]) -> tuple[dict, dict]:
 
 
 def display_name(spec: str) -> str:
-    """A loss spec as shown in tables: an MPO file as 'family:stem', others as given."""
-    return parse_loss_spec(spec)[0] if spec.endswith(".json") else spec
+    """A loss key as shown in tables: its label (mirrorpo.losses.resolve.loss_label); a
+    Python callable recorded as ``python:LABEL`` shows as LABEL."""
+    if spec.startswith(PYTHON_PREFIX):
+        return spec[len(PYTHON_PREFIX):]
+    return loss_label(spec) if spec.endswith(".json") else spec
 
 
 def _score(x) -> float:
@@ -465,3 +569,104 @@ def markdown_verdicts(verdicts: list[dict]) -> str:
                      f"{_fmt_ci(v['baseline_ci'])} | {v['reference_mean']:.1f} | "
                      f"{v['verdict']} |")
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def dataset_dir(data_root: Path, env: str, preset: str) -> Path:
+    """Where a benchmark reads a preset's dataset: DATA_ROOT/ENV/PRESET."""
+    return Path(data_root) / env / preset
+
+
+def check_losses(cfg: BenchConfig) -> None:
+    """Every loss of ``cfg`` resolves (files read), no two with one label (checked up front)."""
+    resolve_losses([x for x in cfg.losses if not (isinstance(x, str) and
+                                                  x.startswith(PYTHON_PREFIX))])
+
+
+def check_datasets(cfg: BenchConfig, data_root: Path, presets: tuple[str, ...]) -> dict:
+    """Preset → its dataset directory, each present and of ``cfg.env`` (checked up front)."""
+    from mirrorpo.data.dataset import read_card
+
+    out = {}
+    for preset in presets:
+        d = dataset_dir(data_root, cfg.env, preset)
+        if not (d / "pairs.npz").exists():
+            raise FileNotFoundError(f"{d}: no dataset (make it with `mirrorpo data make --env "
+                                    f"{cfg.env} --preset {preset} --out {d}`)")
+        card = read_card(d)
+        if card["env"] != cfg.env:
+            raise ValueError(f"{d}: a {card['env']} dataset, not {cfg.env}")
+        out[preset] = d
+    return out
+
+
+def run_bench(cfg: BenchConfig, out: str | Path, *, data_root: str | Path = "runs/suite",
+              force: bool = False, progress=None, nthread: int | None = None) -> dict:
+    """Every loss on every preset: sweep on validation seeds, report on test seeds.
+
+    Resumes an interrupted run in ``out`` (same config), or starts over with ``force``.
+    Writes the units, summary.md/.csv, members.csv and plots/; returns the tables
+    (preset → row name → (RowStats, chosen spec)).
+    """
+    from mirrorpo.assets import load_reference
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.evaluation import NormalisedScorer
+    from mirrorpo.progress import no_progress
+
+    progress = progress or no_progress
+    check_losses(cfg)
+    datasets = check_datasets(cfg, Path(data_root), cfg.presets)
+    run = BenchRun.create(Path(out), cfg, force=force)
+    reference = load_reference(cfg.env)
+    scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread)
+    for preset in cfg.presets:
+        arrays = load_dataset(datasets[preset]).arrays
+        val = run.load(preset, "validation")
+        if val is None:
+            n = sum(len(sweep_specs(s)) for s in cfg.loss_keys) * cfg.val_seeds
+            with progress(f"{preset}: validation, {n} members", cfg.train.steps) as adv:
+                val = validation_unit(cfg, arrays, reference, scorer, adv)
+            run.save(preset, "validation", val)
+        if run.load(preset, "test") is None:
+            n = len(cfg.losses) * cfg.seeds
+            with progress(f"{preset}: test, {n} members", cfg.train.steps) as adv:
+                run.save(preset, "test", test_unit(cfg, val["chosen"], arrays, reference,
+                                                   scorer, adv))
+    return render_bench(run)
+
+
+def render_bench(run: BenchRun) -> dict:
+    """summary.md/.csv, members.csv and plots/ from a run's saved units; returns the tables."""
+    from mirrorpo import plots
+    from mirrorpo.fileio import write_csv_atomic
+
+    cfg = run.cfg
+    units = {p: run.load(p, "test") for p in cfg.presets}
+    units = {p: u for p, u in units.items() if u is not None}
+    tables = table_rows(units, cfg.loss_keys)
+    write_text_atomic(run.root / "summary.md", markdown_summary(tables))
+    write_csv_atomic(run.root / "summary.csv", summary_records(tables))
+    members = []
+    for phase in ("validation", "test"):
+        for p in cfg.presets:
+            for m in (run.load(p, phase) or {"members": []})["members"]:
+                members.append({"phase": phase, "preset": p, "loss": m["loss"],
+                                "spec": m["spec"], "seed": m["seed"], "failed": m["failed"],
+                                "score": m["score"],
+                                "score_mean_action": m["score_mean_action"]})
+    write_csv_atomic(run.root / "members.csv", members)
+    (run.root / "plots").mkdir(exist_ok=True)
+    for preset, unit in units.items():
+        slug = preset.replace("/", "_")
+        plots.score_bars(tables[preset], f"{cfg.env} {preset}: test seeds",
+                         run.root / "plots" / f"bars_{slug}.png")
+        curves, logs = unit_curves(unit, cfg.loss_keys)
+        ref = tables[preset][REFERENCE][0].mean
+        plots.training_curves(curves, ref, f"{cfg.env} {preset}: score along training",
+                              run.root / "plots" / f"curves_{slug}.png")
+        plots.logp_curves(logs, unit["members"][0]["log_steps"],
+                          f"{cfg.env} {preset}: log-ratios to the reference (mean over seeds)",
+                          run.root / "plots" / f"logps_{slug}.png")
+    return tables

@@ -93,6 +93,12 @@ class PolicyScore:
             "return_mean_action": self.mean_action_return,
         }
 
+    @staticmethod
+    def json_keys() -> tuple[str, ...]:
+        """The keys of ``as_dict``."""
+        return ("score_sampled", "score_sampled_ci95", "score_mean_action",
+                "score_mean_action_ci95", "return_sampled", "return_mean_action")
+
 
 def score_population(
     spec: EnvSpec,
@@ -136,6 +142,11 @@ def random_policy_returns(spec: EnvSpec, episodes: int, seed: int) -> np.ndarray
     return run_rollouts(spec, act, qpos, qvel, spec.max_episode_steps, None).returns
 
 
+Scorer = Callable[[PolicyStack, int], tuple[np.ndarray, np.ndarray]]
+"""(policies, eval seed) → (sampled scores, mean-action scores), each (P,); e.g.
+:class:`NormalisedScorer`."""
+
+
 @dataclass(frozen=True)
 class NormalisedScorer:
     """(policies, eval seed) → (sampled, mean-action) mean normalised scores, (P,) each.
@@ -168,3 +179,21 @@ class NormalisedScorer:
         mean_act = episode_returns(spec, stack, self.episodes, seed, deterministic=True,
                                    nthread=self.nthread)
         return s, normalized_score(mean_act, self.random_return, self.expert_return).mean(axis=1)
+
+
+def score_policies(env: str, stack: PolicyStack, *, episodes: int = 10, seed: int = 0,
+                   nthread: int | None = None, progress=None) -> list[PolicyScore]:
+    """:func:`score_population` of every policy in ``stack`` on suite env ``env``, normalised
+    by its shipped random and expert returns. ``progress`` is a mirrorpo.progress.Progress."""
+    from mirrorpo.assets import load_suite_info
+    from mirrorpo.progress import no_progress
+
+    spec, info = get_spec(env), load_suite_info(env)
+    if stack.obs_dim != spec.obs_dim or stack.act_dim != spec.act_dim:
+        raise ValueError(f"policies are for observation/action dims {stack.obs_dim}/"
+                         f"{stack.act_dim}, env {env} has {spec.obs_dim}/{spec.act_dim}")
+    progress = progress or no_progress
+    with progress(f"eval {stack.size}×{episodes}", 2 * spec.max_episode_steps) as advance:
+        return score_population(spec, stack, info.random_return, info.expert_return,
+                                episodes=episodes, seed=seed, nthread=nthread,
+                                progress=advance)

@@ -4,62 +4,28 @@ Algorithm choice (measured on the 2-core machine, Hopper-v5, one thread each): S
 ~1,200 env-steps/s, SB3 SAC at ~90 env-steps/s. PPO with the RL-Zoo tuned settings reaches expert
 returns in 1–3 M steps (15–45 min); SAC needs ~0.3–1 M steps (1–3 h). PPO gives more return per
 CPU-hour here. Settings follow rl-baselines3-zoo's tuned MuJoCo entries (``hyperparams/ppo.yml``),
-with VecNormalize observation statistics folded into the exported policy.
+with VecNormalize observation statistics folded into the exported policy; each environment's
+are its ``EnvSpec.expert`` (mirrorpo.envs).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from mirrorpo.envs import get_spec
+from mirrorpo.envs import SPECS, ExpertConfig, get_spec
 from mirrorpo.policies import PolicyStack, save_policies
 
-
-@dataclass(frozen=True)
-class ExpertConfig:
-    """PPO settings for one environment (RL-Zoo names)."""
-
-    total_env_steps: int
-    checkpoint_every_steps: int = 50_000
-    ppo_kwargs: dict[str, Any] = field(default_factory=dict)
-    net_arch: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    log_std_init: float = 0.0
-    ortho_init: bool = True
-
-
-_ZOO_HOPPER = dict(
-    n_steps=512, batch_size=32, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519,
-    clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671,
-)
-_ZOO_CHEETAH = dict(
-    n_steps=512, batch_size=64, gamma=0.98, learning_rate=2.0633e-05, ent_coef=0.000401762,
-    clip_range=0.1, n_epochs=20, gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096,
-)
-_ZOO_WALKER = dict(
-    n_steps=512, batch_size=32, gamma=0.99, learning_rate=5.05041e-05, ent_coef=0.000585045,
-    clip_range=0.1, n_epochs=20, gae_lambda=0.95, max_grad_norm=1.0, vf_coef=0.871923,
-)
-
-_SB3_DEFAULTS = dict(n_steps=2048, batch_size=64, n_epochs=10)
-
-EXPERT_CONFIGS: dict[str, ExpertConfig] = {
-    # The RL-Zoo Hopper settings (_ZOO_HOPPER, log_std_init=-2) stalled at the "stand still"
-    # optimum (~1,015 return) for 1M steps here; SB3's PPO defaults explore more (log_std 0).
-    "hopper": ExpertConfig(2_000_000, ppo_kwargs=_SB3_DEFAULTS),
-    "halfcheetah": ExpertConfig(
-        2_000_000, ppo_kwargs=_ZOO_CHEETAH, net_arch=(256, 256), activation="relu",
-        log_std_init=-2.0, ortho_init=False,
-    ),
-    "walker2d": ExpertConfig(2_000_000, ppo_kwargs=_ZOO_WALKER),
-    "ant": ExpertConfig(3_000_000, ppo_kwargs=_SB3_DEFAULTS),
-}
+EXPERT_CONFIGS: Mapping[str, ExpertConfig] = MappingProxyType(
+    {name: spec.expert for name, spec in SPECS.items()})
+"""Env name → its expert's PPO settings: a read-only view of ``EnvSpec.expert`` (set there)."""
 
 
 def export_sb3_policy(model: Any, obs_mean: np.ndarray, obs_var: np.ndarray,
@@ -121,7 +87,7 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     spec = get_spec(env_name)
-    cfg = EXPERT_CONFIGS[spec.name]
+    cfg = spec.expert
     steps = int(total_env_steps or cfg.total_env_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     resume_path = out_dir / RESUME_FILE
@@ -322,7 +288,7 @@ def build_ladder(
         "expert_return_std": float(final[-1].std()),
         "ladder": info,
         "expert_training": {"algo": "stable-baselines3 PPO", "sb3_version": _sb3_version(),
-                            **asdict(EXPERT_CONFIGS[spec.name])},
+                            **asdict(spec.expert)},
         "measurement": {
             "episodes": final_episodes,
             "seeds": f"{seed + 10_000}..{seed + 10_000 + final_episodes - 1}",

@@ -89,22 +89,20 @@ def is_dataset_dir(path: Path) -> bool:
 
 def save_dataset(out_dir: Path, arrays: dict[str, np.ndarray], card: dict, *,
                  overwrite: bool = False) -> None:
-    """Write a dataset directory; refuses to replace an existing one unless ``overwrite``.
+    """Write a dataset directory; refuses to replace an existing one unless ``overwrite``,
+    and any other non-empty directory always (mirrorpo.outputs.check_output_dir).
 
-    Files are written under temporary names and renamed, so a crash never leaves a
-    half-written dataset under the final names.
+    Both files are written into a temporary directory that then replaces ``out_dir`` whole
+    (mirrorpo.outputs.atomic_dir): a crash leaves the old dataset or the new one, never a mix.
     """
+    from mirrorpo.outputs import atomic_dir, check_output_dir
+
     out_dir = Path(out_dir)
-    if out_dir.exists() and is_dataset_dir(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir}: already holds a dataset (use --force to replace it)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir, CARD_FILE, "dataset", force=overwrite)
     check_arrays(arrays, out_dir / PAIRS_FILE, card)
-    tmp_pairs = out_dir / (PAIRS_FILE + ".tmp")
-    tmp_card = out_dir / (CARD_FILE + ".tmp")
-    write_npz_deterministic(tmp_pairs, arrays)
-    tmp_card.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    tmp_pairs.replace(out_dir / PAIRS_FILE)
-    tmp_card.replace(out_dir / CARD_FILE)
+    with atomic_dir(out_dir) as tmp:
+        write_npz_deterministic(tmp / PAIRS_FILE, arrays)
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 
 def _dims(card: dict) -> dict[str, int]:
@@ -150,6 +148,13 @@ def check_arrays(arrays: dict[str, np.ndarray], path: Path, card: dict) -> None:
 
 
 def read_card(path: Path) -> dict:
+    """The card.json of dataset directory ``path``, checked: required fields, their types
+    (``mirrorpo.schemas.DatasetCard``: teacher, level_mix, properties included), and that its
+    env is a suite env whose obs_dim, act_dim, nq and nv it repeats. Errors are DatasetErrors
+    naming card.json and the field."""
+    from mirrorpo.envs import ENV_NAMES, SPECS
+    from mirrorpo.schemas import DatasetCard, validate
+
     card_path = Path(path) / CARD_FILE
     if not card_path.is_file():
         raise DatasetError(f"{card_path}: no such file (not a mirrorpo dataset directory?)")
@@ -159,6 +164,8 @@ def read_card(path: Path) -> dict:
         raise DatasetError(f"{card_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except UnicodeDecodeError:
         raise DatasetError(f"{card_path}: not valid JSON (not UTF-8 text)") from None
+    except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, deep nesting
+        raise DatasetError(f"{card_path}: not valid JSON ({type(exc).__name__})") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise DatasetError(f"{card_path}: not a mirrorpo dataset card (format must be {FORMAT})")
     for key in REQUIRED_CARD_FIELDS:
@@ -171,6 +178,16 @@ def read_card(path: Path) -> dict:
     missing = [k for k in CARD_PROPERTIES if not isinstance(props, dict) or k not in props]
     if missing:
         raise DatasetError(f"{card_path}: 'properties' lacks {', '.join(missing)}")
+    validate(DatasetCard, card, card_path, error=DatasetError)
+    env = card["env"]
+    if env not in SPECS:
+        raise DatasetError(f"{card_path}: env: unknown env {env!r:.60}; a dataset is of one of "
+                           f"{', '.join(ENV_NAMES)}")
+    spec = SPECS[env]
+    for key in ("obs_dim", "act_dim", "nq", "nv"):
+        if card[key] != getattr(spec, key):
+            raise DatasetError(f"{card_path}: {key}: {card[key]} does not match env '{env}' "
+                               f"(its {key} is {getattr(spec, key)})")
     return card
 
 

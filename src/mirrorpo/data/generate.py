@@ -21,10 +21,11 @@ import mujoco
 import numpy as np
 
 from mirrorpo import __version__
+from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.data.dataset import FORMAT, PreferenceDataset
-from mirrorpo.data.presets import Preset, sample_levels
+from mirrorpo.data.presets import PRESETS, Preset, get_preset, sample_levels
 from mirrorpo.data.teacher import EQUAL, SKIPPED, label_pairs
-from mirrorpo.envs import EnvSpec
+from mirrorpo.envs import DEFAULT_ENV, ENV_NAMES, EnvSpec, get_spec
 from mirrorpo.evaluation import grouped_actor, stacked_actor
 from mirrorpo.policies import PolicyStack, policy_digest
 from mirrorpo.rollout import BatchedSim, reset_states, run_rollouts
@@ -225,3 +226,40 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
             "terminated_fraction": float(terminated.mean()),
         },
     }
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """One draw of a preset: which env, preset, size and seed (each checked when built)."""
+
+    env: str = setting(DEFAULT_ENV, help="Suite environment (Gymnasium MuJoCo v5).",
+                       choices=lambda: ENV_NAMES)
+    preset: str = setting("clean", help="Preset name (see `mirrorpo data presets`).",
+                          choices=lambda: tuple(PRESETS))
+    pairs: int | None = setting(None, ge=1, help="Number of pairs [default: the preset's, "
+                                                 "5120 for most].")
+    horizon: int | None = setting(None, ge=1, le=1000, help="Segment length H in env steps "
+                                  "[default: the env's: hopper 300, walker2d 200, "
+                                  "halfcheetah and ant 100].")
+    seed: int = setting(0, ge=0, help="Seed of the draw: the same seed gives the same bytes.")
+
+    def __post_init__(self):
+        if isinstance(self.preset, str) and "/" in self.preset:  # a versioned id, "mixed/v1"
+            try:
+                object.__setattr__(self, "preset", get_preset(self.preset).name)
+            except ValueError as exc:
+                raise ConfigError(f"DataConfig.preset: {exc}") from None
+        check(self)
+
+    @property
+    def num_pairs(self) -> int:
+        return get_preset(self.preset).pairs if self.pairs is None else self.pairs
+
+    @property
+    def segment_horizon(self) -> int:
+        return get_spec(self.env).segment_horizon if self.horizon is None else self.horizon
+
+    def progress_total(self) -> int:
+        """Steps the progress of :func:`make_dataset` counts for this config."""
+        chunks = -(-int(self.num_pairs * 1.05 + 8) // CHUNK_PAIRS)
+        return get_spec(self.env).max_episode_steps + chunks * self.segment_horizon

@@ -16,7 +16,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from mirrorpo.config import Range
 from mirrorpo.losses.registry import PreferenceBatch, register
+
+POSITIVE = Range(gt=0)
+SMOOTHING = Range(gt=0, lt=0.5)
+"""ε of cDPO, rDPO and EXO: ε = 0 is DPO (a no-op) or divides by zero (EXO's log ε), ε = ½
+makes the loss symmetric in the label (rDPO divides by 1 − 2ε = 0)."""
 
 LOGODDS_MAX_INPUT = -1e-8
 
@@ -25,7 +31,7 @@ def log_odds(logps: torch.Tensor) -> torch.Tensor:
     """logodds(ℓ) = ℓ − log(1 − e^ℓ), computed stably as ℓ − log(−expm1(ℓ)).
 
     Defined for ℓ < 0 (log-probabilities); inputs above −1e-8, including positive
-    log-densities, are clamped there (convert densities to masses before, DESIGN.md §3).
+    log-densities, are clamped there (convert densities to masses before, docs/mpo.md).
     """
     logps = logps.clamp(max=LOGODDS_MAX_INPUT)
     return logps - torch.log(-torch.expm1(logps))
@@ -37,16 +43,17 @@ def sft(batch: PreferenceBatch) -> torch.Tensor:
     return -batch.mean_chosen_logps
 
 
-@register("dpo", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("dpo", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def dpo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """DPO (Rafailov et al., 2023, eq. 7): −log σ(β h). β > 0. TRL ``loss_type="sigmoid"``."""
     return -F.logsigmoid(beta * batch.margin)
 
 
 @register("cdpo", main_hparam="label_smoothing", sweep=(0.05, 0.1, 0.2), beta=0.1,
-          label_smoothing=0.1)
+          label_smoothing=0.1, ranges={"beta": POSITIVE, "label_smoothing": SMOOTHING})
 def cdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.Tensor:
-    """Conservative DPO (Mitchell, 2023): −(1−ε) log σ(βh) − ε log σ(−βh). ε ∈ [0, 0.5).
+    """Conservative DPO (Mitchell, 2023): −(1−ε) log σ(βh) − ε log σ(−βh). ε ∈ (0, 0.5).
 
     TRL ``loss_type="sigmoid"`` with ``label_smoothing=ε``.
     """
@@ -55,28 +62,31 @@ def cdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.T
 
 
 @register("rdpo", main_hparam="label_smoothing", sweep=(0.1, 0.2, 0.3), beta=0.1,
-          label_smoothing=0.1)
+          label_smoothing=0.1, ranges={"beta": POSITIVE, "label_smoothing": SMOOTHING})
 def rdpo(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.Tensor:
-    """Robust DPO (Chowdhury et al., 2024, eq. 9), ε the known flip rate ∈ [0, 0.5):
+    """Robust DPO (Chowdhury et al., 2024, eq. 9), ε the known flip rate ∈ (0, 0.5):
     [−(1−ε) log σ(βh) + ε log σ(−βh)] / (1 − 2ε). TRL ``loss_type="robust"``."""
     z = beta * batch.margin
     eps = label_smoothing
     return (-(1 - eps) * F.logsigmoid(z) + eps * F.logsigmoid(-z)) / (1 - 2 * eps)
 
 
-@register("ipo", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("ipo", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def ipo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """IPO (Azar et al., 2024, eq. 17): (h − 1/(2β))². β > 0 (TRL's ``beta`` is τ)."""
     return (batch.margin - 1 / (2 * beta)) ** 2
 
 
-@register("hinge", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("hinge", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def hinge(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """SLiC-HF calibration loss (Zhao et al., 2023): max(0, 1 − βh). TRL ``loss_type="hinge"``."""
     return torch.relu(1 - beta * batch.margin)
 
 
-@register("orpo", uses_reference=False, main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("orpo", uses_reference=False, main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def orpo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """ORPO (Hong et al., 2024, eq. 6–7): −ℓ̄_w − λ log σ(logodds(ℓ̄_w) − logodds(ℓ̄_l)).
 
@@ -87,7 +97,7 @@ def orpo(batch: PreferenceBatch, beta: float) -> torch.Tensor:
 
 
 @register("simpo", uses_reference=False, main_hparam="beta", sweep=(0.5, 2.0, 8.0), beta=2.0,
-          gamma_beta_ratio=0.5)
+          gamma_beta_ratio=0.5, ranges={"beta": POSITIVE, "gamma_beta_ratio": Range(ge=0)})
 def simpo(batch: PreferenceBatch, beta: float, gamma_beta_ratio: float) -> torch.Tensor:
     """SimPO (Meng et al., 2024, eq. 6): −log σ(β(ℓ̄_w − ℓ̄_l) − γ), γ = β·gamma_beta_ratio.
 
@@ -98,7 +108,7 @@ def simpo(batch: PreferenceBatch, beta: float, gamma_beta_ratio: float) -> torch
 
 
 @register("discopop", main_hparam="beta", sweep=(0.005, 0.05, 0.5), beta=0.05,
-          discopop_tau=0.05)
+          discopop_tau=0.05, ranges={"beta": POSITIVE, "discopop_tau": POSITIVE})
 def discopop(batch: PreferenceBatch, beta: float, discopop_tau: float) -> torch.Tensor:
     """DiscoPOP / log-ratio modulated loss (Chan Lu et al., 2024, eq. 5), z = βh:
     (1 − m)·(−log σ(z)) + m·e^(−z), m = σ(z / τ). TRL ``loss_type="discopop"``."""
@@ -107,7 +117,8 @@ def discopop(batch: PreferenceBatch, beta: float, discopop_tau: float) -> torch.
     return (1 - modulation) * -F.logsigmoid(z) + modulation * torch.exp(-z)
 
 
-@register("nca_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("nca_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def nca_pair(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """NCA, pairwise (Chen et al., 2024, eq. 11), r = β(ℓ − ℓ_ref):
     −log σ(r_w) − ½ log σ(−r_w) − ½ log σ(−r_l). TRL ``loss_type="nca_pair"``."""
@@ -116,7 +127,8 @@ def nca_pair(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     return -F.logsigmoid(r_w) - 0.5 * F.logsigmoid(-r_w) - 0.5 * F.logsigmoid(-r_l)
 
 
-@register("sppo_hard", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("sppo_hard", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def sppo_hard(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """SPPO with hard labels (Wu et al., 2024, eq. 4.8): (a − 1/(2β))² + (b + 1/(2β))²,
     a = ℓ_w − ℓ_ref,w, b = ℓ_l − ℓ_ref,l. TRL ``loss_type="sppo_hard"``."""
@@ -124,7 +136,8 @@ def sppo_hard(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     return (a - 0.5 / beta) ** 2 + (b + 0.5 / beta) ** 2
 
 
-@register("apo_zero", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("apo_zero", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def apo_zero(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """APO-zero (D'Oosterlinck et al., 2024): (1 − σ(β a)) + σ(β b), a, b the chosen and
     rejected log-ratios: raise the winner's likelihood, lower the loser's. TRL ``apo_zero``."""
@@ -134,7 +147,7 @@ def apo_zero(batch: PreferenceBatch, beta: float) -> torch.Tensor:
 
 
 @register("exo_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
-          label_smoothing=1e-3)
+          label_smoothing=1e-3, ranges={"beta": POSITIVE, "label_smoothing": SMOOTHING})
 def exo_pair(batch: PreferenceBatch, beta: float, label_smoothing: float) -> torch.Tensor:
     """EXO, pairwise (Ji et al., 2024, eq. 15), z = βh, ε ∈ (0, 0.5):
     σ(z)(log σ(z) − log(1−ε)) + σ(−z)(log σ(−z) − log ε). TRL ``loss_type="exo_pair"``."""
@@ -145,7 +158,8 @@ def exo_pair(batch: PreferenceBatch, beta: float, label_smoothing: float) -> tor
     )
 
 
-@register("kto_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1)
+@register("kto_pair", main_hparam="beta", sweep=(0.01, 0.1, 1.0), beta=0.1,
+          ranges={"beta": POSITIVE})
 def kto_pair(batch: PreferenceBatch, beta: float) -> torch.Tensor:
     """KTO, paired form (Ethayarajh et al., 2024; TRL ``loss_type="kto_pair"``), with batch
     KL estimates z_w = max(0, mean a), z_l = max(0, mean b) of the log-ratios a, b:

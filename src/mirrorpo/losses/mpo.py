@@ -1,10 +1,10 @@
 """Mirror Preference Optimization (MPO) and its temporally aware variant (TA-MPO).
 
 Alfano et al., "Meta-Learning Objectives for Preference Optimization" (arXiv 2411.06568), §3;
-the math is in DESIGN.md §3. With u(y) = ℓ(y) / |y|^s (s ∈ [0, 1]: summed → per-token input),
+the math is in docs/mpo.md. With u(y) = ℓ(y) / |y|^s (s ∈ [0, 1]: summed → per-token input),
 
     L = ρ(τ) · [−g(β (Δ_w − Δ_l)) + A(βΔ_w) + A(−βΔ_l)] + α(τ) · (−u_w),
-    Δ(y) = f(u(y)) − r f(u_ref(y))   (the implicit reward / β of DESIGN §3)
+    Δ(y) = f(u(y)) − r f(u_ref(y))   (the implicit reward / β, see docs/mpo.md)
 
 * mirror map, increasing for every parameter value (δ = 1e-9 keeps it strictly so):
   f(u) = δu + w_id·u + w_lo·logodds(u) + w_exp·e^(q u) + Σ_j w_j·softplus(a_j (u − c_j))
@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,11 @@ def sppo_hard_point(beta: float = 0.1) -> MPOParams:
     """MPO parameters at which the loss equals SPPO-hard with this β (Wu et al., 2024): no
     margin term, anchors κ_sq = 1, so L = (Δ_w − 1/(2β))² + (Δ_l + 1/(2β))²."""
     return MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_square=1.0)
+
+
+START_POINTS = {"dpo": dpo_point, "orpo": orpo_point, "apo-zero": apo_zero_point,
+                "sppo-hard": sppo_hard_point}
+"""Start name → the MPO parameters of that exact point (at its default β / λ)."""
 
 
 def _relu(x: float) -> float:
@@ -328,24 +334,157 @@ def in_family(loss: MPOLoss, family: str) -> MPOLoss:
     return MPOLoss(family, from_vector(to_vector(p, family), family))
 
 
+# ----------------------------------------------------------------------------- LossFamily
+
+U_RANGE = (-5.0, -1e-3)
+"""Input range of the mirror-map plot (per-step log-likelihoods)."""
+Z_RANGE = (-10.0, 10.0)
+"""Argument range of the link and anchor plots."""
+LINK_FLOOR = -25.0
+"""Lower y-limit of the link plot (an exponential link reaches −1e4 at z = −10)."""
+
+
+def _input_name(p: MPOParams) -> str:
+    s = _clip01(p.length_power)
+    return "u = ℓ (summed log-likelihood)" if s == 0 else f"u = ℓ/|y|^{s:.3g}"
+
+
+def _plot_mirror(params: dict[str, MPOParams], ax) -> None:
+    u = torch.linspace(*U_RANGE, 400, dtype=torch.float64)
+    x = u.numpy()
+    ax.plot(x, x, color="0.5", ls="--", lw=1, label="DPO: f = u")
+    ax.plot(x, log_odds(u).numpy(), color="0.5", ls=":", lw=1, label="ORPO: logodds(u)")
+    inputs = []
+    for i, (name, p) in enumerate(params.items()):
+        ax.plot(x, mirror_map(p, u).numpy(), color=f"C{i}", label=name)
+        inputs.append(f"{name}: {_input_name(p)}")
+    ax.set_xlabel("u")
+    ax.set_title("mirror map f(u)\n" + "; ".join(inputs), fontsize=8)
+
+
+def _plot_link(params: dict[str, MPOParams], ax) -> None:
+    z = torch.linspace(*Z_RANGE, 400, dtype=torch.float64)
+    x = z.numpy()
+    ax.plot(x, F.logsigmoid(z).numpy(), color="0.5", ls="--", lw=1, label="DPO: log σ(z)")
+    lowest, highest = float(F.logsigmoid(z).min()), 0.0
+    for i, (name, p) in enumerate(params.items()):
+        g = link(p, z).numpy()
+        lowest, highest = min(lowest, float(g.min())), max(highest, float(g.max()))
+        ax.plot(x, g, color=f"C{i}", label=name)
+    title = "link g"
+    if lowest < LINK_FLOOR:
+        ax.set_ylim(LINK_FLOOR, highest + 0.05 * (highest - LINK_FLOOR))
+        title += f" (y clipped at {LINK_FLOOR:g}; lowest value {lowest:.3g})"
+    ax.set_xlabel("β·h (the margin m is subtracted inside g)")
+    ax.set_title(title, fontsize=8)
+
+
+def _plot_anchor(params: dict[str, MPOParams], ax) -> None:
+    x = torch.linspace(*Z_RANGE, 400, dtype=torch.float64)
+    ax.plot(x.numpy(), (1 - torch.sigmoid(x)).numpy(), color="0.5", ls="--", lw=1,
+            label="APO-zero: 1 − σ(x)")
+    for i, (name, p) in enumerate(params.items()):
+        ax.plot(x.numpy(), anchor(p, x).numpy(), color=f"C{i}", label=name)
+    ax.set_xlabel("x = βΔ_w (chosen) or −βΔ_l (rejected)")
+    ax.set_title("anchor A(x), per response", fontsize=8)
+
+
+def _plot_schedules(params: dict[str, MPOParams], ax) -> None:
+    tau = torch.linspace(0, 1, 101, dtype=torch.float64)
+    x = tau.numpy()
+    for i, (name, p) in enumerate(params.items()):
+        alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), tau).numpy()
+        rho = schedule((p.rho0, p.rho_half, p.rho1), tau).numpy()
+        ax.plot(x, alpha, color=f"C{i}", label=f"α(τ) {name}")
+        ax.plot(x, rho, color=f"C{i}", ls="--", label=f"ρ(τ) {name}")
+    ax.set_xlabel("training progress τ")
+    ax.set_title("schedules α(τ) (imitation), ρ(τ) (preference)", fontsize=8)
+
+
+def _start_vector(point, family: str) -> np.ndarray:
+    return to_vector(point(), family)
+
+
+class MPOFamily:
+    """MPO or TA-MPO as a :class:`mirrorpo.losses.family.LossFamily`; its members are
+    :class:`MPOLoss` objects and its loss files those of :meth:`MPOLoss.save`."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.version = FAMILIES[name]
+        self.param_names = param_names(name)
+        self.start_points = {k: partial(_start_vector, point, name)
+                             for k, point in START_POINTS.items()}
+
+    def __repr__(self) -> str:
+        return f"MPOFamily({self.name!r})"
+
+    def loss(self, vector: np.ndarray | list[float]) -> MPOLoss:
+        return MPOLoss(self.name, from_vector(vector, self.name))
+
+    def formula(self, vector: np.ndarray) -> str:
+        return formula(from_vector(vector, self.name), self.name)
+
+    def load(self, path: str | Path) -> MPOLoss:
+        loss = load_mpo(path)
+        if loss.family != self.name:
+            raise ValueError(f"{path}: a {loss.family} loss file, not {self.name}")
+        return loss
+
+    def convert(self, loss) -> np.ndarray:
+        """Exact, via :func:`in_family`; ValueError for a loss outside MPO / TA-MPO."""
+        if not isinstance(loss, MPOLoss):
+            raise ValueError(f"a {getattr(loss, 'family', type(loss).__name__)} loss is not "
+                             f"an MPO-family loss, so not a {self.name} one")
+        return in_family(loss, self.name).vector
+
+    def plot_panels(self, vectors) -> list:
+        """Mirror map and link; the anchor where a vector uses one; for TA-MPO the α/ρ
+        schedules. Curves are computed in float64 with the loss's own functions."""
+        from mirrorpo.losses.family import Panel
+
+        params = {k: from_vector(v, self.name) for k, v in vectors.items()}
+        panels = [Panel("mirror map f(u)", partial(_plot_mirror, params)),
+                  Panel("link g", partial(_plot_link, params))]
+        if any(has_anchor(p) for p in params.values()):
+            panels.append(Panel("anchor A(x)", partial(_plot_anchor, params)))
+        if self.name == "ta-mpo":
+            panels.append(Panel("schedules α(τ), ρ(τ)", partial(_plot_schedules, params)))
+        return panels
+
+
+MPO_FAMILY = MPOFamily("mpo")
+TA_MPO_FAMILY = MPOFamily("ta-mpo")
+
+
 def load_mpo(path: str | Path) -> MPOLoss:
-    """Load a loss file written by :meth:`MPOLoss.save`; errors name the file and problem."""
+    """Load a loss file written by :meth:`MPOLoss.save`; errors (ValueError) name the file and
+    the problem, whatever JSON the file holds (``mirrorpo.schemas.LossFile``)."""
+    from reprlib import repr as short
+
+    from mirrorpo.schemas import MAX_LOG_RATE, LossFile, validate
+
     path = Path(path)
     raw = read_json(path, "loss file")
     family = raw.get("family") if isinstance(raw, dict) else None
-    if family not in FAMILIES:
-        raise ValueError(f"{path}: unknown loss family {family!r}; known: {', '.join(FAMILIES)}")
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise ValueError(f"{path}: unknown loss family {short(family)}; "
+                         f"known: {', '.join(FAMILIES)}")
     version = raw.get("version")
-    if version not in (1, FAMILIES[family]):
-        raise ValueError(f"{path}: {family} version {version!r} is not supported "
+    if type(version) is not int or version not in (1, FAMILIES[family]):
+        raise ValueError(f"{path}: {family} version {short(version)} is not supported "
                          f"(this mirrorpo reads versions 1 to {FAMILIES[family]})")
     names = list(param_names(family) if version == FAMILIES[family] else param_names_v1(family))
     if raw.get("names", names) != names:
         raise ValueError(f"{path}: parameter names do not match {family} v{version}")
     vector = raw.get("vector")
-    if (not isinstance(vector, list) or len(vector) != len(names)
-            or not all(isinstance(v, int | float) and math.isfinite(v) for v in vector)):
+    if not isinstance(vector, list) or len(vector) != len(names):
         raise ValueError(f"{path}: 'vector' must be {len(names)} finite numbers")
+    vector = validate(LossFile, raw, path).vector  # numbers, finite; no unknown keys
+    for name, v in zip(names, vector, strict=True):
+        if name.startswith("log_") and v > MAX_LOG_RATE:  # the rate is exp(v)
+            raise ValueError(f"{path}: vector: {name} = {v:g} is too large "
+                             f"(its rate exp({name}) overflows; at most {MAX_LOG_RATE:g})")
     if version != FAMILIES[family]:  # new coordinates at their defaults: the same loss
         values = dict(zip(names, vector, strict=True))
         vector = [values.get(n, getattr(MPOParams(), n)) for n in param_names(family)]

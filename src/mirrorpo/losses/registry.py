@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import torch
 
+from mirrorpo.config import ConfigError, Range
+
 
 class PreferenceBatch(NamedTuple):
     """Per-pair inputs of a preference loss, each of shape (..., B): pairs on the last axis.
@@ -76,12 +78,24 @@ class LossSpec:
     """The hyper-parameter a benchmark sweeps (TRL's name), if any."""
     sweep: tuple[float, ...] = ()
     """The values of ``main_hparam`` a benchmark tries (the default among them)."""
+    ranges: dict[str, Range] = field(default_factory=dict)
+    """Hyper-parameter → its valid range (where the formula is defined and not a no-op)."""
+
+    def check(self, hparams: dict[str, float]) -> None:
+        """ConfigError naming the loss and the value for an unknown or out-of-range
+        hyper-parameter (defaults filled in)."""
+        unknown = sorted(set(hparams) - set(self.defaults))
+        if unknown:
+            raise ConfigError(f"loss '{self.name}' has no hyper-parameter(s) {unknown}; "
+                              f"it takes {sorted(self.defaults) or 'none'}")
+        for key, value in {**self.defaults, **hparams}.items():
+            why = self.ranges[key].violation(value) if key in self.ranges else None
+            if why:
+                raise ConfigError(f"loss '{self.name}': {key} {why} "
+                                  f"(valid: {self.ranges[key].describe()})")
 
     def __call__(self, batch: PreferenceBatch, **hparams: float) -> torch.Tensor:
-        unknown = set(hparams) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"loss '{self.name}' has no hyper-parameter(s) {sorted(unknown)}; "
-                             f"it takes {sorted(self.defaults)}")
+        self.check(hparams)
         return self.fn(batch, **{**self.defaults, **hparams})
 
 
@@ -89,16 +103,24 @@ LOSSES: dict[str, LossSpec] = {}
 
 
 def register(name: str, *, uses_reference: bool = True, main_hparam: str | None = None,
-             sweep: tuple[float, ...] = (), **defaults: float) -> Callable[[LossFn], LossFn]:
-    """Decorator adding a per-pair loss function to :data:`LOSSES` under ``name``."""
+             sweep: tuple[float, ...] = (), ranges: dict[str, Range] | None = None,
+             **defaults: float) -> Callable[[LossFn], LossFn]:
+    """Decorator adding a per-pair loss function to :data:`LOSSES` under ``name``; every
+    hyper-parameter needs a valid range in ``ranges``, which its default and sweep obey."""
 
     def wrap(fn: LossFn) -> LossFn:
         if name in LOSSES:
             raise ValueError(f"loss '{name}' registered twice")
         if main_hparam is not None and defaults[main_hparam] not in sweep:
             raise ValueError(f"loss '{name}': the sweep must contain the default {main_hparam}")
-        LOSSES[name] = LossSpec(name, fn, dict(defaults), uses_reference, main_hparam,
-                                tuple(sweep))
+        spec = LossSpec(name, fn, dict(defaults), uses_reference, main_hparam, tuple(sweep),
+                        dict(ranges or {}))
+        if set(spec.ranges) != set(defaults):
+            raise ValueError(f"loss '{name}': declare a range for each hyper-parameter")
+        spec.check({})
+        for v in sweep:
+            spec.check({main_hparam: v})
+        LOSSES[name] = spec
         return fn
 
     return wrap

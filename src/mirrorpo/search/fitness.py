@@ -1,5 +1,5 @@
 """ES fitness: the mean normalised return of policies trained from the reference with each
-candidate loss (DESIGN.md §4; Alfano et al. 2025, §4).
+candidate loss (docs/protocol.md; Alfano et al. 2025, §4).
 
 For a generation's P candidate vectors, every (candidate, fitness seed) pair becomes one member
 of a population-batched training run per dataset; members are scored on the episodes of their
@@ -7,7 +7,7 @@ seed and a candidate's fitness is the mean score over its seeds and the datasets
 whose loss or gradient goes non-finite scores −inf (the strategies rank it worst).
 
 The members of a dataset may be split into shards, each trained as its own population (one per
-Ray worker, see mirrorpo.search.backends). A member's result does not depend on its shard: its
+Ray worker, see mirrorpo.search.ray_backend). A member's result does not depend on its shard:
 minibatches come from its own seeded generator, its parameters and Adam state are its own, and
 its episodes use common random numbers (mirrorpo.evaluation). Sharding therefore changes where
 the work runs, not the fitness.
@@ -21,23 +21,68 @@ search cannot fit one training trajectory and one set of episodes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from mirrorpo.losses.mpo import MPOLoss, from_vector
+from mirrorpo.config import ConfigError, check, setting
+from mirrorpo.losses.family import get_family
 from mirrorpo.policies import PolicyStack
 from mirrorpo.train.population import TrainConfig, train_population
+
+if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
+    from mirrorpo.evaluation import Scorer
 
 FITNESS_SEED_BASE = 2000
 """Fitness member k trains with seed 2000 + k ..."""
 FITNESS_EVAL_SEED = 700_000
 """... and is scored on the episodes of reset seeds 700000 + (2000 + k) + j."""
 
-Scorer = Callable[[PolicyStack, int], tuple[np.ndarray, np.ndarray]]
-"""(policies, eval seed) → (sampled scores, mean-action scores), each (P,)."""
+
+@dataclass(frozen=True)
+class FitnessConfig:
+    """What a search's fitness trains on and how (nested in SearchConfig, saved with it)."""
+
+    data: tuple[str, ...] = setting(help="Dataset directories, comma-separated (fitness "
+                                         "averages over them; one environment).")
+    fitness_seeds: int = setting(1, ge=1, help="Training seeds per candidate (fitness = mean "
+                                               "score over them).")
+    reseed: bool = setting(False, help="Draw fresh fitness seeds every generation (shared "
+                                       "within it), so the search cannot fit one training "
+                                       "trajectory and set of episodes.")
+    episodes: int = setting(10, ge=2, help="Evaluation episodes per fitness member.")
+    train: TrainConfig = setting(default_factory=TrainConfig, cli=False,
+                                 help="Optimiser settings of every fitness member.")
+
+    def __post_init__(self):
+        check(self)
+        if not self.data:
+            raise ConfigError("FitnessConfig.data: give at least one dataset directory")
+        # resolved, so the same dataset named by a relative or an absolute path is one config
+        object.__setattr__(self, "data", tuple(os.path.abspath(d) for d in self.data))
+
+    def to_json(self) -> dict:
+        raw = {"data": list(self.data), "fitness_seeds": self.fitness_seeds,
+               "episodes": self.episodes, "train": self.train.to_json()}
+        if self.reseed:  # recorded only when set
+            raw["reseed"] = True
+        return raw
+
+    @staticmethod
+    def describes(raw: dict) -> bool:
+        """Whether a saved fitness description is a FitnessConfig's (not an older free-form
+        one)."""
+        return set(raw) <= {"data", "fitness_seeds", "episodes", "train", "reseed"} and \
+            "data" in raw
+
+    @classmethod
+    def from_json(cls, raw: dict) -> FitnessConfig:
+        return cls(data=tuple(raw["data"]), fitness_seeds=raw["fitness_seeds"],
+                   episodes=raw["episodes"], reseed=raw.get("reseed", False),
+                   train=TrainConfig.from_json(raw["train"]))
 
 
 @dataclass(frozen=True)
@@ -96,8 +141,8 @@ def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: i
 def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
                  progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Sampled-action scores (M,) of the shard's M members; −inf where training failed."""
-    family = ctx.setup.family
-    losses = [MPOLoss(family, from_vector(vectors[i], family)) for i in shard.candidates]
+    family = get_family(ctx.setup.family)
+    losses = [family.loss(vectors[i]) for i in shard.candidates]
     res = train_population(ctx.reference, ctx.datasets[shard.dataset], losses,
                            list(shard.seeds), ctx.setup.train, progress=progress)
     stack = res.policy.to_stack()

@@ -15,32 +15,15 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from mirrorpo.fileio import write_text_atomic
-from mirrorpo.losses.baselines import log_odds
-from mirrorpo.losses.mpo import (
-    anchor,
-    formula,
-    from_vector,
-    has_anchor,
-    link,
-    mirror_map,
-    schedule,
-)
+from mirrorpo.losses.family import get_family
 from mirrorpo.plots import _plt, save_figure
 from mirrorpo.search.run import decode_floats, read_state
 
 REPORT_DIR = "report"
 ES_CURVES_PNG = "es_curves.png"
 FUNCTIONS_PNG = "learned_functions.png"
-U_RANGE = (-5.0, -1e-3)
-"""Input range of the mirror-map plot (per-step log-likelihoods)."""
-Z_RANGE = (-10.0, 10.0)
-"""Argument range of the link plot."""
-LINK_FLOOR = -25.0
-"""Lower y-limit of the link plot (an exponential link reaches −1e4 at z = −10)."""
 
 
 # ----------------------------------------------------------------------------- state access
@@ -88,78 +71,16 @@ def es_curves(state: dict, path: str | Path) -> Path:
     return Path(path)
 
 
-def _input_name(params) -> str:
-    s = min(max(params.length_power, 0.0), 1.0)
-    return "u = ℓ (summed log-likelihood)" if s == 0 else f"u = ℓ/|y|^{s:.3g}"
-
-
-def _plot_mirror(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
-    u = torch.linspace(*U_RANGE, 400, dtype=torch.float64)
-    x = u.numpy()
-    ax.plot(x, x, color="0.5", ls="--", lw=1, label="DPO: f = u")
-    ax.plot(x, log_odds(u).numpy(), color="0.5", ls=":", lw=1, label="ORPO: logodds(u)")
-    inputs = []
-    for i, (name, v) in enumerate(vectors.items()):
-        p = from_vector(v, family)
-        ax.plot(x, mirror_map(p, u).numpy(), color=f"C{i}", label=name)
-        inputs.append(f"{name}: {_input_name(p)}")
-    ax.set_xlabel("u")
-    ax.set_title("mirror map f(u)\n" + "; ".join(inputs), fontsize=8)
-
-
-def _plot_link(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
-    z = torch.linspace(*Z_RANGE, 400, dtype=torch.float64)
-    x = z.numpy()
-    ax.plot(x, F.logsigmoid(z).numpy(), color="0.5", ls="--", lw=1, label="DPO: log σ(z)")
-    lowest, highest = float(F.logsigmoid(z).min()), 0.0
-    for i, (name, v) in enumerate(vectors.items()):
-        g = link(from_vector(v, family), z).numpy()
-        lowest, highest = min(lowest, float(g.min())), max(highest, float(g.max()))
-        ax.plot(x, g, color=f"C{i}", label=name)
-    title = "link g"
-    if lowest < LINK_FLOOR:
-        ax.set_ylim(LINK_FLOOR, highest + 0.05 * (highest - LINK_FLOOR))
-        title += f" (y clipped at {LINK_FLOOR:g}; lowest value {lowest:.3g})"
-    ax.set_xlabel("β·h (the margin m is subtracted inside g)")
-    ax.set_title(title, fontsize=8)
-
-
-def _plot_anchor(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
-    x = torch.linspace(*Z_RANGE, 400, dtype=torch.float64)
-    ax.plot(x.numpy(), (1 - torch.sigmoid(x)).numpy(), color="0.5", ls="--", lw=1,
-            label="APO-zero: 1 − σ(x)")
-    for i, (name, v) in enumerate(vectors.items()):
-        ax.plot(x.numpy(), anchor(from_vector(v, family), x).numpy(), color=f"C{i}", label=name)
-    ax.set_xlabel("x = βΔ_w (chosen) or −βΔ_l (rejected)")
-    ax.set_title("anchor A(x), per response", fontsize=8)
-
-
-def _plot_schedules(ax, family: str, vectors: dict[str, np.ndarray]) -> None:
-    tau = torch.linspace(0, 1, 101, dtype=torch.float64)
-    x = tau.numpy()
-    for i, (name, v) in enumerate(vectors.items()):
-        p = from_vector(v, family)
-        alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), tau).numpy()
-        rho = schedule((p.rho0, p.rho_half, p.rho1), tau).numpy()
-        ax.plot(x, alpha, color=f"C{i}", label=f"α(τ) {name}")
-        ax.plot(x, rho, color=f"C{i}", ls="--", label=f"ρ(τ) {name}")
-    ax.set_xlabel("training progress τ")
-    ax.set_title("schedules α(τ) (imitation), ρ(τ) (preference)", fontsize=8)
-
-
 def learned_functions(family: str, vectors: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Mirror map, link (and where used the anchor A; for ta-mpo the α/ρ schedules) of each
-    named vector, as a PNG.
-
-    Computed with ``mirrorpo.losses.mpo`` in float64, so the curves are what the loss uses.
-    """
+    """The learned functions of each named vector of ``family``, as a PNG: one panel per
+    entry of the family's ``plot_panels`` (for MPO: mirror map, link, where used the anchor A;
+    for TA-MPO also the α/ρ schedules)."""
     plt = _plt()
-    anchored = any(has_anchor(from_vector(v, family)) for v in vectors.values())
-    panels = ([_plot_mirror, _plot_link] + ([_plot_anchor] if anchored else [])
-              + ([_plot_schedules] if family == "ta-mpo" else []))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.0))
-    for ax, panel in zip(axes, panels, strict=True):
-        panel(ax, family, vectors)
+    panels = get_family(family).plot_panels(vectors)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.0), squeeze=False)
+    for ax, (title, draw) in zip(axes[0], panels, strict=True):
+        ax.set_title(title, fontsize=8)
+        draw(ax)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(f"learned {family} loss", fontsize=10)
@@ -194,7 +115,7 @@ def _generation_table(state: dict) -> list[str]:
 
 
 def _formula_lines(state: dict) -> list[str]:
-    family = state["config"]["family"]
+    family = get_family(state["config"]["family"])
     vectors = final_vectors(state)
     best = state["best"]
     if best is None:
@@ -203,7 +124,7 @@ def _formula_lines(state: dict) -> list[str]:
         lines = [f"- best-so-far fitness: {_num(_float(best['fitness']))}, "
                  f"generation {best['generation'] + 1}"]
     for name, v in vectors.items():
-        lines.append(f"- formula, {name}: `{formula(from_vector(v, family), family)}`")
+        lines.append(f"- formula, {name}: `{family.formula(v)}`")
     return lines
 
 

@@ -1,5 +1,5 @@
-"""A search run: an evolution strategy over an MPO family, in a directory that never loses a
-completed generation.
+"""A search run: an evolution strategy over a loss family (mirrorpo.losses.family), in a
+directory that never loses a completed generation.
 
 After every generation three files are replaced atomically (``write_text_atomic``):
 
@@ -7,7 +7,7 @@ After every generation three files are replaced atomically (``write_text_atomic`
   around, their fitness, and best / mean / median of the finite fitness values), the best
   candidate so far, the current mean and its formula;
 * ``best.json`` and ``mean.json``: the best candidate so far and the current mean as loss files
-  (``MPOLoss.save``; load them with ``load_mpo``).
+  (the family's ``loss(vector).save``; load them with ``mirrorpo.losses.family.load_loss``).
 
 Resume replays: the strategy is rebuilt from the config and told the recorded fitness arrays
 (``strategies.replay``), which reproduces its exact state; nothing is ever unpickled. Floats are
@@ -20,35 +20,25 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from mirrorpo.config import ConfigError, check, first_difference, setting
 from mirrorpo.fileio import read_json, write_text_atomic
-from mirrorpo.losses.mpo import (
-    FAMILIES,
-    MPOLoss,
-    apo_zero_point,
-    dpo_point,
-    formula,
-    from_vector,
-    in_family,
-    load_mpo,
-    orpo_point,
-    sppo_hard_point,
-    to_vector,
-)
+from mirrorpo.losses.family import FAMILIES, get_family, load_loss, start_point_names
+from mirrorpo.search.fitness import FitnessConfig
 from mirrorpo.search.strategies import STRATEGIES
 
 STATE_FILE = "state.json"
 BEST_FILE = "best.json"
 MEAN_FILE = "mean.json"
 STATE_VERSION = 1
-START_POINTS = {"dpo": dpo_point, "orpo": orpo_point, "apo-zero": apo_zero_point,
-                "sppo-hard": sppo_hard_point}
-"""Start name → the MPO parameters (at their default β / λ) the search starts from."""
+START_POINTS = start_point_names()
+"""The start-point names of every loss family (a family's own: ``get_family(f).start_points``,
+name → vector)."""
 
 FitnessFn = Callable[[np.ndarray, int], np.ndarray]
 """fitness_fn(candidates (P, dim), generation) → fitness (P,); higher is better, NaN/±inf fail."""
@@ -58,50 +48,54 @@ FitnessFn = Callable[[np.ndarray, int], np.ndarray]
 class SearchConfig:
     """Everything that defines a search's numbers (saved in state.json; resume checks it)."""
 
-    strategy: str = "openai-es"
-    """A key of ``STRATEGIES``."""
-    family: str = "mpo"
-    """The loss family searched: "mpo" or "ta-mpo"."""
-    start: str = "dpo"
-    """The start point x0, a key of ``START_POINTS`` ("dpo", "orpo", "apo-zero",
-    "sppo-hard"), or, with ``start_vector``, the loss file that vector was read from."""
-    popsize: int = 16
-    """Candidates per generation."""
-    generations: int = 50
-    """Generations to run (≥ 1)."""
-    seed: int = 0
-    """Seed of the strategy's random numbers (≥ 0)."""
-    strategy_options: dict = field(default_factory=dict)
-    """Further fields of the strategy's ``Settings`` (e.g. {"sigma": 0.1}); popsize and seed
-    come from the fields above."""
-    fitness: dict = field(default_factory=dict)
-    """Free-form, JSON-serialisable description of the fitness setup; saved and compared on
-    resume, not interpreted here."""
-    start_vector: list[float] | None = None
-    """x0 itself, as a vector of ``family`` (a start from a loss file, see
-    ``start_from_file``); saved, so a resume never rereads the file."""
+    strategy: str = setting("openai-es", help="Evolution strategy.",
+                            choices=lambda: tuple(STRATEGIES))
+    family: str = setting("mpo", help="Loss family searched (mirrorpo.losses.family).",
+                          choices=lambda: tuple(FAMILIES))
+    start: str = setting("dpo", help="Start point: a named exact point of the family (dpo, "
+                                     "orpo, apo-zero, sppo-hard at its default β or λ), or a "
+                                     "loss file such as an earlier search's best.json (an MPO "
+                                     "loss starts TA-MPO with constant schedules).")
+    popsize: int = setting(16, ge=2, help="Candidates per generation (even for OpenAI-ES).")
+    generations: int = setting(50, ge=1, help="Generations to run.")
+    seed: int = setting(0, ge=0, help="Seed of the strategy.")
+    strategy_options: dict = setting(default_factory=dict, cli=False,
+                                     help="Further fields of the strategy's Settings (e.g. "
+                                          "{'sigma': 0.1}); popsize and seed come from above.")
+    fitness: FitnessConfig | dict = setting(default_factory=dict, cli=False,
+                                            help="What fitness trains on and how "
+                                                 "(FitnessConfig); a dict is a free-form "
+                                                 "description (tests, older runs).")
+    start_vector: list[float] | None = setting(None, cli=False,
+                                               help="x0 itself, as a vector of the family "
+                                                    "(set from a start loss file; saved, so a "
+                                                    "resume never rereads the file).")
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy '{self.strategy}'; "
-                             f"choose one of {', '.join(STRATEGIES)}")
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown loss family '{self.family}'; "
-                             f"choose one of {', '.join(FAMILIES)}")
-        if self.start_vector is None and self.start not in START_POINTS:
-            raise ValueError(f"unknown start point '{self.start}'; "
-                             f"choose one of {', '.join(START_POINTS)} or a loss file")
+        check(self)
+        family = get_family(self.family)
+        if self.start_vector is None and self.start not in family.start_points:
+            if not self.start.endswith(".json"):
+                raise ConfigError(f"SearchConfig.start: unknown start point '{self.start}'; "
+                                  f"choose one of {', '.join(family.start_points)} or a loss "
+                                  "file")
+            try:
+                _, vector = start_from_file(self.start, self.family)
+            except ValueError as exc:
+                raise ConfigError(f"SearchConfig.start: {exc}") from None
+            object.__setattr__(self, "start_vector", vector)
         if self.start_vector is not None:
-            from_vector(self.start_vector, self.family)  # checks the length
+            family.loss(self.start_vector)  # checks the length
             if not all(math.isfinite(v) for v in self.start_vector):
-                raise ValueError("start_vector must be finite")
-        if self.generations < 1:
-            raise ValueError(f"generations must be ≥ 1, got {self.generations}")
+                raise ConfigError("SearchConfig.start_vector: must be finite")
+        if self.strategy == "openai-es" and self.popsize % 2:
+            raise ConfigError("SearchConfig.popsize: OpenAI-ES samples antithetic pairs, so it "
+                              f"must be even, got {self.popsize}")
         self.strategy_settings()  # checks the options
         try:
             json.dumps(self.to_json(), allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"the search config must be plain JSON ({exc})") from None
+            raise ConfigError(f"SearchConfig: must be plain JSON ({exc})") from None
 
     def strategy_settings(self):
         """The strategy's ``Settings`` built from ``strategy_options``, popsize and seed."""
@@ -117,31 +111,52 @@ class SearchConfig:
         """The start point as a flat vector of ``family``, (dim,)."""
         if self.start_vector is not None:
             return np.array(self.start_vector, dtype=np.float64)
-        return to_vector(START_POINTS[self.start](), self.family)
+        return np.asarray(get_family(self.family).start_points[self.start](),
+                          dtype=np.float64)
 
     def to_json(self) -> dict:
         """The config as JSON; ``start_vector`` only when set, so runs made before it existed
         still resume."""
-        raw = asdict(self)
+        raw = {f.name: getattr(self, f.name) for f in fields(self)}
+        raw["strategy_options"] = dict(self.strategy_options)
+        raw["fitness"] = (self.fitness.to_json() if isinstance(self.fitness, FitnessConfig)
+                          else dict(self.fitness))
         if self.start_vector is None:
             del raw["start_vector"]
         return raw
 
     @classmethod
     def from_json(cls, raw: dict) -> SearchConfig:
-        return cls(**raw)
+        fitness = raw.get("fitness", {})
+        if isinstance(fitness, dict) and FitnessConfig.describes(fitness):
+            fitness = FitnessConfig.from_json(fitness)
+        return cls(**{**raw, "fitness": fitness})
+
+
+def strategy_options(strategy: str, sigma: float | None = None,
+                     learning_rate: float | None = None) -> dict:
+    """The ``strategy_options`` of a search from its step size and (OpenAI-ES) learning rate;
+    None keeps the strategy's default, which is then not recorded."""
+    out = {}
+    if sigma is not None:
+        out["sigma0" if strategy == "cma-es" else "sigma"] = sigma
+    if learning_rate is not None:
+        if strategy != "openai-es":
+            raise ConfigError(f"es_learning_rate: only for openai-es, not {strategy}")
+        out["learning_rate"] = learning_rate
+    return out
 
 
 def start_from_file(path: str | Path, family: str) -> tuple[str, list[float]]:
     """(start, start_vector) for a search of ``family`` starting at the loss in ``path``
-    (an MPO or TA-MPO loss file, e.g. an earlier search's best.json), converted by
-    ``in_family``; errors name the file."""
-    loss = load_mpo(path)  # its errors name the file already
+    (a loss file of any family, e.g. an earlier search's best.json), converted by the
+    family's ``convert``; errors name the file."""
+    loss = load_loss(path)  # its errors name the file already
     try:
-        loss = in_family(loss, family)
+        vector = get_family(family).convert(loss)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    return str(path), [float(v) for v in loss.vector]
+    return str(path), [float(v) for v in vector]
 
 
 class GenerationStats(NamedTuple):
@@ -225,7 +240,7 @@ def state_to_json(config: SearchConfig, history: list[Generation], best: Best | 
         "version": STATE_VERSION,
         "config": config.to_json(),
         "generations_done": len(history),
-        "formula": formula(from_vector(mean, config.family), config.family),
+        "formula": get_family(config.family).formula(mean),
         "mean_vector": encode_floats(mean),
         "best": None if best is None else {
             "generation": best.generation, "fitness": _encode_float(best.fitness),
@@ -240,24 +255,81 @@ def state_to_json(config: SearchConfig, history: list[Generation], best: Best | 
 
 
 def read_state(out_dir: str | Path) -> dict:
-    """The raw state.json of a run directory; errors name the file and the problem."""
+    """The raw state.json of a run directory, checked: its structure and types
+    (``mirrorpo.schemas.SearchState``), its config (a valid ``SearchConfig``) and every size
+    the config implies (vectors of the family's dimension, fitness arrays of popsize). Errors
+    are one-line ValueErrors naming the file, the field and the problem."""
+    from mirrorpo.schemas import SearchState, dataclass_model, validate
+
     path = Path(out_dir) / STATE_FILE
     raw = read_json(path, "search state")
-    if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if type(version) is not int or version != STATE_VERSION:
         raise ValueError(f"{path}: not a search state of version {STATE_VERSION}")
+    state = validate(SearchState, raw, path)
+    config_raw = raw["config"]
+    validate(dataclass_model(SearchConfig, frozenset({"start_vector"})), config_raw, path,
+             field="config")
+    if config_raw["strategy"] in STRATEGIES:
+        validate(dataclass_model(STRATEGIES[config_raw["strategy"]].Settings),
+                 config_raw["strategy_options"], path, field="config.strategy_options")
+    if isinstance(config_raw["fitness"], dict) and FitnessConfig.describes(config_raw["fitness"]):
+        validate(dataclass_model(FitnessConfig, frozenset({"reseed"})), config_raw["fitness"],
+                 path, field="config.fitness")
+    try:
+        config = SearchConfig.from_json(config_raw)
+    except (ValueError, FileNotFoundError) as exc:  # the latter: a start loss file it names
+        raise ValueError(f"{path}: config: {exc}") from None
+    family = get_family(config.family)
+    dim = len(family.param_names)
+
+    def check(where: str, ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(f"{path}: {where}: {what}")
+
+    def check_size(where: str, values: list, size: int, of: str) -> None:
+        check(where, len(values) == size, f"has {len(values)} values, expected {size} ({of})")
+
+    dims = f"the {config.family} parameters"
+    check_size("mean_vector", state.mean_vector, dim, dims)
+    n = len(state.history)
+    check("generations_done", state.generations_done == n,
+          f"is {state.generations_done}, but history holds {n} generations")
+    check("history", n <= config.generations,
+          f"holds {n} generations, more than config.generations = {config.generations}")
+    for g, gen in enumerate(state.history):
+        check(f"history.{g}.generation", gen.generation == g, f"is {gen.generation}, expected {g}")
+        check_size(f"history.{g}.mean_vector", gen.mean_vector, dim, dims)
+        check_size(f"history.{g}.fitness", gen.fitness, config.popsize, "config.popsize")
+    vectors = {"mean_vector": state.mean_vector}
+    if state.best is not None:
+        check("best.generation", state.best.generation < n,
+              f"is {state.best.generation}, but history holds {n} generations")
+        check("best.fitness", math.isfinite(state.best.fitness), "must be finite")
+        check_size("best.vector", state.best.vector, dim, dims)
+        vectors["best.vector"] = state.best.vector
+    for where, vector in vectors.items():  # reports render these
+        try:
+            family.formula(np.array(vector, dtype=np.float64))
+        except (ValueError, OverflowError) as exc:
+            check(where, False, f"not a {config.family} loss ({exc})")
     return raw
 
 
-def history_from_json(raw: dict) -> list[Generation]:
-    """The generations of a decoded state.json."""
-    return [Generation(decode_floats(g["mean_vector"]), decode_floats(g["fitness"]))
-            for g in raw["history"]]
+def history_from_json(raw: dict, path: str | Path = STATE_FILE) -> list[Generation]:
+    """The generations of a decoded state.json (``path`` names it in errors)."""
+    from mirrorpo.schemas import SEARCH_HISTORY, validate
+
+    history = raw.get("history") if isinstance(raw, dict) else None
+    return [Generation(np.array(g.mean_vector, dtype=np.float64),
+                       np.array(g.fitness, dtype=np.float64))
+            for g in validate(SEARCH_HISTORY, history, path, field="history")]
 
 
 def load_result(out_dir: str | Path) -> SearchResult:
-    """The result recorded in a run directory (complete or not)."""
+    """The result recorded in a run directory (complete or not); errors as ``read_state``."""
     raw = read_state(out_dir)
-    history = tuple(history_from_json(raw))
+    history = tuple(history_from_json(raw, Path(out_dir) / STATE_FILE))
     b = raw["best"]
     best = None if b is None else Best(decode_floats(b["vector"]), float(b["fitness"]),
                                        b["generation"])
@@ -270,9 +342,10 @@ def _save(out: Path, config: SearchConfig, history: list[Generation], best: Best
     """Write state.json (the record resume reads), then best.json and mean.json."""
     state = state_to_json(config, history, best, mean)
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, allow_nan=False) + "\n")
+    family = get_family(config.family)
     if best is not None:
-        MPOLoss(config.family, from_vector(best.vector, config.family)).save(out / BEST_FILE)
-    MPOLoss(config.family, from_vector(mean, config.family)).save(out / MEAN_FILE)
+        family.loss(best.vector).save(out / BEST_FILE)
+    family.loss(mean).save(out / MEAN_FILE)
 
 
 def _recorded_history(out: Path, config: SearchConfig, resume: bool) -> list[Generation]:
@@ -283,10 +356,12 @@ def _recorded_history(out: Path, config: SearchConfig, resume: bool) -> list[Gen
         raise FileExistsError(f"{out}: already holds a search ({STATE_FILE}); resume it or "
                               f"choose another directory")
     raw = read_state(out)
-    if raw["config"] != json.loads(json.dumps(config.to_json())):
-        raise FileExistsError(f"{out}: holds a different search (its {STATE_FILE} has another "
-                              f"config); pass the same config to resume it, or another directory")
-    history = history_from_json(raw)
+    diff = first_difference(raw["config"], json.loads(json.dumps(config.to_json())))
+    if diff:
+        raise FileExistsError(f"{out}: holds a different search (its {STATE_FILE} differs in "
+                              f"{diff}); pass the same config to resume it, or another "
+                              "directory")
+    history = history_from_json(raw, out / STATE_FILE)
     if any(gen.fitness.shape != (config.popsize,) for gen in history):
         raise ValueError(f"{out / STATE_FILE}: a recorded fitness array is not of size "
                          f"{config.popsize}")

@@ -6,7 +6,7 @@ layer serves all members, and Adam — element-wise — keeps members independen
 draws its own minibatches from its own seed, clips its own gradient norm, and is marked failed
 (and frozen) if its loss or gradient goes non-finite while the others go on.
 
-Continuous actions (DESIGN.md §3): a Gaussian log-*density* can exceed 0, where log-odds is
+Continuous actions (docs/mpo.md): a Gaussian log-*density* can exceed 0, where log-odds is
 undefined, so the log-likelihood of a segment is that of the action *mass* at resolution δ per
 action dimension: ℓ = Σ_t min(log N(a_t; μ(s_t), σ²) + d·log δ, −1e-8). DPO-style losses are
 unchanged by the shift (it cancels in the margin); ORPO/SimPO/MPO inputs become probabilities.
@@ -15,11 +15,12 @@ unchanged by the shift (it cancels in the margin); ORPO/SimPO/MPO inputs become 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
+from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.losses.registry import BatchLoss, PreferenceBatch
 from mirrorpo.policies import LOG_2PI, PolicyStack
 
@@ -165,24 +166,37 @@ def segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one population-batched PO run."""
+    """Settings of one population-batched PO run (each checked when built)."""
 
-    steps: int = 1000
-    """Optimiser steps per member."""
-    batch_pairs: int = 8
-    """Pairs per minibatch per member."""
-    learning_rate: float = 1e-3
-    max_grad_norm: float = 1.0
-    """Per-member gradient-norm clip."""
-    action_resolution: float = 0.01
-    """δ: action resolution per dimension for log-masses."""
-    log_every: int = 50
-    chunk_rows: int = 32_768
-    """Members are processed in chunks of about this many state-action rows per step, so
-    activations stay cache-sized (and below glibc's mmap threshold: fresh page-faulted memory
-    every step made large populations 2× slower per row)."""
-    snapshot_steps: tuple[int, ...] = ()
-    """Keep every member's weights after these many steps (training-length curves)."""
+    steps: int = setting(1000, help="Optimiser steps per member.", ge=1)
+    batch_pairs: int = setting(8, help="Pairs per minibatch per member.", ge=1)
+    learning_rate: float = setting(1e-3, help="Adam learning rate.", gt=0)
+    max_grad_norm: float = setting(1.0, help="Per-member gradient-norm clip.", gt=0)
+    action_resolution: float = setting(
+        0.01, help="δ: action resolution per dimension for log-masses (docs/mpo.md).", gt=0,
+        le=1)
+    log_every: int = setting(50, help="Steps between logged curve points.", ge=1, cli=False)
+    chunk_rows: int = setting(
+        32_768, ge=1, cli=False,
+        help="Members are processed in chunks of about this many state-action rows per step, "
+             "so activations stay cache-sized (and below glibc's mmap threshold: fresh "
+             "page-faulted memory every step made large populations 2× slower per row).")
+    snapshot_steps: tuple[int, ...] = setting(
+        (), cli=False, help="Keep every member's weights after these many steps "
+                            "(training-length curves).")
+
+    def __post_init__(self):
+        check(self)
+        if any(not isinstance(t, int) or t < 1 for t in self.snapshot_steps):
+            raise ConfigError(f"TrainConfig.snapshot_steps: positive step counts, got "
+                              f"{self.snapshot_steps}")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "snapshot_steps": list(self.snapshot_steps)}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> TrainConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 
 LOG_KEYS = ("loss", "chosen_logps", "rejected_logps", "chosen_logratios", "rejected_logratios",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mirrorpo.cli_common import UserError, console, friendly_errors, progress_bar
+from mirrorpo.cli.common import UserError, console, friendly_errors, progress_bar
 
 CONFIG_FILE = "config.json"
 MODEL_SUBDIR = "model"

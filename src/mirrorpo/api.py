@@ -1,0 +1,112 @@
+"""The mirrorpo library: every job of the command line as a Python function.
+
+Each job takes a frozen config dataclass that checks itself when built (an invalid config
+cannot exist), checks its inputs and output paths before any work, reports progress through an
+optional ``progress`` callback (mirrorpo.progress) and returns its results as objects::
+
+    import mirrorpo as mp
+
+    ds = mp.make_dataset(mp.DataConfig(env="hopper", preset="noisy-20", pairs=256,
+                                       horizon=50), "runs/data/small")
+    run = mp.train(ds, ["dpo", "orpo", "best.json", my_loss],
+                   mp.TrainRunConfig(seeds=3, train=mp.TrainConfig(steps=200)))
+    run.save("runs/train/small")
+
+The command line (mirrorpo.cli) only parses options into these configs, calls these functions
+and renders what they return. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mirrorpo.bench import BenchConfig, render_bench, run_bench
+from mirrorpo.data.dataset import PreferenceDataset, load_dataset
+from mirrorpo.data.generate import DataConfig
+from mirrorpo.evaluation import PolicyScore, score_policies
+from mirrorpo.losses.resolve import NamedLoss, loss_label, resolve_loss
+from mirrorpo.metatest import MetaTestConfig, meta_test
+from mirrorpo.policies import PolicyStack
+from mirrorpo.progress import Log, Progress, no_log, no_progress
+from mirrorpo.train.population import TrainConfig
+from mirrorpo.train.run import TrainRun, TrainRunConfig, train
+
+__all__ = [
+    "BenchConfig", "DataConfig", "MetaTestConfig", "NamedLoss", "PolicyScore",
+    "PreferenceDataset", "TrainConfig", "TrainRun", "TrainRunConfig", "bench", "evaluate",
+    "load_dataset", "loss_label", "make_dataset", "meta_test", "render_bench", "report",
+    "resolve_loss", "train",
+]
+
+
+def make_dataset(config: DataConfig, out: str | Path | None = None, *, force: bool = False,
+                 progress: Progress = no_progress, log: Log = no_log) -> PreferenceDataset:
+    """Draw a preference dataset from ``config`` (same seed, same bytes); with ``out``, save it
+    there (checked before generating; an existing dataset is replaced only with ``force``)."""
+    import time
+
+    from mirrorpo.data import generate
+    from mirrorpo.data.dataset import CARD_FILE, save_dataset
+    from mirrorpo.data.presets import get_preset
+    from mirrorpo.outputs import check_output_dir
+
+    if out is not None:
+        check_output_dir(out, CARD_FILE, "dataset", force=force)
+    ctx = generate.load_suite_context(config.env)
+    t0 = time.time()
+    with progress(f"data {config.env}/{get_preset(config.preset).id}",
+                  config.progress_total()) as advance:
+        ds = generate.make_dataset(ctx, get_preset(config.preset), num_pairs=config.num_pairs,
+                                   horizon=config.segment_horizon, seed=config.seed,
+                                   progress=advance)
+    if out is not None:
+        save_dataset(Path(out), ds.arrays, ds.card, overwrite=force)
+        log(f"wrote {out} in {time.time() - t0:.1f}s")
+    return ds
+
+
+def evaluate(policies: PolicyStack | str | Path, env: str, *, episodes: int = 10,
+             seed: int = 100_000, progress: Progress = no_progress,
+             nthread: int | None = None) -> list[PolicyScore]:
+    """Normalised scores (sampled and mean actions, 95% bootstrap CIs) of every policy in a
+    stack or a policies .safetensors file, episode k starting from ``reset(seed=seed + k)``."""
+    from mirrorpo.policies import load_policies
+
+    if not isinstance(policies, PolicyStack):
+        policies, _ = load_policies(Path(policies))
+    if episodes < 2:
+        raise ValueError(f"episodes: at least 2 for a CI, got {episodes}")
+    return score_policies(env, policies, episodes=episodes, seed=seed, nthread=nthread,
+                          progress=progress)
+
+
+def bench(config: BenchConfig, out: str | Path, *, data_root: str | Path = "runs/suite",
+          force: bool = False, progress: Progress = no_progress,
+          nthread: int | None = None) -> dict:
+    """Every loss on every preset: tuned on validation seeds, reported on test seeds (see
+    mirrorpo.bench). Resumes an interrupted run in ``out``; returns the tables."""
+    return run_bench(config, out, data_root=data_root, force=force, progress=progress,
+                     nthread=nthread)
+
+
+def report(run_dir: str | Path, out: str | Path | None = None,
+           meta_test: str | Path | None = None) -> Path:
+    """Write report.md, report.html and PNGs for a search run (complete or not), with the
+    tables of a meta-test directory if given; returns the report directory."""
+    import re
+
+    from mirrorpo.search.report import write_report
+    from mirrorpo.search.run import STATE_FILE
+
+    run_dir = Path(run_dir)
+    if not (run_dir / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir}: not a search run directory (no {STATE_FILE})")
+    body = None
+    if meta_test is not None:
+        md = Path(meta_test) / "meta_test.md"
+        if not md.is_file():
+            raise FileNotFoundError(f"{meta_test}: holds no meta_test.md (run the meta-test "
+                                    "first)")
+        text = md.read_text().split("\n", 1)[1]  # drop its title
+        body = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.M)  # nest under "## Meta-test"
+    return write_report(run_dir, out, meta_test=body)

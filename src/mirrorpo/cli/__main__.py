@@ -1,0 +1,5 @@
+"""``python -m mirrorpo.cli``."""
+
+from mirrorpo.cli import main
+
+main()

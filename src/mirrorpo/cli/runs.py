@@ -1,0 +1,170 @@
+"""``mirrorpo train``, ``bench``, ``meta-test`` and ``demo``: parse → config → API → render."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from mirrorpo.bench import BenchConfig
+from mirrorpo.cli.common import console, err_console, friendly_errors, progress_bar
+from mirrorpo.cli.options import config_options, from_options
+from mirrorpo.cli.render import print_train_run
+from mirrorpo.metatest import MetaTestConfig
+from mirrorpo.train.population import TrainConfig
+from mirrorpo.train.run import TrainRunConfig
+
+
+def threads_option(fn):
+    """``--threads N``: torch and MuJoCo threads of this process (default 2, the machine's
+    cores; pin two runs side by side to one core each with ``taskset`` and ``--threads 1``)."""
+    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+                        help="torch and MuJoCo threads of this process.")(fn)
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+LOSS_HELP = ("Loss: NAME, NAME:key=value,..., a loss-family .json file, or "
+             "package.module:function[:key=value,...]; repeatable.")
+
+
+@click.command("train")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Preference dataset directory (from `mirrorpo data make`).")
+@click.option("--loss", "loss_specs", multiple=True, required=True, help=LOSS_HELP)
+@config_options(TrainRunConfig)
+@config_options(TrainConfig)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--force", is_flag=True, help="Replace an existing run in --out.")
+@threads_option
+@friendly_errors
+def train_cmd(data_dir, loss_specs, out, force, threads, **options) -> None:
+    """Fine-tune the shipped reference with PO losses, population-batched, then evaluate."""
+    from mirrorpo.api import train
+    from mirrorpo.losses.resolve import resolve_losses
+    from mirrorpo.outputs import check_output_dir
+    from mirrorpo.train.run import RUN_FILE
+
+    cfg = from_options(TrainRunConfig, options, train=from_options(TrainConfig, options))
+    check_output_dir(out, RUN_FILE, "training run", force=force)
+    losses = resolve_losses(loss_specs)
+    set_threads(threads)
+    run = train(data_dir, losses, cfg, progress=progress_bar, nthread=threads)
+    run.save(out, force=force)
+    print_train_run(run, f"{run.dataset_card['env']}: trained members ({cfg.episodes} "
+                         "episodes each)")
+    console.print(f"run saved in {out}")
+
+
+@click.command("bench")
+@config_options(BenchConfig)
+@config_options(TrainConfig)
+@click.option("--data-root", type=click.Path(path_type=Path), default=Path("runs/suite"),
+              show_default=True, help="Where `mirrorpo data make` wrote the datasets.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Run directory (an interrupted run resumes with the same options).")
+@click.option("--force", is_flag=True, help="Start over in --out, discarding its results.")
+@threads_option
+@friendly_errors
+def bench_cmd(data_root, out, force, threads, **options) -> None:
+    """Every loss on every preset: sweep on validation seeds, report on test seeds.
+
+    Writes summary.md, summary.csv, members.csv and plots/ (score bars with CIs, training
+    curves, log-likelihood curves) to --out.
+    """
+    from mirrorpo.api import bench
+    from mirrorpo.bench import markdown_summary
+
+    cfg = from_options(BenchConfig, options, train=from_options(TrainConfig, options))
+    set_threads(threads)
+    t0 = time.time()
+    tables = bench(cfg, out, data_root=data_root, force=force, progress=progress_bar,
+                   nthread=threads)
+    click.echo(markdown_summary(tables))
+    console.print(f"bench finished in {time.time() - t0:.0f}s; results in {out}")
+
+
+@click.command("meta-test")
+@config_options(MetaTestConfig)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Meta-test directory (an interrupted run resumes with the same options).")
+@threads_option
+@friendly_errors
+def meta_test_cmd(out, threads, **options) -> None:
+    """Score discovered losses on fresh test seeds against the bench's tuned baselines.
+
+    Same protocol and statistics as `mirrorpo bench`: every baseline at its validated setting
+    and every discovered loss are trained on test seeds 0..N−1 and scored on the test
+    episodes. Writes meta_test.md (discovered vs best tuned baseline per preset), and the
+    bench outputs (summary.md/.csv, members.csv, plots/). Give several presets for the
+    transfer matrix. Members of the bench and of any --reuse run are taken over instead of
+    retrained (a member's result depends only on its loss, spec and seed).
+    """
+    from mirrorpo.api import meta_test
+    from mirrorpo.bench import markdown_verdicts
+
+    cfg = from_options(MetaTestConfig, options)
+    set_threads(threads)
+    t0 = time.time()
+    verdicts = meta_test(cfg, out, progress=progress_bar, nthread=threads)
+    click.echo(markdown_verdicts(verdicts))
+    console.print(f"meta-test finished in {time.time() - t0:.0f}s; results in {out}")
+
+
+@click.command()
+@click.option("--env", "env_name", type=click.Choice(["hopper", "halfcheetah", "walker2d",
+                                                      "ant"]), default="hopper",
+              show_default=True, help="Suite environment (Gymnasium MuJoCo v5).")
+@click.option("--pairs", type=click.IntRange(min=16), default=1024, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Training seeds per loss.")
+@click.option("--steps", type=click.IntRange(min=1), default=TrainConfig().steps,
+              show_default=True, help="Optimiser steps.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"),
+              show_default=True, help="Where the demo's dataset, loss file, table and plots go.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@friendly_errors
+def demo(env_name, pairs, seeds, steps, out, seed) -> None:
+    """The whole story in one go: a noisy-20 dataset → reference vs DPO, ORPO and MPO at its
+    DPO point → table (95% CIs) and plots."""
+    from mirrorpo import plots
+    from mirrorpo.api import DataConfig, make_dataset
+    from mirrorpo.assets import load_reference
+    from mirrorpo.bench import markdown_summary, table_rows, test_unit, unit_curves
+    from mirrorpo.cli.render import print_card, print_ladder
+    from mirrorpo.evaluation import NormalisedScorer
+    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.losses.mpo import MPOLoss, dpo_point
+
+    t0 = time.time()
+    console.rule(f"[bold]mirrorpo demo · {env_name}")
+    print_ladder(env_name, None)
+    data_dir = out / f"{env_name}-noisy-20-seed{seed}"
+    ds = make_dataset(DataConfig(env=env_name, preset="noisy-20", pairs=pairs, seed=seed),
+                      data_dir, force=True, progress=progress_bar, log=err_console.print)
+    print_card(ds.card)
+    mpo_file = out / "mpo-at-dpo-point.json"
+    MPOLoss("mpo", dpo_point(beta=0.1)).save(mpo_file)
+    losses = ("dpo:beta=0.1", "orpo:beta=0.1", str(mpo_file))
+    cfg = BenchConfig(env=env_name, presets=("noisy-20",), losses=losses, seeds=seeds,
+                      train=TrainConfig(steps=steps))
+    set_threads(2)
+    with progress_bar(f"train {len(losses)} losses × {seeds} seeds, then evaluate",
+                      steps) as advance:
+        unit = test_unit(cfg, {x: x for x in losses}, ds.arrays, load_reference(env_name),
+                         NormalisedScorer.for_env(env_name, cfg.episodes), advance)
+    tables = table_rows({"noisy-20": unit}, losses)
+    md = markdown_summary(tables)
+    write_text_atomic(out / "demo.md", md)
+    plots.score_bars(tables["noisy-20"], f"{env_name} noisy-20 ({pairs} pairs): {seeds} seeds",
+                     out / "demo_scores.png")
+    curves, _ = unit_curves(unit, losses)
+    plots.training_curves(curves, tables["noisy-20"]["reference"][0].mean,
+                          f"{env_name} noisy-20: score along training", out / "demo_curves.png")
+    click.echo(md)
+    console.print(f"demo finished in {time.time() - t0:.0f}s; table and plots in {out}")

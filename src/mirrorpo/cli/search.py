@@ -1,0 +1,112 @@
+"""``mirrorpo search``, ``report`` and ``losses``: discovery over loss families."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from mirrorpo.cli.common import console, friendly_errors, progress_bar
+from mirrorpo.cli.options import config_options, from_options
+from mirrorpo.cli.render import markdown_table
+from mirrorpo.cli.runs import threads_option
+from mirrorpo.search.fitness import FitnessConfig
+from mirrorpo.search.run import SearchConfig
+from mirrorpo.train.population import TrainConfig
+
+
+@click.command("search")
+@config_options(SearchConfig)
+@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Search step: OpenAI-ES σ, CMA-ES σ0 [default: the strategy's].")
+@click.option("--es-learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="OpenAI-ES: Adam step size on the mean [default: the strategy's].")
+@config_options(FitnessConfig)
+@config_options(TrainConfig)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--resume", is_flag=True,
+              help="Continue the search in --out (after Ctrl-C, a crash or a kill).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Where fitness runs: this process (population-batched) "
+                                      "or Ray workers (members split into one shard per worker).")
+@click.option("--address", default=None,
+              help="Ray: cluster address to join ('auto', 'ray://HEAD:10001') [default: start "
+                   "a local Ray instance].")
+@click.option("--worker-cpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ray: CPUs (torch and MuJoCo threads) per worker task.")
+@threads_option
+@friendly_errors
+def search_cmd(sigma, es_learning_rate, out, resume, backend, address, worker_cpus, threads,
+               **options) -> None:
+    """Evolution strategies over a loss family: fitness is the normalised return after
+    training from the reference with each candidate loss. State is saved atomically after
+    every generation (state.json, best.json, mean.json); --resume continues exactly."""
+    import torch
+
+    from mirrorpo.search.job import search
+    from mirrorpo.search.run import strategy_options
+
+    fitness = from_options(FitnessConfig, options, train=from_options(TrainConfig, options))
+    config = from_options(SearchConfig, options, fitness=fitness,
+                          strategy_options=strategy_options(options["strategy"], sigma,
+                                                            es_learning_rate))
+    torch.set_num_threads(threads)
+    t0 = time.time()
+    res = search(config, out, resume=resume, backend=backend, address=address,
+                 worker_cpus=worker_cpus, progress=progress_bar, log=console.print,
+                 nthread=threads)
+    if res.best is not None:
+        console.print(f"best fitness {res.best.fitness:.2f} (generation "
+                      f"{res.best.generation + 1}); loss file {out / 'best.json'}")
+    console.print(f"search finished in {time.time() - t0:.0f}s; state in {out / 'state.json'}")
+
+
+@click.command("report")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report directory [default: RUN/report].")
+@click.option("--meta-test", "meta_dir", type=click.Path(path_type=Path), default=None,
+              help="A `mirrorpo meta-test` directory whose tables join the report.")
+@friendly_errors
+def report_cmd(run_dir, out, meta_dir) -> None:
+    """Report on the search run directory RUN (complete or not), from its state.json alone:
+    report.md, a self-contained report.html (images embedded) and PNGs of the ES curves and
+    the learned mirror map, link (and TA-MPO schedules). Nothing is trained or evaluated."""
+    from mirrorpo.api import report
+
+    target = report(run_dir, out, meta_test=meta_dir)
+    console.print(f"report written to {target / 'report.html'} (and report.md, PNGs)")
+
+
+@click.command("losses")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table instead.")
+def losses_cmd(markdown) -> None:
+    """List the registered preference losses, their defaults, valid ranges and formulas."""
+    rows = loss_rows()
+    head = ("loss", "uses π_ref", "defaults (TRL names)", "valid ranges", "formula and source")
+    if markdown:
+        click.echo(markdown_table(head, rows))
+        return
+    table = Table(title="registered losses (mirrorpo.losses)")
+    for col in head:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def loss_rows() -> list[tuple[str, ...]]:
+    """One row per registered loss, from the registry (name, reference use, defaults, ranges,
+    doc)."""
+    from mirrorpo.losses import LOSSES
+
+    rows = []
+    for name in sorted(LOSSES):
+        spec = LOSSES[name]
+        doc = " ".join((spec.fn.__doc__ or "").split())
+        defaults = ", ".join(f"{k}={v:g}" for k, v in spec.defaults.items()) or "—"
+        ranges = ", ".join(f"{k} {r.describe()}" for k, r in spec.ranges.items()) or "—"
+        rows.append((name, "yes" if spec.uses_reference else "no", defaults, ranges, doc))
+    return rows

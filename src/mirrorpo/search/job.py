@@ -1,0 +1,82 @@
+"""A search as one job: datasets, reference, scorer and backend assembled from a
+:class:`~mirrorpo.search.run.SearchConfig`, then the resumable ES loop of mirrorpo.search.run.
+
+Where the fitness runs (this process, or Ray workers) and how many threads it uses are
+arguments of :func:`search`, not of the config: they change the wall time, not the numbers, so
+a search started in one place resumes in another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mirrorpo.config import ConfigError
+from mirrorpo.progress import Log, Progress, no_log, no_progress
+from mirrorpo.search.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
+from mirrorpo.search.run import SearchConfig, SearchResult, read_state, run_search
+
+BACKENDS = ("local", "ray")
+
+
+def fitness_context(config: SearchConfig, nthread: int | None = None) -> FitnessContext:
+    """Reference, datasets and scorer of the search's fitness; the datasets must be of one
+    environment."""
+    from mirrorpo.assets import load_reference
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.evaluation import NormalisedScorer
+
+    fit = config.fitness
+    sets = [load_dataset(d) for d in fit.data]
+    envs = sorted({ds.card["env"] for ds in sets})
+    if len(envs) != 1:
+        raise ConfigError(f"FitnessConfig.data: datasets of one environment only, got {envs}")
+    setup = FitnessSetup(family=config.family, fitness_seeds=fit.fitness_seeds,
+                         reseed=fit.reseed, train=fit.train)
+    scorer = NormalisedScorer.for_env(envs[0], fit.episodes, mean_action=False,
+                                      nthread=nthread)
+    return FitnessContext(setup, load_reference(envs[0]), tuple(ds.arrays for ds in sets),
+                          scorer)
+
+
+def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
+           backend: str = "local", address: str | None = None, worker_cpus: int = 1,
+           progress: Progress = no_progress, log: Log = no_log,
+           nthread: int | None = None) -> SearchResult:
+    """Run the search ``config`` in ``out``, or continue it with ``resume`` (a run started
+    from Python resumes from the command line and the other way round: both record the same
+    config in state.json).
+
+    ``backend`` "local" trains every generation as one population in this process; "ray"
+    splits it into shards on a Ray cluster (``address``: "auto", "ray://HEAD:10001", or None
+    to start a local one), ``worker_cpus`` CPUs per shard.
+    """
+    from mirrorpo.outputs import check_output_dir
+    from mirrorpo.search.run import STATE_FILE
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: unknown {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise ConfigError("address: only with the ray backend")
+    out = Path(out)
+    check_output_dir(out, STATE_FILE, "search", resume=resume, can_resume=True)
+    ctx = fitness_context(config, nthread)
+    if backend == "ray":
+        from mirrorpo.search.ray_backend import RayBackend
+
+        runner = RayBackend(ctx, address=address, worker_cpus=worker_cpus)
+        log(f"Ray backend: {runner.workers} workers × {worker_cpus} CPU")
+    else:
+        runner = InProcess(ctx)
+
+    def log_generation(line: str) -> None:
+        log(line)
+        if (out / STATE_FILE).exists():
+            log(f"  mean: {read_state(out)['formula']}")
+
+    try:
+        with progress(f"search {config.family} ({config.strategy}, P={config.popsize})",
+                      config.generations) as advance:
+            return run_search(config, out, make_fitness(ctx, runner), resume=resume,
+                              progress=advance, log=log_generation)
+    finally:
+        runner.close()
