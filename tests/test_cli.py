@@ -27,6 +27,7 @@ def test_help(path):
     assert "Usage:" in res.output
 
 
+@pytest.mark.e2e
 def test_end_to_end_tiny(tiny_assets, tmp_path):
     runner = CliRunner()
     out = tmp_path / "ds"
@@ -98,6 +99,7 @@ def test_missing_assets_message(tmp_path):
     assert "reference.safetensors" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_train_tiny_end_to_end(tiny_assets, tmp_path):
     runner = CliRunner()
     data = tmp_path / "ds"
@@ -136,6 +138,7 @@ def test_train_rejects_bad_loss_specs(tiny_assets, tmp_path, loss, needle):
     assert needle in res.output
 
 
+@pytest.mark.e2e
 def test_bench_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     runner = CliRunner()
     root = tmp_path / "suite"
@@ -185,6 +188,7 @@ def test_demo_tiny(tiny_assets, tmp_path):
     assert (out / "demo_scores.png").exists() and (out / "demo_curves.png").exists()
 
 
+@pytest.mark.e2e
 def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     runner = CliRunner()
     data = tmp_path / "ds"
@@ -224,6 +228,7 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.e2e
 def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     from mirrorpo.assets import load_reference
     from mirrorpo.bench import BenchRun, test_unit

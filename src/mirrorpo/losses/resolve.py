@@ -21,7 +21,9 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,8 @@ def registered_loss(name: str, hparams: dict[str, float], spec: str) -> NamedLos
 
 def imported_loss(module: str, attr: str, hparams: dict[str, float], spec: str) -> NamedLoss:
     """``module:attr`` imported, with keyword hyper-parameters bound (names checked)."""
+    if os.getcwd() not in sys.path:  # as `python -m` would: a user's module in the current
+        sys.path.append(os.getcwd())  # directory imports (appended: never shadows a package)
     try:
         obj = importlib.import_module(module)
     except ImportError as exc:

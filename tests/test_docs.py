@@ -1,0 +1,36 @@
+"""The docs' Python examples run as written (on the shipped Hopper assets, tiny budgets)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def python_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.S)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("page", ["api.md", "tutorial-own-loss.md"])
+def test_page_code_runs(page, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks(page)
+    assert blocks, f"{page} has no Python example"
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"{page}[{i}]", "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out
+    if page == "api.md":  # every member of the four losses, then the reference, in the table
+        for label in ("dpo/seed0", "orpo:beta=0.5/seed1", "mpo:apo/seed0", "margin_dpo/seed1",
+                      "reference"):
+            assert f"| {label} |" in out
+        assert (tmp_path / "runs/api-demo/run/run.json").is_file()
+    else:  # the user's loss is a row of every preset's table, beside the swept baselines
+        assert out.count("tempered_dpo") == 4 and out.count("dpo:beta=") == 2
+        assert (tmp_path / "runs/own-loss/bench/summary.md").is_file()
+
+
+def test_api_page_is_about_thirty_lines():
+    assert len(python_blocks("api.md")[0].splitlines()) <= 32
+    assert len(python_blocks("tutorial-own-loss.md")[0].splitlines()) <= 25
