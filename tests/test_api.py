@@ -264,6 +264,23 @@ def test_meta_test_takes_over_bench_members_and_reuses_earlier_run(tiny_assets, 
     assert repr(again) == repr(verdicts)
 
 
+def test_meta_test_of_a_python_callable_and_a_spec(tiny_assets, tmp_path):
+    """Losses to meta-test need not be files: a callable and a module:function spec are
+    trained on the test seeds beside the taken-over baselines and get verdicts."""
+    root = bench_suite(tmp_path)
+    bench_dir = tmp_path / "bench"
+    bench(bench_config(), bench_dir, data_root=root)
+    config = MetaTestConfig(bench=str(bench_dir), seeds=2, data_root=str(root),
+                            losses=(margin_logistic, "mirrorpo.losses.baselines:hinge:beta=0.2"))
+    verdicts = meta_test(config, tmp_path / "meta")
+    assert [v["loss"] for v in verdicts] == [
+        "margin_logistic", "mirrorpo.losses.baselines:hinge:beta=0.2"]
+    unit = BenchRun.open(tmp_path / "meta").load("clean", "test")
+    assert {m["loss"] for m in unit["members"]} == {
+        "dpo:beta=0.1", "orpo", "python:margin_logistic",
+        "mirrorpo.losses.baselines:hinge:beta=0.2"}
+
+
 # ----------------------------------------------------------------------------- search
 
 

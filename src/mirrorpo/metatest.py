@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from mirrorpo.bench import (
     BenchRun,
@@ -32,6 +33,7 @@ from mirrorpo.bench import (
 )
 from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.fileio import write_csv_atomic, write_text_atomic
+from mirrorpo.losses.resolve import resolve_losses
 from mirrorpo.progress import Progress, no_progress
 
 LOSSES_DIR = "losses"
@@ -43,8 +45,10 @@ class MetaTestConfig:
 
     bench: str = setting(help="A finished `mirrorpo bench` run: its tuned baselines "
                               "(validation choices, and test members that are reused).")
-    losses: tuple[str, ...] = setting(help="Comma-separated discovered loss files (e.g. "
-                                           "RUN/mean.json, RUN/best.json).")
+    losses: tuple[Any, ...] = setting(help="Comma-separated losses to test: discovered loss "
+                                           "files (RUN/mean.json, RUN/best.json), "
+                                           "module:function or NAME:key=value specs; from "
+                                           "Python, also callables.")
     presets: tuple[str, ...] = setting((), help="Comma-separated presets of the bench run "
                                                 "[default: all of them].")
     seeds: int = setting(10, ge=2, help="Test training seeds 0..N−1 (never fitness seeds, "
@@ -58,10 +62,17 @@ class MetaTestConfig:
     def __post_init__(self):
         check(self)
         if not self.losses:
-            raise ConfigError("MetaTestConfig.losses: give at least one loss file")
-        bad = [f for f in self.losses if not f.endswith(".json")]
-        if bad:
-            raise ConfigError(f"MetaTestConfig.losses: {bad[0]!r} is not a loss file (.json)")
+            raise ConfigError("MetaTestConfig.losses: give at least one loss")
+
+    @property
+    def files(self) -> list[Path]:
+        """The losses given as loss files (copied into the run)."""
+        return [Path(x) for x in self.losses if isinstance(x, str) and x.endswith(".json")]
+
+    @property
+    def others(self) -> tuple:
+        """The losses given otherwise (specs, callables), used as given."""
+        return tuple(x for x in self.losses if not (isinstance(x, str) and x.endswith(".json")))
 
 
 def copy_name(path: Path) -> str:
@@ -123,10 +134,14 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
             raise ConfigError(f"MetaTestConfig.presets: {config.bench} has no finished "
                               f"'{p}' preset")
     reused = open_reused(config.reuse, bench)
-    files = [Path(f) for f in config.losses]
+    files = config.files
     copies = plan_copies(files, out)
+    others = resolve_losses(config.others)
     cfg = replace(bench.cfg, presets=tuple(presets), seeds=config.seeds,
-                  losses=(*bench.cfg.loss_keys, *(str(c) for c in copies)))
+                  losses=(*bench.cfg.loss_keys, *(str(c) for c in copies),
+                          *(x if isinstance(x, str) else nl
+                            for x, nl in zip(config.others, others, strict=True))))
+    tested = [str(c) for c in copies] + [nl.record for nl in others]
     datasets = check_datasets(cfg, Path(config.data_root), cfg.presets)
     run = BenchRun.create(out, cfg)
     for f, dest in zip(files, copies, strict=True):
@@ -140,7 +155,7 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
     scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread)
     for preset in presets:
         val = bench.load(preset, "validation")
-        chosen = {**val["chosen"], **{str(c): str(c) for c in copies}}
+        chosen = {**val["chosen"], **{key: key for key in tested}}
         if run.load(preset, "validation") is None:
             run.save(preset, "validation", {**val, "chosen": chosen})
         if run.load(preset, "test") is not None:
@@ -154,10 +169,10 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
         run.save(preset, "test", unit)
     render_bench(run)
     tables = table_rows({p: run.load(p, "test") for p in presets}, cfg.loss_keys)
-    verdicts = meta_test_verdicts(tables, [display_name(str(c)) for c in copies])
+    verdicts = meta_test_verdicts(tables, [display_name(key) for key in tested])
     md = (f"# Meta-test: {cfg.env}, {config.seeds} test seeds\n\nBaselines and their settings "
           f"from `{config.bench}`; discovered losses: "
-          f"{', '.join(f'`{f}`' for f in config.losses)}.\n\n"
+          f"{', '.join(f'`{display_name(k)}`' for k in tested)}.\n\n"
           + markdown_verdicts(verdicts) + "\n## All rows\n\n" + markdown_summary(tables))
     write_text_atomic(out / "meta_test.md", md)
     write_csv_atomic(out / "meta_test.csv", [{**v, "ci": list(v["ci"]),
