@@ -112,6 +112,7 @@ def test_llm_bench_trains_evaluates_and_resumes(tiny_model_dir, tiny_data, tmp_p
     other[other.index("--seeds") + 1] = "3"
     res = invoke(*other)
     assert res.exit_code == 2 and "other options" in res.output
+    assert "seeds: 2 (saved) vs 3 (given)" in res.output
     res = invoke(*args[:3], "--presets", "nope", *args[5:])
     assert res.exit_code == 2 and "nope.jsonl" in res.output
 
@@ -154,3 +155,71 @@ def test_llm_bad_input(tiny_model_dir, tmp_path):
     res = invoke("train", "--data", good, "--loss", "dpo", "--model", tmp_path / "nomodel",
                  "--out", tmp_path / "r")
     assert res.exit_code == 2 and "no config.json" in res.output
+
+
+def my_loss(batch):
+    return -torch.nn.functional.logsigmoid(0.1 * batch.margin)
+
+
+def test_llm_train_from_python_with_a_callable_loss(tiny_model_dir, tiny_data, tmp_path):
+    """mirrorpo.llm.train takes a plain Python function as the loss; it trains (the weights
+    move, exactly as dpo:beta=0.1 moves them) and saves a run that records it by label."""
+    from safetensors.torch import load_file
+
+    import mirrorpo.llm as ml
+
+    cfg = ml.LLMTrainConfig(steps=2, batch_size=2, max_length=96)
+    data = tiny_data / "mixed.jsonl"
+    res = ml.train(data, my_loss, tiny_model_dir, cfg, tmp_path / "mine")
+    assert res.out == tmp_path / "mine" and res.label == "my_loss" and res.seconds > 0
+    assert len(res.history) == 2 and res.final["loss"] == res.final["loss"]
+    saved = json.loads((tmp_path / "mine" / "config.json").read_text())
+    assert saved["loss"] == "python:my_loss" and saved["learning_rate"] == 5e-6
+    assert saved["steps"] == 2 and saved["pairs"] > 0 and "train_seconds" in saved
+    before = load_file(tiny_model_dir / "model.safetensors")
+    after = load_file(res.model_dir / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    dpo = ml.train(data, "dpo:beta=0.1", tiny_model_dir, cfg, tmp_path / "dpo")
+    assert [h["loss"] for h in res.history] == pytest.approx(
+        [h["loss"] for h in dpo.history], rel=1e-5)
+    with pytest.raises(ValueError, match="already holds"):
+        ml.train(data, my_loss, tiny_model_dir, cfg, tmp_path / "mine")
+    with pytest.raises(ValueError, match="LLMTrainConfig.steps"):
+        ml.LLMTrainConfig(steps=0)
+
+
+def test_llm_bench_from_python_records_callables_and_names_differences(
+        tiny_model_dir, tiny_data, tmp_path):
+    import mirrorpo.llm as ml
+
+    out = tmp_path / "bench"
+    cfg = ml.LLMBenchConfig(data=tiny_data, model=tiny_model_dir, losses=[my_loss],
+                            presets=["mixed"], seeds=2,
+                            train=ml.LLMBenchTrainConfig(steps=1, batch_size=2, max_length=96),
+                            eval=ml.LLMEvalConfig(max_new_tokens=4))
+    assert cfg.train.lora and ml.LLMTrainConfig().steps == 200 and ml.LLMBenchConfig(
+        data="d", model="m", losses=("dpo",)).train.steps == 40
+    summary = ml.bench(cfg, out)
+    assert set(summary) == {("mixed", "my_loss")}
+    assert summary["mixed", "my_loss"]["win_rate"].runs == 2
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["losses"] == ["python:my_loss"] and saved["train"]["steps"] == 1
+    assert len(list(out.glob("units/mixed/my_loss/seed-*/eval.json"))) == 2
+    other = ml.LLMBenchConfig(**{**cfg.__dict__, "train": ml.LLMBenchTrainConfig(
+        steps=2, batch_size=2, max_length=96)})
+    with pytest.raises(FileExistsError, match=r"train\.steps: 1 \(saved\) vs 2 \(given\)"):
+        ml.bench(other, out)
+
+
+def test_llm_train_cli_imports_a_loss_by_module_path(tiny_model_dir, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    res = invoke("train", "--data", tiny_data / "mixed.jsonl", "--model", tiny_model_dir,
+                 "--loss", "tests.user_losses:margin_loss:beta=0.2", "--steps", "1",
+                 "--batch-size", "2", "--max-length", "96", "--out", run)
+    assert res.exit_code == 0, res.output
+    assert "trained tests.user_losses:margin_loss:beta=0.2" in res.output
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["loss"] == "tests.user_losses:margin_loss:beta=0.2"
+    res = invoke("train", "--data", tiny_data / "mixed.jsonl", "--model", tiny_model_dir,
+                 "--loss", "tests.user_losses:nope", "--out", tmp_path / "r2")
+    assert res.exit_code == 2 and "has no attribute 'nope'" in res.output

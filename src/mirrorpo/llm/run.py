@@ -1,0 +1,184 @@
+"""Training a causal LM on preference data with any mirrorpo loss (TRL), and loading the result.
+
+A run directory holds ``model/`` (safetensors: the full model, or the LoRA adapter, with the
+tokenizer), ``config.json`` (the data, the loss as recorded, the settings, the training time)
+and ``log.csv`` (TRL's per-step loss and reward metrics). It is written whole (into a temporary
+sibling, then swapped in: mirrorpo.outputs.atomic_dir), so a directory with ``model/`` is a
+finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirrorpo.llm.config import LLMTrainConfig
+from mirrorpo.losses.resolve import LossLike, NamedLoss, resolve_loss
+from mirrorpo.progress import Advance, Log, Progress, no_log, no_progress
+
+CONFIG_FILE = "config.json"
+MODEL_SUBDIR = "model"
+LOG_FILE = "log.csv"
+
+
+@dataclass(frozen=True)
+class LLMTrainResult:
+    """What :func:`train` returns."""
+
+    out: Path
+    """The run directory."""
+    label: str
+    """The loss's label."""
+    history: list[dict]
+    """TRL's per-step logs (loss, rewards/margins, ...), as in ``log.csv``."""
+    seconds: float
+    """Training time (model loading and saving excluded)."""
+    record: dict
+    """The run's config.json."""
+
+    @property
+    def final(self) -> dict:
+        """The last step's log ({} when nothing was logged)."""
+        return self.history[-1] if self.history else {}
+
+    @property
+    def model_dir(self) -> Path:
+        return self.out / MODEL_SUBDIR
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads (None leaves them as they are)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def train(data, loss: LossLike | NamedLoss, model, config: LLMTrainConfig | None, out, *,
+          force: bool = False, threads: int | None = None, progress: Progress = no_progress,
+          log: Log = no_log) -> LLMTrainResult:
+    """Train a causal LM from the model directory ``model`` (also the reference) on preference
+    rows ``data`` (a JSONL file or a saved ``datasets`` directory) with ``loss`` (anything
+    :func:`~mirrorpo.losses.resolve.resolve_loss` takes: a spec, a loss-family file, an import
+    path or a Python callable) and ``config`` (None: the defaults), and save the run in
+    ``out``.
+
+    Every input is checked before the model is loaded: the output directory (an existing run
+    is replaced only with ``force``), the loss and every data row. ``threads`` sets torch's
+    threads; ``progress`` reports the optimiser steps.
+    """
+    from mirrorpo.llm.data import load_preferences
+    from mirrorpo.llm.model import check_model_dir, load_model, offline
+    from mirrorpo.outputs import check_output_dir
+
+    config = config or LLMTrainConfig()
+    check_output_dir(out, MODEL_SUBDIR, "LLM training run", force=force)
+    named = resolve_loss(loss)
+    rows = load_preferences(data)
+    check_model_dir(model)
+    offline()
+    set_threads(threads)
+    import torch
+
+    torch.manual_seed(config.seed)
+    policy, tok = load_model(model)
+    record = {"data": str(data), "loss": named.record, "loss_label": named.label,
+              "model": str(model), **config.to_json(), "pairs": len(rows)}
+    _, history, seconds = fit(policy, tok, rows, named, config, record, Path(out),
+                              progress=progress)
+    log(f"trained {named.label} for {config.steps} steps in {seconds:.0f}s")
+    return LLMTrainResult(Path(out), named.label, history, seconds,
+                          {**record, "train_seconds": seconds})
+
+
+def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict, out: Path,
+        *, progress: Progress = no_progress):
+    """Train with TRL and save OUT/model, OUT/log.csv and OUT/config.json (``record`` with the
+    training time), swapped in whole; returns (trained model, possibly PEFT-wrapped; per-step
+    log; seconds)."""
+    from mirrorpo.fileio import write_csv_atomic, write_text_atomic
+    from mirrorpo.outputs import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        write_text_atomic(tmp / CONFIG_FILE, json.dumps(record, indent=1))
+        with progress(f"train {loss.label}", config.steps) as advance:
+            trainer = build_trainer(model, tok, data, loss, config, tmp, advance)
+            t0 = time.time()
+            trainer.train()
+            elapsed = time.time() - t0
+        trainer.save_model(str(tmp / MODEL_SUBDIR))
+        tok.save_pretrained(tmp / MODEL_SUBDIR)
+        history = [h for h in trainer.state.log_history if "loss" in h]
+        write_csv_atomic(tmp / LOG_FILE, history, sorted({k for h in history for k in h}))
+        write_text_atomic(tmp / CONFIG_FILE, json.dumps({**record, "train_seconds": elapsed},
+                                                        indent=1))
+    return trainer.model, history, elapsed
+
+
+def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out: Path,
+                  advance: Advance | None = None):
+    """A :class:`~mirrorpo.llm.trainer.MirrorPOTrainer` for ``config`` (full fine-tuning with a
+    frozen copy as reference, or LoRA with the base as reference); ``advance(1)`` after every
+    optimiser step (TRL's own progress bar and log printing are off)."""
+    import copy
+
+    import torch
+    from transformers import PrinterCallback, TrainerCallback
+    from trl import DPOConfig
+
+    from mirrorpo.llm.trainer import MirrorPOTrainer
+
+    args = DPOConfig(
+        output_dir=str(out / "trl"), use_cpu=not torch.cuda.is_available(), bf16=config.bf16,
+        fp16=False, activation_checkpointing=False,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, max_steps=config.steps,
+        learning_rate=config.effective_learning_rate, max_length=config.max_length,
+        beta=config.beta, logging_steps=1, report_to="none", save_strategy="no",
+        seed=config.seed, dataloader_num_workers=0, lr_scheduler_type="constant",
+        disable_tqdm=True)
+    kwargs = {}
+    if config.lora:
+        from peft import LoraConfig
+
+        kwargs["peft_config"] = LoraConfig(
+            r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
+    else:
+        kwargs["ref_model"] = copy.deepcopy(model).eval()
+    trainer = MirrorPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
+                              loss=loss.fn, **kwargs)
+    trainer.remove_callback(PrinterCallback)
+    if advance is not None:
+        class StepProgress(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                advance(1)
+
+        trainer.add_callback(StepProgress())
+    return trainer
+
+
+def trained_model_dir(run) -> Path:
+    """``RUN/model`` of a finished run; FileNotFoundError naming the run otherwise."""
+    model_dir = Path(run) / MODEL_SUBDIR
+    if not ((model_dir / "adapter_config.json").is_file()
+            or (model_dir / "config.json").is_file()):
+        raise FileNotFoundError(f"{run}: no trained model in {model_dir} (train one with "
+                                "mirrorpo.llm.train or `mirrorpo llm train`)")
+    return model_dir
+
+
+def load_trained(run, reference):
+    """The trained model of run directory ``run`` in eval mode: the full model, or the LoRA
+    adapter on the reference (base) model directory ``reference``."""
+    from mirrorpo.llm.model import load_model
+
+    model_dir = trained_model_dir(run)
+    if (model_dir / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base, _ = load_model(reference)
+        return PeftModel.from_pretrained(base, str(model_dir)).eval()
+    return load_model(model_dir)[0].eval()
