@@ -219,6 +219,21 @@ def test_bench_resume_trains_nothing_and_refuses_another_config(tiny_assets, tmp
     assert snapshot(out / "units") == units
 
 
+def test_bench_units_are_strict_json_with_failed_members_marked(tiny_assets, tmp_path):
+    root = bench_suite(tmp_path)
+    tables = bench(bench_config(losses=("dpo:beta=0.1", nan_loss)), tmp_path / "b",
+                   data_root=root)
+    assert tables["clean"]["nan_loss"][0].failed == 2  # counted (as 0) and reported
+    for path in (tmp_path / "b" / "units").glob("*.json"):
+        unit = strict_json(path.read_text())
+        for m in unit["members"]:
+            assert m["status"] == ("failed" if m["loss"] == "python:nan_loss" else "ok")
+            if m["status"] == "failed":
+                assert m["score"] is None and "non-finite" in m["fail_reason"]
+    summary = (tmp_path / "b" / "summary.md").read_text()
+    assert "(2 failed)" in summary
+
+
 # ----------------------------------------------------------------------------- meta-test
 
 

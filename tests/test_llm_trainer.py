@@ -15,7 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 from trl import DPOConfig, DPOTrainer  # noqa: E402
 
 from mirrorpo.llm.trainer import MirrorPOTrainer, training_progress  # noqa: E402
-from mirrorpo.train.members import parse_loss_spec  # noqa: E402
+from mirrorpo.losses.resolve import resolve_loss  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ PORTED = [  # mirrorpo spec, TRL DPOConfig fields
 
 @pytest.mark.parametrize("spec,trl_fields", PORTED, ids=[p[0].split(":")[0] for p in PORTED])
 def test_loss_equals_trl_on_one_batch(setup, spec, trl_fields):
-    ours, our_metrics = first_batch_loss(MirrorPOTrainer, setup, loss=parse_loss_spec(spec)[1],
+    ours, our_metrics = first_batch_loss(MirrorPOTrainer, setup, loss=resolve_loss(spec).fn,
                                          beta=trl_fields.get("beta", 0.1))
     theirs, their_metrics = first_batch_loss(DPOTrainer, setup, **trl_fields)
     assert abs(ours - theirs) <= 1e-5 * max(1.0, abs(theirs)), (ours, theirs)
@@ -94,7 +94,7 @@ def test_trl_ipo_is_our_ipo_on_per_token_log_likelihoods(setup):
         return get_loss("ipo")(avg, beta=0.3)
 
     ours, _ = first_batch_loss(MirrorPOTrainer, setup, loss=per_token_ipo, beta=0.3)
-    summed, _ = first_batch_loss(MirrorPOTrainer, setup, loss=parse_loss_spec("ipo:beta=0.3")[1],
+    summed, _ = first_batch_loss(MirrorPOTrainer, setup, loss=resolve_loss("ipo:beta=0.3").fn,
                                  beta=0.3)
     theirs, _ = first_batch_loss(DPOTrainer, setup, loss_type="ipo", beta=0.3)
     assert abs(ours - theirs) <= 1e-5 * max(1.0, abs(theirs)), (ours, theirs)

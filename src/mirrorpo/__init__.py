@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 from mirrorpo.api import (  # noqa: E402
     BenchConfig,
     DataConfig,
+    EvalConfig,
     MetaTestConfig,
     NamedLoss,
     PolicyScore,
@@ -44,9 +45,9 @@ from mirrorpo.search.job import search  # noqa: E402
 from mirrorpo.search.run import SearchConfig, SearchResult  # noqa: E402
 
 __all__ = [
-    "LOSSES", "BenchConfig", "ConfigError", "DataConfig", "FitnessConfig", "MetaTestConfig",
-    "NamedLoss", "PolicyScore", "PreferenceBatch", "PreferenceDataset", "SearchConfig",
-    "SearchResult", "TrainConfig", "TrainRun", "TrainRunConfig", "__version__", "bench",
-    "evaluate", "load_dataset", "loss_label", "make_dataset", "meta_test", "register",
+    "LOSSES", "BenchConfig", "ConfigError", "DataConfig", "EvalConfig", "FitnessConfig",
+    "MetaTestConfig", "NamedLoss", "PolicyScore", "PreferenceBatch", "PreferenceDataset",
+    "SearchConfig", "SearchResult", "TrainConfig", "TrainRun", "TrainRunConfig", "__version__",
+    "bench", "evaluate", "load_dataset", "loss_label", "make_dataset", "meta_test", "register",
     "report", "resolve_loss", "search", "train",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 from mirrorpo.bench import BenchConfig, render_bench, run_bench
 from mirrorpo.data.dataset import PreferenceDataset, load_dataset
 from mirrorpo.data.generate import DataConfig
-from mirrorpo.evaluation import PolicyScore, score_policies
+from mirrorpo.evaluation import EvalConfig, PolicyScore, score_policies
 from mirrorpo.losses.resolve import NamedLoss, loss_label, resolve_loss
 from mirrorpo.metatest import MetaTestConfig, meta_test
 from mirrorpo.policies import PolicyStack
@@ -32,7 +32,7 @@ from mirrorpo.train.population import TrainConfig
 from mirrorpo.train.run import TrainRun, TrainRunConfig, train
 
 __all__ = [
-    "BenchConfig", "DataConfig", "MetaTestConfig", "NamedLoss", "PolicyScore",
+    "BenchConfig", "DataConfig", "EvalConfig", "MetaTestConfig", "NamedLoss", "PolicyScore",
     "PreferenceDataset", "TrainConfig", "TrainRun", "TrainRunConfig", "bench", "evaluate",
     "load_dataset", "loss_label", "make_dataset", "meta_test", "render_bench", "report",
     "resolve_loss", "train",
@@ -65,19 +65,19 @@ def make_dataset(config: DataConfig, out: str | Path | None = None, *, force: bo
     return ds
 
 
-def evaluate(policies: PolicyStack | str | Path, env: str, *, episodes: int = 10,
-             seed: int = 100_000, progress: Progress = no_progress,
-             nthread: int | None = None) -> list[PolicyScore]:
+def evaluate(policies: PolicyStack | str | Path, env: str, config: EvalConfig | None = None,
+             *, progress: Progress = no_progress, nthread: int | None = None
+             ) -> list[PolicyScore]:
     """Normalised scores (sampled and mean actions, 95% bootstrap CIs) of every policy in a
-    stack or a policies .safetensors file, episode k starting from ``reset(seed=seed + k)``."""
+    stack or a policies .safetensors file, episode k starting from
+    ``reset(seed=config.seed + k)``."""
     from mirrorpo.policies import load_policies
 
+    config = config or EvalConfig()
     if not isinstance(policies, PolicyStack):
         policies, _ = load_policies(Path(policies))
-    if episodes < 2:
-        raise ValueError(f"episodes: at least 2 for a CI, got {episodes}")
-    return score_policies(env, policies, episodes=episodes, seed=seed, nthread=nthread,
-                          progress=progress)
+    return score_policies(env, policies, episodes=config.episodes, seed=config.seed,
+                          nthread=nthread, progress=progress)
 
 
 def bench(config: BenchConfig, out: str | Path, *, data_root: str | Path = "runs/suite",

@@ -387,14 +387,23 @@ class BenchRun:
         return raw
 
     def save(self, preset: str, phase: str, unit: dict) -> None:
-        write_text_atomic(self.unit_path(preset, phase), json.dumps(unit, indent=1,
-                                                                    default=_json_default))
+        """Write a unit as strict JSON: non-finite numbers as null, each member with its
+        ``status`` ("ok" or "failed")."""
+        unit = {**unit, "members": [{**m, "status": "failed" if m["failed"] else "ok"}
+                                    for m in unit["members"]]}
+        write_text_atomic(self.unit_path(preset, phase),
+                          json.dumps(strict_json(unit), indent=1, allow_nan=False))
 
 
-def _json_default(x):
-    if isinstance(x, float | np.floating) and not np.isfinite(x):
+def strict_json(x):
+    """``x`` with every NaN or ±inf float replaced by None (JSON has no such numbers)."""
+    if isinstance(x, dict):
+        return {k: strict_json(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [strict_json(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
         return None
-    raise TypeError(type(x))
+    return x
 
 
 def _jsonable(d: dict) -> dict:

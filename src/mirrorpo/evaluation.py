@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mirrorpo.config import check, setting
 from mirrorpo.envs import EnvSpec, get_spec
 from mirrorpo.policies import PolicyStack
 from mirrorpo.rollout import Actor, reset_states, run_rollouts
@@ -179,6 +180,17 @@ class NormalisedScorer:
         mean_act = episode_returns(spec, stack, self.episodes, seed, deterministic=True,
                                    nthread=self.nthread)
         return s, normalized_score(mean_act, self.random_return, self.expert_return).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How policies are scored by ``mirrorpo eval`` / :func:`mirrorpo.api.evaluate`."""
+
+    episodes: int = setting(10, ge=2, help="Evaluation episodes per policy.")
+    seed: int = setting(100_000, ge=0, help="Episode k starts from env.reset(seed=SEED+k).")
+
+    def __post_init__(self):
+        check(self)
 
 
 def score_policies(env: str, stack: PolicyStack, *, episodes: int = 10, seed: int = 0,

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mirrorpo.config import check, setting
 from mirrorpo.envs import EnvSpec
 from mirrorpo.evaluation import stacked_actor
 from mirrorpo.policies import PolicyStack
@@ -19,17 +20,20 @@ from mirrorpo.rollout import reset_states, run_rollouts
 
 @dataclass(frozen=True)
 class ReferenceConfig:
-    """Behaviour-cloning settings."""
+    """Behaviour-cloning settings (each checked when built)."""
 
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the reference MLP (tanh)."""
-    demo_episodes: int = 40
-    """Episodes of the demonstrator (sampled actions)."""
-    train_steps: int = 4000
-    """Adam steps."""
-    batch_size: int = 512
-    learning_rate: float = 1e-3
-    seed: int = 0
+    hidden_sizes: tuple[int, ...] = setting((64, 64), cli=False,
+                                            help="Hidden layer widths of the reference MLP "
+                                                 "(tanh).")
+    demo_episodes: int = setting(40, ge=1, help="Episodes of the demonstrator (sampled "
+                                                "actions).")
+    train_steps: int = setting(4000, ge=1, help="Adam steps of behaviour cloning.")
+    batch_size: int = setting(512, ge=1, help="State-action pairs per Adam step.")
+    learning_rate: float = setting(1e-3, gt=0, help="Adam learning rate.")
+    seed: int = setting(0, ge=0, help="Seed of the demonstrations and the training.")
+
+    def __post_init__(self):
+        check(self)
 
 
 def collect_demos(spec: EnvSpec, demonstrator: PolicyStack, episodes: int,

@@ -28,7 +28,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -199,6 +199,8 @@ class BenchMember(Strict):
     spec: str
     seed: Int
     failed: bool
+    status: Literal["ok", "failed"] | None = None
+    """Written since the status field exists; older units have only ``failed``."""
     fail_reason: str | None
     score: Number | None
     score_mean_action: Number | None

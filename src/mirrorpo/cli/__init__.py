@@ -8,10 +8,11 @@ from __future__ import annotations
 import click
 
 from mirrorpo import __version__
+from mirrorpo.cli.assets import experts, reference
 from mirrorpo.cli.llm import llm
 from mirrorpo.cli.runs import bench_cmd, demo, meta_test_cmd, train_cmd
 from mirrorpo.cli.search import losses_cmd, report_cmd, search_cmd
-from mirrorpo.cli.suite import data, eval_cmd, experts, reference
+from mirrorpo.cli.suite import data, eval_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,6 +7,7 @@ import re
 import sys
 from contextlib import contextmanager
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -66,6 +67,13 @@ def friendly_errors(fn):
             sys.exit(130)
 
     return wrapper
+
+
+def threads_option(fn):
+    """``--threads N``: torch and MuJoCo threads of this process (default 2, the machine's
+    cores; pin two runs side by side to one core each with ``taskset`` and ``--threads 1``)."""
+    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+                        help="torch (and MuJoCo) threads of this process.")(fn)
 
 
 @contextmanager

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from mirrorpo.cli.common import console, friendly_errors, progress_bar
-from mirrorpo.cli.llm_bench import bench_cmd, lora_option, threads_option
+from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
+from mirrorpo.cli.llm_bench import bench_cmd
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.llm.config import (
     LLMDataConfig,
@@ -91,19 +91,18 @@ def data_cmd(model_dir, out, threads, **options) -> None:
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True,
               help="Model directory to start from (also the reference).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
-@config_options(LLMTrainConfig, exclude=("lora",))
-@lora_option(LLMTrainConfig)
+@config_options(LLMTrainConfig)
 @click.option("--force", is_flag=True, help="Replace a finished run in --out.")
 @threads_option
 @friendly_errors
-def train_cmd(data_path, loss_spec, model_dir, out, lora, force, threads, **options) -> None:
+def train_cmd(data_path, loss_spec, model_dir, out, force, threads, **options) -> None:
     """Train a causal LM from --model on preference data with any mirrorpo loss.
 
     Saves RUN/model (safetensors: the full model, or the LoRA adapter), RUN/config.json and
     RUN/log.csv (TRL's per-step loss and reward metrics)."""
     from mirrorpo.llm.run import train
 
-    cfg = from_options(LLMTrainConfig, options, exclude=("lora",), lora=lora)
+    cfg = from_options(LLMTrainConfig, options)
     res = train(data_path, loss_spec, model_dir, cfg, out, force=force, threads=threads,
                 progress=progress_bar)
     last, s = res.final, res.seconds

@@ -11,46 +11,30 @@ from pathlib import Path
 
 import click
 
-from mirrorpo.cli.common import console, friendly_errors, progress_bar
+from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
 from mirrorpo.cli.options import config_options, from_options
-from mirrorpo.config import help_of
 from mirrorpo.llm.config import LLMBenchConfig, LLMBenchTrainConfig, LLMEvalConfig
 
 EVAL_RENAME = {"batch_size": "eval_batch_size"}
 """The evaluation's batch size is --eval-batch-size beside the training's --batch-size."""
 
 
-def threads_option(fn):
-    """``--threads N``: torch's threads (default 2, the machine's cores)."""
-    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
-                        help="torch threads of this process.")(fn)
-
-
-def lora_option(cls: type):
-    """``--lora/--no-lora`` with the default of ``cls.lora`` (a generated flag could not be
-    turned off where it defaults to on)."""
-    default = cls.__dataclass_fields__["lora"].default
-    return click.option("--lora/--no-lora", "lora", default=default, show_default=True,
-                        help=help_of(cls, "lora"))
-
-
 @click.command("bench")
 @config_options(LLMBenchConfig)
-@config_options(LLMBenchTrainConfig, exclude=("seed", "lora"))
-@lora_option(LLMBenchTrainConfig)
+@config_options(LLMBenchTrainConfig, exclude=("seed",))
 @config_options(LLMEvalConfig, exclude=("seed",), rename=EVAL_RENAME)
 @threads_option
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Bench directory (an interrupted run resumes with the same options).")
 @friendly_errors
-def bench_cmd(lora, threads, out, **options) -> None:
+def bench_cmd(threads, out, **options) -> None:
     """Train every loss on every preset for N seeds and evaluate each on the held-out prompts
     against the reference: summary.md/.csv (mean and 95% bootstrap CI over seeds of win rate,
     LC win rate, reward, KL, length) and plots/win_rate_PRESET.png. Finished units are kept
     and an interrupted run resumes; the reference's samples are drawn once per seed."""
     from mirrorpo.llm.benchmark import bench
 
-    train = from_options(LLMBenchTrainConfig, options, exclude=("seed", "lora"), lora=lora)
+    train = from_options(LLMBenchTrainConfig, options, exclude=("seed",))
     evaluation = from_options(LLMEvalConfig, options, exclude=("seed",), rename=EVAL_RENAME)
     cfg = from_options(LLMBenchConfig, options, train=train, eval=evaluation)
     bench(cfg, out, threads=threads, progress=progress_bar, log=console.print)

@@ -87,9 +87,10 @@ def config_options(cls: type, *, exclude: tuple[str, ...] = (),
             base, optional = _base_type(hint)
             default = _default(f)
             help_text = f.metadata["help"]
-            if base is bool:
-                fn = click.option(flag, dest, is_flag=True, default=bool(default),
-                                  help=help_text)(fn)
+            if base is bool:  # --x/--no-x, so a flag that is on by default can be turned off
+                flags = f"{flag}/--no-{flag[2:]}"
+                fn = click.option(flags, dest, is_flag=True, default=bool(default),
+                                  show_default=bool(default), help=help_text)(fn)
                 continue
             kwargs: dict[str, Any] = {"type": _click_type(f, hint), "help": help_text}
             if default is MISSING or f.name in required:

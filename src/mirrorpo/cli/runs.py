@@ -8,19 +8,18 @@ from pathlib import Path
 import click
 
 from mirrorpo.bench import BenchConfig
-from mirrorpo.cli.common import console, err_console, friendly_errors, progress_bar
+from mirrorpo.cli.common import (
+    console,
+    err_console,
+    friendly_errors,
+    progress_bar,
+    threads_option,
+)
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.cli.render import print_train_run
 from mirrorpo.metatest import MetaTestConfig
 from mirrorpo.train.population import TrainConfig
 from mirrorpo.train.run import TrainRunConfig
-
-
-def threads_option(fn):
-    """``--threads N``: torch and MuJoCo threads of this process (default 2, the machine's
-    cores; pin two runs side by side to one core each with ``taskset`` and ``--threads 1``)."""
-    return click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
-                        help="torch and MuJoCo threads of this process.")(fn)
 
 
 def set_threads(n: int) -> None:

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from mirrorpo.cli.common import console, friendly_errors, progress_bar
+from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.cli.render import markdown_table
-from mirrorpo.cli.runs import threads_option
 from mirrorpo.search.fitness import FitnessConfig
 from mirrorpo.search.run import SearchConfig
 from mirrorpo.train.population import TrainConfig
