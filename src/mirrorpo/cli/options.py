@@ -16,18 +16,31 @@ from typing import Any
 
 import click
 
-from mirrorpo.config import choices_of
+from mirrorpo.config import Range, choices_of
 
 
 class CommaList(click.ParamType):
-    """A comma-separated list of strings → tuple (empty entries dropped)."""
+    """A comma-separated list → tuple of ``item`` (str, int or float; empty entries
+    dropped)."""
 
     name = "LIST"
+
+    def __init__(self, item: type = str):
+        self.item = item
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
-        return tuple(v.strip() for v in str(value).split(",") if v.strip())
+        out = []
+        for v in (v.strip() for v in str(value).split(",")):
+            if not v:
+                continue
+            try:
+                out.append(self.item(v))
+            except ValueError:
+                self.fail(f"{v!r} is not a{'n' if self.item is int else ''} "
+                          f"{self.item.__name__}", param, ctx)
+        return tuple(out)
 
 
 def _base_type(hint: Any) -> tuple[Any, bool]:
@@ -44,7 +57,8 @@ def _click_type(f, hint: Any):
     rng = f.metadata["range"]
     allowed = choices_of(f)
     if typing.get_origin(base) is tuple:
-        return CommaList()
+        item = typing.get_args(base)[0] if typing.get_args(base) else str
+        return CommaList(item if item in (int, float) else str)
     if allowed is not None:
         return click.Choice(list(allowed))
     if base is int:
@@ -53,6 +67,8 @@ def _click_type(f, hint: Any):
         return click.IntRange(min=None if lo is None else int(lo),
                               max=None if hi is None else int(hi))
     if base is float:
+        if rng == Range():  # unbounded: a FloatRange would show "[x<=None]"
+            return click.FLOAT
         return click.FloatRange(min=rng.ge if rng.ge is not None else rng.gt,
                                 max=rng.le if rng.le is not None else rng.lt,
                                 min_open=rng.gt is not None, max_open=rng.lt is not None)

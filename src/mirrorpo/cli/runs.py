@@ -20,6 +20,7 @@ from mirrorpo.cli.render import print_train_run
 from mirrorpo.metatest import MetaTestConfig
 from mirrorpo.train.population import TrainConfig
 from mirrorpo.train.run import TrainRunConfig
+from mirrorpo.tuning import TuningConfig
 
 
 def set_threads(n: int) -> None:
@@ -113,6 +114,30 @@ def meta_test_cmd(out, threads, **options) -> None:
     verdicts = meta_test(cfg, out, progress=progress_bar, nthread=threads)
     click.echo(markdown_verdicts(verdicts))
     console.print(f"meta-test finished in {time.time() - t0:.0f}s; results in {out}")
+
+
+@click.command("tune")
+@config_options(TuningConfig)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Tuning directory (an interrupted run resumes with the same options).")
+@threads_option
+@friendly_errors
+def tune_cmd(out, threads, **options) -> None:
+    """Tune baselines on meta-train draws with a budget that can stand beside a search's:
+    a grid over each main hyper-parameter (extended at an edge), ε × β for cDPO/rDPO, the
+    learning rate, and the training length (snapshots). Writes tuned.json with each choice
+    and the training runs spent."""
+    from mirrorpo.tuning import tune
+
+    cfg = from_options(TuningConfig, options)
+    set_threads(threads)
+    choices = tune(cfg, out, progress=progress_bar, nthread=threads)
+    for c in choices.values():
+        edge = " (still on a grid edge)" if c.at_edge else ""
+        console.print(f"{c.loss}: {c.spec}, lr {c.learning_rate:g}, {c.steps} steps → "
+                      f"{c.score:.1f}; {c.runs} training runs{edge}")
+    console.print(f"{sum(c.runs for c in choices.values())} training runs in all; "
+                  f"{out / 'tuned.json'}")
 
 
 @click.command()
