@@ -45,17 +45,30 @@ class PopulationPolicy(torch.nn.Module):
     def size(self) -> int:
         return int(self.log_std.shape[0])
 
+    def normalize(self, obs: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
+        """obs (P', N, O) → the clipped, normalised MLP inputs of the members in ``members``."""
+        return ((obs - self.obs_mean[members, None]) / self.obs_std[members, None]).clamp(
+            -self.clip_obs, self.clip_obs)
+
     def mean_action(self, obs: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
-        """obs (P', N, O) → Gaussian means (P', N, A) of the members in ``members``.
+        """obs (P', N, O) → Gaussian means (P', N, A) of the members in ``members``."""
+        return self.mlp(self.normalize(obs, members), members)
+
+    def mlp(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
+        """Normalised inputs x (P', N, O) → Gaussian means (P', N, A).
 
         tanh layers run as sigmoids: tanh(z) = 2σ(2z) − 1, and the affine map 2s − 1 of each
         hidden output s = σ(2z) is folded into the next layer's (tiny) weights and bias:
         (2s − 1)W + b = s·2W + (b − 1ᵀW). Each hidden layer is then one ``baddbmm`` and one
         ``sigmoid`` (one-pass backward), where torch's CPU tanh costs ~6× a sigmoid and the
         elementwise passes, not the matmuls, bounded a training step.
+
+        The power-of-two factors (2, 4) multiply the small weights and biases, not the
+        (P', N, H) activations: ``baddbmm(b, x, w, beta=2, alpha=4)`` equals
+        ``baddbmm(2b, x, 4w)`` bit for bit (scaling by 2ᵏ is exact, so both round the same
+        exact sum once), and so do their gradients, but baddbmm's backward multiplies the full
+        (P', N, H) gradient by alpha and by beta, two extra passes per layer that this saves.
         """
-        x = ((obs - self.obs_mean[members, None]) / self.obs_std[members, None]).clamp(
-            -self.clip_obs, self.clip_obs)
         last = len(self.weights) - 1
         tanh = self.activation == "tanh"
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -65,9 +78,9 @@ class PopulationPolicy(torch.nn.Module):
             else:
                 w_scale = 1.0
             if i == last:
-                return torch.baddbmm(b[:, None, :], x, w, alpha=w_scale)
+                return torch.baddbmm(b[:, None, :], x, w if w_scale == 1.0 else w * w_scale)
             if tanh:
-                x = torch.sigmoid(torch.baddbmm(b[:, None, :], x, w, beta=2.0, alpha=2 * w_scale))
+                x = torch.sigmoid(torch.baddbmm((b * 2.0)[:, None, :], x, w * (2 * w_scale)))
             else:
                 x = torch.relu(torch.baddbmm(b[:, None, :], x, w))
         raise AssertionError("unreachable")
@@ -75,8 +88,13 @@ class PopulationPolicy(torch.nn.Module):
     def log_density(self, obs: torch.Tensor, actions: torch.Tensor,
                     members: slice = slice(None)) -> torch.Tensor:
         """log N(a; μ(s), diag σ²) summed over action dims: (P', N, O), (P', N, A) → (P', N)."""
+        return self.log_density_normalized(self.normalize(obs, members), actions, members)
+
+    def log_density_normalized(self, x: torch.Tensor, actions: torch.Tensor,
+                               members: slice = slice(None)) -> torch.Tensor:
+        """``log_density`` of already normalised inputs x = ``normalize(obs)``."""
         log_std = self.log_std[members]
-        z = (actions - self.mean_action(obs, members)) * torch.exp(-log_std)[:, None]
+        z = (actions - self.mlp(x, members)) * torch.exp(-log_std)[:, None]
         return (-0.5 * z * z - log_std[:, None] - 0.5 * LOG_2PI).sum(-1)
 
     def to_stack(self) -> PolicyStack:
@@ -151,16 +169,27 @@ def packed_rows(table: SegmentTable, segments: torch.Tensor) -> tuple[torch.Tens
 
 
 def segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch.Tensor,
-                  log_resolution: float, members: slice = slice(None)) -> torch.Tensor:
+                  log_resolution: float, members: slice = slice(None),
+                  inputs: torch.Tensor | None = None) -> torch.Tensor:
     """Per-member segment log-likelihoods of action masses (module docstring).
 
     segments (P', S) ids into ``table`` for the members in ``members`` → (P', S):
-    Σ_t min(log N(a_t; μ(s_t), σ²) + d·log δ, −1e-8).
+    Σ_t min(log N(a_t; μ(s_t), σ²) + d·log δ, −1e-8). ``inputs``: optionally the whole
+    table's observations already normalised by ``policy.normalize`` (equal for all members),
+    so that each step gathers them instead of normalising its rows again.
     """
     rows, local = packed_rows(table, segments)
-    step = policy.log_density(table.obs[rows], table.actions[rows], members)
+    if inputs is None:
+        step = policy.log_density(table.obs[rows], table.actions[rows], members)
+    else:
+        step = policy.log_density_normalized(inputs[rows], table.actions[rows], members)
+    return _sum_segments(step, table, local, segments.shape[1], log_resolution)
+
+
+def _sum_segments(step: torch.Tensor, table: SegmentTable, local: torch.Tensor, s: int,
+                  log_resolution: float) -> torch.Tensor:
     step = (step + table.actions.shape[1] * log_resolution).clamp(max=MAX_STEP_LOGP)
-    out = step.new_zeros(segments.shape[0], segments.shape[1] + 1)
+    out = step.new_zeros(step.shape[0], s + 1)
     return out.scatter_add(1, local, step)[:, :-1]
 
 
@@ -231,12 +260,41 @@ class TrainResult:
 
 def reference_logps(reference: PolicyStack, table: SegmentTable, log_resolution: float,
                     dtype: torch.dtype, chunk: int = 2048) -> torch.Tensor:
-    """ℓ_ref of every segment in the table, (2N,), computed once in chunks."""
+    """ℓ_ref of every segment in the table, (2N,), computed once in chunks.
+
+    Only the valid rows are run through the network (``packed_rows`` pads each chunk to
+    chunk·H rows; about half of them on a dataset of terminated segments): each row's forward
+    arithmetic does not depend on the other rows, and the per-segment sums add the same steps
+    in the same order, so the result equals the padded pass bit for bit (tests).
+    """
     ref = PopulationPolicy(reference, dtype=dtype)
     ids = torch.arange(len(table.lengths))
+    out = []
     with torch.no_grad():
-        return torch.cat([segment_logps(ref, table, part[None], log_resolution)[0]
-                          for part in ids.split(chunk)])
+        for part in ids.split(chunk):
+            rows, local = packed_rows(table, part[None])
+            n = int(table.lengths[part].sum())
+            rows, local = rows[:, :n], local[:, :n]
+            step = ref.log_density(table.obs[rows], table.actions[rows])
+            out.append(_sum_segments(step, table, local, len(part), log_resolution)[0])
+    return torch.cat(out)
+
+
+class _threads:
+    """Run a block with ``n`` torch threads (restored after). The losses work on (P', B)
+    tensors, where several ops (log_sigmoid among them) still open a parallel region per call;
+    on two shared cores each such call could wait milliseconds for the other thread."""
+
+    def __init__(self, n: int):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n < self.before:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        if self.n < self.before:
+            torch.set_num_threads(self.before)
 
 
 def _member_groups(losses: list[BatchLoss]) -> list[tuple[BatchLoss, list[int]]]:
@@ -290,6 +348,8 @@ def train_population(
     table = SegmentTable.from_arrays(data, dtype)
     log_res = float(np.log(cfg.action_resolution))
     ref_logps = reference_logps(reference, table, log_res, dtype)
+    with torch.no_grad():
+        inputs = policy.normalize(table.obs[None], slice(0, 1))[0]
     n_pairs = table.num_pairs
     lengths = table.lengths.to(dtype)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
@@ -312,11 +372,17 @@ def train_population(
         member_loss = torch.empty(n_members, dtype=dtype)
         logps = torch.empty(n_members, 2 * b, dtype=dtype)
         for chunk in _chunks(n_members, chunk_size):
-            lp = segment_logps(policy, table, segs[chunk], log_res, chunk)
-            loss = _group_losses(groups, chunk, lp, ref_b[chunk], len_b[chunk], tau, b)
-            member_loss[chunk], logps[chunk] = loss.detach(), lp.detach()
-            live = torch.as_tensor(~failed[chunk]) & torch.isfinite(loss.detach())
-            torch.where(live, loss, torch.zeros_like(loss)).sum().backward()
+            lp = segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
+            # the (P', 2B) losses and their gradient w.r.t. lp on one thread, then the
+            # network's backward from that gradient: the same arithmetic as one backward()
+            leaf = lp.detach().requires_grad_()
+            with _threads(1):
+                loss = _group_losses(groups, chunk, leaf, ref_b[chunk], len_b[chunk], tau, b)
+                member_loss[chunk], logps[chunk] = loss.detach(), leaf.detach()
+                live = torch.as_tensor(~failed[chunk]) & torch.isfinite(loss.detach())
+                total = torch.where(live, loss, torch.zeros_like(loss)).sum()
+                (grad,) = torch.autograd.grad(total, leaf)
+            lp.backward(grad)
         bad = ~torch.isfinite(member_loss.detach()).numpy() & ~failed
         for m in np.flatnonzero(bad):
             failed[m], reasons[m] = True, f"non-finite loss at step {step}"
