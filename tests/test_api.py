@@ -32,7 +32,8 @@ from mirrorpo.api import (
 )
 from mirrorpo.bench import BenchRun
 from mirrorpo.config import ConfigError
-from mirrorpo.losses.mpo import MPOLoss, dpo_point
+from mirrorpo.data.dataset import load_dataset
+from mirrorpo.losses.mpo import MPOLoss, dpo_point, load_mpo
 from mirrorpo.outputs import atomic_dir
 from mirrorpo.search.fitness import FitnessConfig
 from mirrorpo.search.job import search
@@ -348,6 +349,56 @@ def test_search_resumes_across_python_and_cli(tiny_assets, tmp_path, monkeypatch
     assert len(again.history) == 2
     with pytest.raises(ValueError, match="already holds a search.*`resume`"):
         search(search_config(absolute), cli_first)
+
+
+def test_meta_test_refuses_a_search_s_own_fitness_draws(tiny_assets, tmp_path, monkeypatch):
+    """Issue 16: a search records its fitness draws' fingerprints (state.json; best.json and
+    mean.json as fitted_on); meta-test refuses those draws before any training, in one line
+    naming the dataset and the loss file, and takes fresh draws, retraining the baselines on
+    them rather than reusing members trained on another draw."""
+    root = bench_suite(tmp_path)  # hopper/clean, seed 1: one draw of the meta-train pool
+    draws = [root / "hopper" / "clean", tmp_path / "pool" / "clean-2"]
+    make_dataset(DataConfig(preset="clean", pairs=12, horizon=5, seed=2), draws[1])
+    fitness = FitnessConfig(data=tuple(map(str, draws)), fitness_seeds=2, pool=True,
+                            episodes=2, train=TINY)
+    search(SearchConfig(popsize=4, generations=1, fitness=fitness), tmp_path / "s")
+    fps = [load_dataset(d).card["fingerprint"] for d in draws]
+    assert len(set(fps)) == 2
+    assert json.loads((tmp_path / "s" / "state.json").read_text())["fitness_fingerprints"] == fps
+    for name in ("best.json", "mean.json"):
+        assert json.loads((tmp_path / "s" / name).read_text())["fitted_on"] == fps
+        assert load_mpo(tmp_path / "s" / name).fitted_on == tuple(fps)
+
+    bench_dir = tmp_path / "bench"
+    bench(bench_config(), bench_dir, data_root=root)
+    best = str(tmp_path / "s" / "best.json")
+    real = bench_mod.train_and_score
+    monkeypatch.setattr(bench_mod, "train_and_score", forbid)
+    with pytest.raises(ConfigError) as err:
+        meta_test(MetaTestConfig(bench=str(bench_dir), losses=(best,), seeds=2,
+                                 data_root=str(root)), tmp_path / "meta")
+    message = str(err.value)
+    assert str(draws[0]) in message and best in message and fps[0] in message
+    assert "\n" not in message and not (tmp_path / "meta").exists()
+
+    fresh = tmp_path / "fresh"
+    make_dataset(DataConfig(preset="clean", pairs=12, horizon=5, seed=100),
+                 fresh / "hopper" / "clean")
+    trained: list[list[str]] = []
+
+    def recording(arrays, reference, specs, *args, **kwargs):
+        trained.append(list(specs))
+        return real(arrays, reference, specs, *args, **kwargs)
+
+    monkeypatch.setattr(bench_mod, "train_and_score", recording)
+    verdicts = meta_test(MetaTestConfig(bench=str(bench_dir), losses=(best,), seeds=2,
+                                        data_root=str(fresh)), tmp_path / "meta")
+    assert [v["loss"] for v in verdicts] == ["mpo:s-best"]
+    copy = str(tmp_path / "meta" / "losses" / "s-best.json")
+    chosen = BenchRun.open(bench_dir).load("clean", "validation")["chosen"]
+    assert sorted(trained[0]) == sorted([*chosen.values(), *chosen.values(), copy, copy])
+    unit = BenchRun.open(tmp_path / "meta").load("clean", "test")
+    assert unit["fingerprint"] == load_dataset(fresh / "hopper" / "clean").fingerprint
 
 
 # ----------------------------------------------------------------------------- outputs

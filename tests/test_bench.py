@@ -108,3 +108,48 @@ def test_merge_units_unions_members_and_reference_seeds():
     assert merged["reference"] == [5.0, 6.0, 4.0]
     assert merged["reference_mean_action"][:2] == [7.0, 8.0]
     assert merge_units([None]) is None
+
+
+# ----------------------------------------------------------------------------- seed layout
+
+
+def test_protocol_2_scores_each_seed_on_its_own_episodes_and_old_configs_stay_protocol_1():
+    from mirrorpo.bench import TEST_EVAL_SEED, VAL_EVAL_SEED, VAL_SEED_BASE, same_protocol
+
+    cfg = BenchConfig("hopper", ("clean",), ("dpo",), episodes=10)
+    assert cfg.protocol == 2 and cfg.to_json()["protocol"] == 2
+    test = cfg.eval_seeds(TEST_EVAL_SEED, 0)
+    assert [test(s) for s in range(3)] == [500000, 500010, 500020]
+    val = cfg.eval_seeds(VAL_EVAL_SEED, VAL_SEED_BASE)
+    assert [val(VAL_SEED_BASE + k) for k in range(2)] == [400000, 400010]
+    legacy = {k: v for k, v in cfg.to_json().items() if k != "protocol"}  # saved before it
+    old = BenchConfig.from_json(legacy)
+    assert old.protocol == 1 and old.to_json() == legacy
+    assert [old.eval_seeds(TEST_EVAL_SEED, 0)(s) for s in range(3)] == [500000, 500001, 500002]
+    assert not same_protocol(old, cfg) and same_protocol(cfg, BenchConfig.from_json(cfg.to_json()))
+
+
+def test_phase_reset_seeds_are_disjoint_and_too_many_are_refused():
+    from mirrorpo.bench import TEST_EVAL_SEED, VAL_EVAL_SEED, VAL_SEED_BASE
+    from mirrorpo.config import ConfigError
+    from mirrorpo.protocol import eval_seed
+    from mirrorpo.search.fitness import FITNESS_EVAL_SEED, FITNESS_SEED_BASE, fitness_seeds
+
+    for k, n_val, n_test, gens, n_fit in ((10, 2, 10, 50, 4), (100, 10, 30, 200, 8)):
+        def resets(base, seeds, first, k=k):
+            return {eval_seed(base, s, first, k) + j for s in seeds for j in range(k)}
+
+        val = resets(VAL_EVAL_SEED, range(VAL_SEED_BASE, VAL_SEED_BASE + n_val), VAL_SEED_BASE)
+        test = resets(TEST_EVAL_SEED, range(n_test), 0)
+        fit = resets(FITNESS_EVAL_SEED, {s for g in range(gens)
+                                         for s in fitness_seeds(n_fit, g, reseed=True)},
+                     FITNESS_SEED_BASE)
+        assert len(val) == n_val * k and len(test) == n_test * k  # no overlap within a phase
+        assert len(fit) == gens * n_fit * k
+        assert not (val & test) and not (val & fit) and not (test & fit)
+    with pytest.raises(ConfigError, match=r"BenchConfig\.seeds: seeds × episodes must be ≤"):
+        BenchConfig(seeds=1000, episodes=201)
+    with pytest.raises(ConfigError, match=r"BenchConfig\.val_seeds"):
+        BenchConfig(val_seeds=1000, episodes=101)
+    with pytest.raises(ConfigError, match=r"BenchConfig\.seeds"):
+        BenchConfig(seeds=1001)  # would reach the validation seeds (1000+)

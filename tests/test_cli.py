@@ -57,6 +57,24 @@ def test_end_to_end_tiny(tiny_assets, tmp_path):
     assert (out / "pairs.npz").read_bytes() == before
 
 
+def test_data_make_custom_teacher(tiny_assets, tmp_path):
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(main, ["data", "make", "--preset", "clean", "--mistake-rate", "0.15",
+                                    "--temperature", "0.05", "--skip-threshold", "-1",
+                                    "--pairs", "12", "--horizon", "5", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "clean/v1+custom" in res.output and "overrides of the preset" in res.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["preset"] == "clean/v1+custom"
+    assert card["overrides"] == {"temperature": 0.05, "mistake_rate": 0.15,
+                                 "skip_threshold": -1.0}
+    assert card["teacher"] == {"temperature": 0.05, "mistake_rate": 0.15, "myopic_discount": 1.0,
+                               "equal_threshold": 0.0, "skip_threshold": -1.0}
+    res = CliRunner().invoke(main, ["data", "make", "--mistake-rate", "0.7",
+                                    "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "0<=x<=0.5" in res.output
+
+
 def run_cli(*args, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "mirrorpo.cli", *args], capture_output=True,
@@ -248,9 +266,26 @@ def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
                                *common, "--out", str(bench)])
     assert res.exit_code == 0, res.output
     search = tmp_path / "hopper-mixed"
-    res = runner.invoke(main, ["search", "--data", str(root / "hopper" / "mixed"), "--popsize",
+    draw = tmp_path / "pool" / "mixed-7"  # the search fits another draw of the preset
+    res = runner.invoke(main, ["data", "make", "--preset", "mixed", "--seed", "7", "--pairs",
+                               "16", "--horizon", "5", "--out", str(draw)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["search", "--data", str(draw), "--popsize",
                                "4", "--generations", "1", *common, "--out", str(search)])
     assert res.exit_code == 0, res.output
+    # the search's own draw is refused, before anything is trained or written
+    import shutil
+
+    fitted = tmp_path / "fitted"
+    shutil.copytree(root, fitted)
+    shutil.rmtree(fitted / "hopper" / "mixed")
+    shutil.copytree(draw, fitted / "hopper" / "mixed")
+    res = runner.invoke(main, ["meta-test", "--bench", str(bench), "--losses",
+                               str(search / "best.json"), "--seeds", "3", "--data-root",
+                               str(fitted), "--out", str(tmp_path / "refused")])
+    assert res.exit_code == 2 and "was fitted on" in res.output, res.output
+    assert str(search / "best.json") in " ".join(res.output.split())
+    assert not (tmp_path / "refused").exists()
     out = tmp_path / "meta"
     args = ["meta-test", "--bench", str(bench), "--losses",
             f"{search / 'mean.json'},{search / 'best.json'}", "--seeds", "3",
@@ -278,8 +313,6 @@ def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     res = runner.invoke(main, [*args[:6], "4", *args[7:]])  # other seeds, same --out
     assert res.exit_code == 2 and "different benchmark" in res.output
     # --reuse takes members over from an earlier meta-test: a planted score survives.
-    import shutil
-
     earlier = tmp_path / "earlier"
     shutil.copytree(out, earlier)
     path = earlier / "units" / "mixed.test.json"

@@ -12,6 +12,7 @@ from mirrorpo.data.dataset import (
     PAIRS_FILE,
     SCHEMA,
     DatasetError,
+    fingerprint,
     load_dataset,
     save_dataset,
     write_npz_deterministic,
@@ -60,7 +61,8 @@ def test_round_trip(saved):
     for k, v in want.items():
         np.testing.assert_array_equal(ds.arrays[k], v)
         assert ds.arrays[k].dtype == v.dtype
-    assert ds.card == CARD
+    assert ds.card == {**CARD, "fingerprint": fingerprint(want)}  # written at save
+    assert ds.fingerprint == fingerprint(want)
     assert ds.num_pairs == N and ds.horizon == H
     np.testing.assert_allclose(ds.returns("chosen"), want["chosen_rewards"].sum(1))
 
@@ -79,6 +81,39 @@ def test_npz_bytes_are_deterministic(tmp_path):
     write_npz_deterministic(tmp_path / "a.npz", a)
     write_npz_deterministic(tmp_path / "b.npz", dict(reversed(list(a.items()))))
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+def test_fingerprint_is_deterministic_and_sees_every_change():
+    a = make_arrays()
+    fp = fingerprint(a)
+    assert len(fp) == 16 and int(fp, 16) >= 0
+    assert fingerprint(dict(reversed(list(a.items())))) == fp  # name order, not dict order
+    assert fingerprint({k: v.copy() for k, v in a.items()}) == fp
+    assert fingerprint({**a, "start_qpos": a["start_qpos"].astype(">f8")}) == fp  # same values
+    changed = [
+        {**a, "chosen_rewards": a["chosen_rewards"] + np.eye(N, H)},  # a value
+        {**a, "chosen_rewards": a["chosen_rewards"].astype(np.float32)},  # a dtype
+        {**a, "start_qpos": a["start_qpos"].reshape(-1)},  # a shape, same bytes
+        {("x" + k if k == "start_qpos" else k): v for k, v in a.items()},  # a name
+        make_arrays(1),
+    ]
+    assert len({fp, *map(fingerprint, changed)}) == len(changed) + 1
+
+
+def test_card_without_fingerprint_loads_and_a_wrong_one_is_refused(saved):
+    card = json.loads((saved / CARD_FILE).read_text())
+    del card["fingerprint"]  # a card written before fingerprints existed
+    (saved / CARD_FILE).write_text(json.dumps(card))
+    assert "fingerprint" not in load_dataset(saved).card
+    # arrays changed after saving, still valid: the card's fingerprint no longer matches
+    (saved / CARD_FILE).write_text(json.dumps({**card, "fingerprint": fingerprint(make_arrays())}))
+    rewrite(saved, lambda a: a["chosen_rewards"].__setitem__((0, 0), 1.5))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(saved)
+    assert str(saved / CARD_FILE) in str(err.value) and "does not match" in str(err.value)
+    (saved / CARD_FILE).write_text(json.dumps({**card, "fingerprint": "XYZ"}))
+    with pytest.raises(DatasetError, match="fingerprint"):
+        load_dataset(saved)
 
 
 def rewrite(d, mutate):

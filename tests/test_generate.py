@@ -1,11 +1,16 @@
 """Dataset generation: determinism, labels, card, and replay of stored segments."""
 
+import re
+
 import numpy as np
 import pytest
 
+from mirrorpo.api import make_dataset as make_api
+from mirrorpo.config import ConfigError
 from mirrorpo.data.dataset import CARD_FILE, PAIRS_FILE, load_dataset, save_dataset
-from mirrorpo.data.generate import load_suite_context, make_dataset
-from mirrorpo.data.presets import PRESETS, get_preset, sample_levels
+from mirrorpo.data.generate import DataConfig, load_suite_context, make_dataset
+from mirrorpo.data.presets import PRESETS, customise, get_preset, sample_levels
+from mirrorpo.data.teacher import TeacherConfig
 from mirrorpo.envs import get_spec
 
 
@@ -89,3 +94,90 @@ def test_presets_are_versioned_and_required_ones_exist():
         get_preset("noisy-30/v9")
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("dirty")
+
+
+# ----------------------------------------------------------------------------- custom teachers
+
+
+def test_customise_builds_the_effective_recipe():
+    clean = get_preset("clean")
+    assert customise(clean) is clean
+    # the preset's own values are no override: the preset itself, so the same bytes
+    noisy = get_preset("noisy-10")
+    assert customise(noisy, mistake_rate=0.1, temperature=0, myopic_discount=1,
+                     equal_threshold=0, skip_threshold=float("-inf"),
+                     level_mix="uniform") is noisy
+    custom = customise(clean, mistake_rate=0.15, temperature=0.05, level_mix="weak")
+    assert custom.id == "clean/v1+custom" and custom.base_id == "clean/v1"
+    assert custom.teacher == TeacherConfig(temperature=0.05, mistake_rate=0.15)
+    assert custom.level_mix == "weak" and custom.pairs == clean.pairs
+    assert dict(custom.overrides) == {"temperature": 0.05, "mistake_rate": 0.15,
+                                      "level_mix": "weak"}
+    with pytest.raises(ValueError, match="mistake_rate"):
+        customise(clean, mistake_rate=0.6)
+    with pytest.raises(ValueError, match="unknown teacher setting"):
+        customise(clean, flip_rate=0.1)
+    with pytest.raises(ValueError, match="unknown level mix"):
+        customise(clean, level_mix="strong")
+    with pytest.raises(ValueError, match="custom recipe"):
+        get_preset("clean/v1+custom")
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"mistake_rate": 0.51}, "DataConfig.mistake_rate: must be ≤ 0.5"),
+    ({"temperature": -1.0}, "DataConfig.temperature: must be ≥ 0"),
+    ({"temperature": float("inf")}, "DataConfig.temperature: must be finite"),
+    ({"myopic_discount": 0.0}, "DataConfig.myopic_discount: must be > 0"),
+    ({"equal_threshold": -0.1}, "DataConfig.equal_threshold: must be ≥ 0"),
+    ({"skip_threshold": float("nan")}, "DataConfig.skip_threshold: must be a number"),
+    ({"level_mix": "strong"}, "DataConfig.level_mix: unknown value"),
+])
+def test_data_config_checks_teacher_overrides(kwargs, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        DataConfig(**kwargs)
+    assert DataConfig(skip_threshold=-0.5).recipe.teacher.skip_threshold == -0.5
+
+
+def test_preset_values_given_explicitly_give_the_same_bytes(tiny_assets, tmp_path):
+    small_cfg = {"pairs": 24, "horizon": 8, "seed": 5}
+    make_api(DataConfig(preset="noisy-20", **small_cfg), tmp_path / "plain")
+    make_api(DataConfig(preset="noisy-20", mistake_rate=0.2, temperature=0.0,
+                        myopic_discount=1.0, equal_threshold=0.0, level_mix="uniform",
+                        **small_cfg), tmp_path / "explicit")
+    for f in (PAIRS_FILE, CARD_FILE):
+        assert (tmp_path / "plain" / f).read_bytes() == (tmp_path / "explicit" / f).read_bytes()
+    assert "overrides" not in load_dataset(tmp_path / "plain").card
+
+
+def test_overrides_reach_the_teacher_and_the_card(tiny_assets, tmp_path):
+    ds = make_api(DataConfig(preset="clean", mistake_rate=0.5, pairs=400, horizon=8),
+                  tmp_path / "d")
+    card = load_dataset(tmp_path / "d").card
+    assert card == ds.card
+    assert card["preset"] == "clean/v1+custom"
+    assert card["overrides"] == {"mistake_rate": 0.5}
+    assert card["teacher"]["mistake_rate"] == 0.5 and card["level_mix"] == "uniform"
+    assert 0.4 < card["properties"]["label_agreement"] < 0.6  # coin-flip labels
+    weak = make_api(DataConfig(preset="clean", level_mix="weak", pairs=200, horizon=8))
+    assert weak.card["overrides"] == {"level_mix": "weak"} and weak.card["level_mix"] == "weak"
+    chosen = np.asarray(weak.card["properties"]["count_per_level"]["chosen"])
+    assert chosen[:3].sum() > chosen[3:].sum()  # 70% of pairs from the weaker half
+
+
+def test_noisy_presets_of_one_seed_share_pairs_and_flip_nested_sets(tiny_assets):
+    """Common random numbers (docs/concepts.md): clean and noisy-x of one seed hold the same
+    pairs, and the pairs noisy-10 flips are among those noisy-30 flips."""
+    draws = {p: small(p, seed=2, pairs=300) for p in ("clean", "noisy-10", "noisy-30")}
+    flipped = {}
+    for p, ds in draws.items():
+        a, ref = ds.arrays, draws["clean"].arrays
+        np.testing.assert_array_equal(a["start_qpos"], ref["start_qpos"])
+        flip = ds.returns("chosen") < ds.returns("rejected")
+        # the same two segments, in the order the label gives
+        for side, other in (("chosen", "rejected"), ("rejected", "chosen")):
+            want = np.where(flip[:, None, None], ref[f"{other}_obs"], ref[f"{side}_obs"])
+            np.testing.assert_array_equal(a[f"{side}_obs"], want)
+        flipped[p] = flip
+    assert not flipped["clean"].any()
+    assert 0 < flipped["noisy-10"].sum() < flipped["noisy-30"].sum()
+    assert not (flipped["noisy-10"] & ~flipped["noisy-30"]).any()  # nested

@@ -154,7 +154,7 @@ def assert_clean(load, name: str, error=ValueError):
 # ----------------------------------------------------------------------------- loss files
 
 VALID_LOSSES = [MPOLoss("ta-mpo", MPOParams(w_exp=0.5, log_q=0.1, alpha0=0.2)).to_json(),
-                MPOLoss("mpo", MPOParams()).to_json(),
+                MPOLoss("mpo", MPOParams(), ("0123456789abcdef",)).to_json(),
                 {"family": "mpo", "version": 1, "vector": [0.0] * len(param_names_v1("mpo"))}]
 
 
@@ -240,6 +240,15 @@ def test_valid_card_loads(dataset_dir):
     assert load_dataset(dataset_dir).num_pairs == N
 
 
+def test_custom_recipe_card_loads(dataset_dir):
+    """A custom recipe's card (``preset`` NAME/vN+custom, ``overrides``) loads."""
+    card = valid_card() | {"preset": "clean/v1+custom",
+                           "overrides": {"mistake_rate": 0.15, "level_mix": "weak",
+                                         "skip_threshold": None}}
+    (dataset_dir / CARD_FILE).write_text(json.dumps(card))
+    assert load_dataset(dataset_dir).card["overrides"]["mistake_rate"] == 0.15
+
+
 @FUZZ
 @given(file_contents(valid_card()))
 def test_dataset_cards(dataset_dir, content):
@@ -257,6 +266,9 @@ def test_dataset_cards(dataset_dir, content):
     ({"level_mix": 3}, "card.json: level_mix: must be a string"),
     ({"num_levels": 10**6}, "card.json: num_levels: must be less than or equal to 32767"),
     ({"seed": 1.5}, "card.json: seed: must be an integer"),
+    ({"overrides": {"flip_rate": 0.1}}, "card.json: overrides.flip_rate: "),
+    ({"overrides": {"mistake_rate": 0.7}}, "card.json: overrides.mistake_rate: "),
+    ({"overrides": None}, "card.json: overrides: "),
 ])
 def test_card_disagreeing_with_its_env_or_of_wrong_types(dataset_dir, change, message):
     (dataset_dir / CARD_FILE).write_text(json.dumps({**valid_card(), **change}))
@@ -297,7 +309,7 @@ def valid_state(tmp_path_factory):
     except ImportError:
         fitness = {"kind": "sphere"}
     cfg = SearchConfig(family="ta-mpo", popsize=4, generations=3, seed=1, fitness=fitness)
-    run_search(cfg, out, sphere, resume=False)
+    run_search(cfg, out, sphere, resume=False, fitted_on=("0123456789abcdef",))
     return json.loads((out / STATE_FILE).read_text())
 
 
@@ -326,6 +338,9 @@ STATE_EDITS = [
     (lambda s: s["history"][2]["mean_vector"].append(0.0),
      r"history\.2\.mean_vector: has 28 values, expected 27"),
     (lambda s: s["mean_vector"].pop(), "mean_vector: has 26 values, expected 27"),
+    (lambda s: s["fitness_fingerprints"].append("fedcba9876543210"),
+     r"fitness_fingerprints: has 2 values, expected 1 \(config\.fitness\.data\)"),
+    (lambda s: s["fitness_fingerprints"].__setitem__(0, "XYZ"), r"fitness_fingerprints\.0: "),
     (lambda s: s["history"][0]["fitness"].__setitem__(0, "NaN"),
      r'history\.0\.fitness\.0: must be a number, "nan"'),
     (lambda s: s["history"][0]["fitness"].__setitem__(0, "1.5"), r"history\.0\.fitness\.0: "),

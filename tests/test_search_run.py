@@ -206,3 +206,22 @@ def test_a_start_from_a_loss_file_is_saved_in_the_config(tmp_path):
         start_from_file(tmp_path / "first" / BEST_FILE, "mpo")
     with pytest.raises(ValueError, match="expects"):
         config(start="x.json", start_vector=[0.0, 1.0])
+
+
+def test_fitness_fingerprints_are_recorded_and_a_changed_dataset_refuses_resume(tmp_path):
+    fps = ("0123456789abcdef", "fedcba9876543210")
+    cfg = config(generations=2)
+    with pytest.raises(Stop):
+        run_search(cfg, tmp_path, stop_at(1), resume=False, fitted_on=fps)
+    assert json.loads((tmp_path / STATE_FILE).read_text())["fitness_fingerprints"] == list(fps)
+    for name in (BEST_FILE, MEAN_FILE):
+        assert json.loads((tmp_path / name).read_text())["fitted_on"] == list(fps)
+        assert load_mpo(tmp_path / name).fitted_on == fps
+    with pytest.raises(FileExistsError, match="fitness datasets now hold other contents"):
+        run_search(cfg, tmp_path, sphere, resume=True, fitted_on=fps[::-1])
+    assert len(run_search(cfg, tmp_path, sphere, resume=True, fitted_on=fps).history) == 2
+    plain = tmp_path / "plain"  # no fingerprints given: loss files exactly as before
+    run_search(cfg, plain, sphere, resume=False)
+    assert "fitness_fingerprints" not in json.loads((plain / STATE_FILE).read_text())
+    assert "fitted_on" not in json.loads((plain / MEAN_FILE).read_text())
+    assert load_mpo(plain / MEAN_FILE).fitted_on == ()

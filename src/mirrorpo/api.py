@@ -42,23 +42,25 @@ __all__ = [
 def make_dataset(config: DataConfig, out: str | Path | None = None, *, force: bool = False,
                  progress: Progress = no_progress, log: Log = no_log) -> PreferenceDataset:
     """Draw a preference dataset from ``config`` (same seed, same bytes); with ``out``, save it
-    there (checked before generating; an existing dataset is replaced only with ``force``)."""
+    there (checked before generating; an existing dataset is replaced only with ``force``).
+    Its card holds the arrays' content ``fingerprint``, saved or not. ``config``'s teacher and
+    level-mix fields override its preset's; the card records them (``overrides``)."""
     import time
 
     from mirrorpo.data import generate
     from mirrorpo.data.dataset import CARD_FILE, save_dataset
-    from mirrorpo.data.presets import get_preset
     from mirrorpo.outputs import check_output_dir
 
     if out is not None:
         check_output_dir(out, CARD_FILE, "dataset", force=force)
     ctx = generate.load_suite_context(config.env)
+    recipe = config.recipe  # the preset, with the config's teacher and level-mix overrides
     t0 = time.time()
-    with progress(f"data {config.env}/{get_preset(config.preset).id}",
-                  config.progress_total()) as advance:
-        ds = generate.make_dataset(ctx, get_preset(config.preset), num_pairs=config.num_pairs,
+    with progress(f"data {config.env}/{recipe.id}", config.progress_total()) as advance:
+        ds = generate.make_dataset(ctx, recipe, num_pairs=config.num_pairs,
                                    horizon=config.segment_horizon, seed=config.seed,
                                    progress=advance)
+    ds = PreferenceDataset(ds.arrays, {**ds.card, "fingerprint": ds.fingerprint})
     if out is not None:
         save_dataset(Path(out), ds.arrays, ds.card, overwrite=force)
         log(f"wrote {out} in {time.time() - t0:.1f}s")

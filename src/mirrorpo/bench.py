@@ -6,9 +6,10 @@ of its main hyper-parameter (``LossSpec.sweep``) on validation training seeds an
 validation episodes; the value with the best mean score is kept. Phase 2 (test) trains every
 loss at its kept value on separate test seeds and scores it on separate episodes, with
 snapshots along training (the training-length curve). Test member k and the reference are
-scored on the same episodes (seed ``TEST_EVAL_SEED + k``), so the reference contributes one
-"run" per test seed. Statistics follow rliable (Agarwal et al., 2021): mean and IQM over runs
-with 95% stratified bootstrap CIs (runs resampled within each preset).
+scored on the same episodes (evaluation seed ``TEST_EVAL_SEED + k·episodes`` under protocol 2,
+mirrorpo.protocol), so the reference contributes one "run" per test seed. Statistics follow
+rliable (Agarwal et al., 2021): mean and IQM over runs with 95% stratified bootstrap CIs (runs
+resampled within each preset).
 
 Each finished (preset, phase) unit is saved at once, so an interrupted benchmark resumes where
 it stopped.
@@ -30,6 +31,8 @@ from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses import LOSSES
 from mirrorpo.losses.resolve import loss_label, resolve_loss, resolve_losses
 from mirrorpo.policies import PolicyStack, concat
+from mirrorpo.protocol import PROTOCOL, PROTOCOLS
+from mirrorpo.protocol import eval_seed as member_eval_seed
 from mirrorpo.train.population import LOG_KEYS, TrainConfig, TrainResult, train_population
 
 if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
@@ -39,6 +42,14 @@ VAL_SEED_BASE = 1000
 """Validation members train with seeds 1000, 1001, ...; test members with 0, 1, ..."""
 VAL_EVAL_SEED = 400_000
 TEST_EVAL_SEED = 500_000
+MAX_SEEDS = 1000
+"""Test seeds stay below the validation seeds (1000+), validation seeds below fitness (2000+)."""
+VAL_RESET_SPAN = TEST_EVAL_SEED - VAL_EVAL_SEED
+"""Protocol 2: validation reset seeds [400000, 400000 + val_seeds·episodes) end below the
+test ones ..."""
+TEST_RESET_SPAN = 700_000 - TEST_EVAL_SEED
+"""... and test reset seeds [500000, 500000 + seeds·episodes) below the fitness ones (700000,
+``mirrorpo.search.fitness.FITNESS_EVAL_SEED``)."""
 REFERENCE = "reference"
 PYTHON_PREFIX = "python:"
 """How a config records a loss given as a Python callable (by label; it cannot be re-imported
@@ -59,18 +70,29 @@ class BenchConfig:
                                  "bare registered name is swept over its main hyper-parameter "
                                  "on validation seeds; NAME:key=value, a loss file or "
                                  "module:function is used as given.")
-    seeds: int = setting(5, ge=2, help="Test training seeds per loss (reported).")
-    val_seeds: int = setting(2, ge=1, help="Validation training seeds per swept value (used "
-                                           "only to choose it).")
+    seeds: int = setting(5, ge=2, le=MAX_SEEDS, help="Test training seeds per loss "
+                                                     "(reported).")
+    val_seeds: int = setting(2, ge=1, le=MAX_SEEDS, help="Validation training seeds per swept "
+                                                         "value (used only to choose it).")
     episodes: int = setting(10, ge=2, help="Evaluation episodes per member.")
     train: TrainConfig = setting(default_factory=TrainConfig, cli=False,
                                  help="Optimiser settings (TrainConfig).")
     curve_points: int = setting(4, ge=1, le=12, help="Test-phase snapshots at steps/2^k, "
                                                      "k < N.")
     """Test-phase snapshots, at steps/2^k for k = curve_points−1 … 0."""
+    protocol: int = setting(PROTOCOL, ge=min(PROTOCOLS), le=max(PROTOCOLS), cli=False,
+                            help="Seed layout of the evaluation episodes (mirrorpo.protocol); "
+                                 "a config saved without it is protocol 1.")
 
     def __post_init__(self):
         check(self)
+        if self.protocol >= 2:
+            for name, n, span in (("val_seeds", self.val_seeds, VAL_RESET_SPAN),
+                                  ("seeds", self.seeds, TEST_RESET_SPAN)):
+                if n * self.episodes > span:
+                    raise ConfigError(f"BenchConfig.{name}: {name} × episodes must be ≤ "
+                                      f"{span} (the phase's reset seeds would reach the next "
+                                      f"phase's), got {n} × {self.episodes}")
         if not self.presets:
             raise ConfigError("BenchConfig.presets: give at least one preset")
         if not self.losses:
@@ -91,18 +113,24 @@ class BenchConfig:
         return tuple(x if isinstance(x, str) else resolve_loss(x).record for x in self.losses)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "presets": list(self.presets), "losses": list(self.loss_keys),
-                "train": self.train.to_json()}
+        """The config as JSON; ``protocol`` left out when 1, as configs saved before it."""
+        raw = {**asdict(self), "presets": list(self.presets), "losses": list(self.loss_keys),
+               "train": self.train.to_json()}
+        if self.protocol == 1:
+            del raw["protocol"]
+        return raw
 
     @classmethod
     def from_json(cls, raw: dict, path: str | Path = "config.json") -> BenchConfig:
         """The config saved as ``raw``, the JSON of ``path``: its keys and types checked
         (``mirrorpo.schemas.dataclass_model``), then the config's own checks; errors are
-        one-line ValueErrors naming ``path`` and the field."""
+        one-line ValueErrors naming ``path`` and the field. A config without ``protocol``
+        was saved before it existed: protocol 1."""
         from mirrorpo.schemas import dataclass_model, validate
 
         validate(dataclass_model(cls, overrides=(("losses", list[str]),)), raw, path)
         values = {**raw, **{k: tuple(raw[k]) for k in ("presets", "losses") if k in raw}}
+        values.setdefault("protocol", 1)
         try:
             if "train" in raw:
                 values["train"] = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
@@ -115,6 +143,11 @@ class BenchConfig:
     def curve_steps(self) -> tuple[int, ...]:
         steps = {max(1, self.train.steps >> k) for k in range(self.curve_points)}
         return tuple(sorted(steps))
+
+    def eval_seeds(self, base: int, first: int) -> Callable[[int], int]:
+        """Training seed → evaluation seed of a phase with evaluation base ``base`` whose
+        training seeds start at ``first`` (mirrorpo.protocol.eval_seed)."""
+        return lambda seed: member_eval_seed(base, seed, first, self.episodes, self.protocol)
 
 
 def loss_lookup(cfg: BenchConfig) -> dict[str, Callable]:
@@ -153,13 +186,16 @@ class Member:
 
 
 def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs: list[str],
-                    labels: list[str], seeds: list[int], cfg: TrainConfig, eval_seed: int,
-                    scorer: Scorer, progress: Callable[[int], None] | None = None,
+                    labels: list[str], seeds: list[int], cfg: TrainConfig,
+                    eval_seed: int | Callable[[int], int], scorer: Scorer,
+                    progress: Callable[[int], None] | None = None,
                     lookup: dict[str, Callable] | None = None,
                     ) -> tuple[list[Member], np.ndarray]:
     """Train one member per (spec, seed) and score it (and its snapshots) on the episodes of
-    ``eval_seed + seed``. Also returns the reference's (sampled, mean-action) scores at each
+    evaluation seed ``eval_seed(seed)`` (``BenchConfig.eval_seeds``; an int E stands for
+    E + seed, protocol 1). Also returns the reference's (sampled, mean-action) scores at each
     distinct seed, (S, 2)."""
+    seed_of = eval_seed if callable(eval_seed) else (lambda s, e=eval_seed: e + s)
     fns = {s: (lookup or {}).get(s) or resolve_loss(s).fn for s in dict.fromkeys(specs)}
     res: TrainResult = train_population(reference, arrays, [fns[s] for s in specs], seeds, cfg,
                                         progress=progress)
@@ -173,7 +209,7 @@ def train_and_score(arrays: dict[str, np.ndarray], reference: PolicyStack, specs
     for j, s in enumerate(uniq):
         idx = [i for i, si in enumerate(seeds) if si == s]
         parts = [final.select(idx)] + [res.snapshots[t].select(idx) for t in snaps] + [reference]
-        sampled, mean_act = scorer(concat(parts), eval_seed + s)
+        sampled, mean_act = scorer(concat(parts), seed_of(s))
         n = len(idx)
         score[idx], score_ma[idx] = sampled[:n], mean_act[:n]
         for k in range(len(snaps)):
@@ -207,8 +243,9 @@ def validation_unit(cfg: BenchConfig, arrays, reference, scorer, progress=None) 
             specs += [s] * cfg.val_seeds
             labels += [loss] * cfg.val_seeds
     seeds = [VAL_SEED_BASE + k for k in range(cfg.val_seeds)] * (len(specs) // cfg.val_seeds)
-    members, _ = train_and_score(arrays, reference, specs, labels, seeds,
-                                 cfg.train, VAL_EVAL_SEED, scorer, progress, loss_lookup(cfg))
+    members, _ = train_and_score(arrays, reference, specs, labels, seeds, cfg.train,
+                                 cfg.eval_seeds(VAL_EVAL_SEED, VAL_SEED_BASE), scorer,
+                                 progress, loss_lookup(cfg))
     return {"members": [asdict(m) for m in members], "chosen": pick_best(members)}
 
 
@@ -263,9 +300,10 @@ def merge_units(units: list[dict | None]) -> dict | None:
 
 def same_protocol(a: BenchConfig, b: BenchConfig) -> bool:
     """Whether runs ``a`` and ``b`` train and score a member identically (so one may reuse the
-    other's test members): same env, training settings, episodes and curve points."""
-    return (a.env, a.train, a.episodes, a.curve_points) == \
-        (b.env, b.train, b.episodes, b.curve_points)
+    other's test members): same env, training settings, episodes, curve points and protocol
+    (seed layout)."""
+    return (a.env, a.train, a.episodes, a.curve_points, a.protocol) == \
+        (b.env, b.train, b.episodes, b.curve_points, b.protocol)
 
 
 def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, scorer,
@@ -289,7 +327,8 @@ def test_unit(cfg: BenchConfig, chosen: dict[str, str], arrays, reference, score
         train = replace(cfg.train, snapshot_steps=cfg.curve_steps)
         labels, specs, seeds = (list(x) for x in zip(*todo, strict=True))
         members, ref = train_and_score(arrays, reference, specs, labels, seeds, train,
-                                       TEST_EVAL_SEED, scorer, progress, loss_lookup(cfg))
+                                       cfg.eval_seeds(TEST_EVAL_SEED, 0), scorer, progress,
+                                       loss_lookup(cfg))
         new = {(m.loss, m.spec, m.seed): asdict(m) for m in members}
         for s, row in zip(sorted(set(seeds)), ref, strict=True):
             ref_by_seed[s] = (float(row[0]), float(row[1]))
@@ -631,18 +670,19 @@ def run_bench(cfg: BenchConfig, out: str | Path, *, data_root: str | Path = "run
     reference = load_reference(cfg.env)
     scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread)
     for preset in cfg.presets:
-        arrays = load_dataset(datasets[preset]).arrays
+        ds = load_dataset(datasets[preset])
+        arrays, drawn = ds.arrays, {"fingerprint": ds.fingerprint}  # units record their draw
         val = run.load(preset, "validation")
         if val is None:
             n = sum(len(sweep_specs(s)) for s in cfg.loss_keys) * cfg.val_seeds
             with progress(f"{preset}: validation, {n} members", cfg.train.steps) as adv:
-                val = validation_unit(cfg, arrays, reference, scorer, adv)
+                val = {**validation_unit(cfg, arrays, reference, scorer, adv), **drawn}
             run.save(preset, "validation", val)
         if run.load(preset, "test") is None:
             n = len(cfg.losses) * cfg.seeds
             with progress(f"{preset}: test, {n} members", cfg.train.steps) as adv:
-                run.save(preset, "test", test_unit(cfg, val["chosen"], arrays, reference,
-                                                   scorer, adv))
+                run.save(preset, "test", {**test_unit(cfg, val["chosen"], arrays, reference,
+                                                      scorer, adv), **drawn})
     return render_bench(run)
 
 

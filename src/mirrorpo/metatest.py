@@ -4,8 +4,14 @@ Same protocol and statistics as the benchmark (mirrorpo.bench; docs/protocol.md)
 baseline at its validated setting and every discovered loss are trained on test seeds
 0..N−1 and scored on the test episodes. A member's result depends only on its loss, spec and
 seed, so members held by the benchmark run, or by an earlier meta-test given in ``reuse`` with
-the same training and evaluation settings, are taken over instead of retrained. Each
+the same training and evaluation settings, are taken over instead of retrained, when they were
+trained on the same dataset (same fingerprint; units written before fingerprints are not
+reused). Each
 discovered loss file is copied into ``OUT/losses/<run dir>-<stem>.json``, its key in the run.
+
+A loss file written by a search lists the fingerprints of the datasets its fitness trained on
+(``"fitted_on"``); a meta-test on one of those datasets is refused before any training: the
+meta-test measures a loss on fresh draws of a preset, not on the draws it was fitted to.
 """
 
 from __future__ import annotations
@@ -51,8 +57,8 @@ class MetaTestConfig:
                                            "Python, also callables.")
     presets: tuple[str, ...] = setting((), help="Comma-separated presets of the bench run "
                                                 "[default: all of them].")
-    seeds: int = setting(10, ge=2, help="Test training seeds 0..N−1 (never fitness seeds, "
-                                        "which start at 2000).")
+    seeds: int = setting(10, ge=2, le=1000, help="Test training seeds 0..N−1 (never fitness "
+                                                 "seeds, which start at 2000).")
     data_root: str = setting("runs/suite", help="Where `mirrorpo data make` wrote the "
                                                 "datasets (DATA_ROOT/ENV/PRESET).")
     reuse: tuple[str, ...] = setting((), help="Comma-separated earlier meta-test (or bench) "
@@ -91,8 +97,8 @@ def open_reused(dirs: tuple[str, ...], bench: BenchRun) -> list[BenchRun]:
             raise ConfigError(f"MetaTestConfig.reuse: {exc}") from None
         if not same_protocol(other.cfg, bench.cfg):
             raise ConfigError(f"MetaTestConfig.reuse: {d} trains or scores differently from "
-                              f"{bench.root} (env, training settings, episodes or curve "
-                              "points)")
+                              f"{bench.root} (env, training settings, episodes, curve "
+                              "points or protocol)")
         out.append(other)
     return out
 
@@ -115,6 +121,24 @@ def plan_copies(files: list[Path], out: Path) -> list[Path]:
                                   "directory")
         copies.append(dest)
     return copies
+
+
+def check_fresh_draws(files: list[Path], datasets: dict[str, Path]) -> None:
+    """Refuse (ConfigError, one line naming both) a dataset whose content fingerprint is in a
+    loss file's ``fitted_on``: one of the draws the search fitted that loss on."""
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.losses.mpo import load_mpo
+
+    fitted = {f: set(load_mpo(f).fitted_on) for f in files}
+    if not any(fitted.values()):
+        return
+    for d in datasets.values():
+        fp = load_dataset(d).fingerprint  # from the arrays (a card's own one is checked too)
+        for f, fps in fitted.items():
+            if fp in fps:
+                raise ConfigError(f"MetaTestConfig: dataset {d} (fingerprint {fp}) is one "
+                                  f"that {f} was fitted on (its fitted_on): meta-test on "
+                                  "fresh draws of the preset (another `data make --seed`)")
 
 
 def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = no_progress,
@@ -143,6 +167,7 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
                             for x, nl in zip(config.others, others, strict=True))))
     tested = [str(c) for c in copies] + [nl.record for nl in others]
     datasets = check_datasets(cfg, Path(config.data_root), cfg.presets)
+    check_fresh_draws(files, datasets)
     run = BenchRun.create(out, cfg)
     for f, dest in zip(files, copies, strict=True):
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -160,13 +185,16 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
             run.save(preset, "validation", {**val, "chosen": chosen})
         if run.load(preset, "test") is not None:
             continue
-        arrays = load_dataset(datasets[preset]).arrays
+        ds = load_dataset(datasets[preset])
         with progress(f"{preset}: meta-test, {config.seeds} seeds", cfg.train.steps) as adv:
-            old = merge_units([bench.load(preset, "test"),
-                               *(rekey_discovered(r.load(preset, "test"), names)
-                                 for r, names in zip(reused, renames, strict=True))])
-            unit = test_unit(cfg, chosen, arrays, reference, scorer, adv, reuse=old)
-        run.save(preset, "test", unit)
+            # members trained on this very draw only (a unit records its dataset's fingerprint)
+            same_draw = [u for u in [bench.load(preset, "test"),
+                                     *(rekey_discovered(r.load(preset, "test"), names)
+                                       for r, names in zip(reused, renames, strict=True))]
+                         if u is not None and u.get("fingerprint") == ds.fingerprint]
+            unit = test_unit(cfg, chosen, ds.arrays, reference, scorer, adv,
+                             reuse=merge_units(same_draw))
+        run.save(preset, "test", {**unit, "fingerprint": ds.fingerprint})
     render_bench(run)
     tables = table_rows({p: run.load(p, "test") for p in presets}, cfg.loss_keys)
     verdicts = meta_test_verdicts(tables, [display_name(key) for key in tested])

@@ -49,6 +49,8 @@ Positive = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Number = float
 """A JSON number (strict: an int is fine, a bool or a string is not); NaN and ±inf allowed."""
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+"""A dataset's content fingerprint (``mirrorpo.data.dataset.fingerprint``): 16 hex digits."""
 
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 """How state.json writes the non-finite floats (``mirrorpo.search.run.encode_floats``)."""
@@ -89,13 +91,15 @@ exp(v) stays finite."""
 
 
 class LossFile(Strict):
-    """A loss file of the MPO families (``MPOLoss.to_json``); "names" and "formula" optional."""
+    """A loss file of the MPO families (``MPOLoss.to_json``); "names", "formula" and
+    "fitted_on" (a search's fitness datasets, by fingerprint) optional."""
 
     family: str
     version: Int
     names: list[str] | None = None
     vector: list[FiniteFloat]
     formula: str | None = None
+    fitted_on: list[Fingerprint] | None = None
 
 
 # ----------------------------------------------------------------------------- dataset card
@@ -133,6 +137,18 @@ class CardProperties(Open):
     terminated_fraction: Annotated[float, Field(ge=0, le=1)]
 
 
+class CardOverrides(Strict):
+    """A custom recipe's ``overrides``: the teacher settings (ranges as ``teacher``) and level
+    mix that differ from its named preset; only those present were changed."""
+
+    temperature: Annotated[float, Field(ge=0, allow_inf_nan=False)] = None
+    mistake_rate: Annotated[float, Field(ge=0, le=0.5)] = None
+    myopic_discount: Annotated[float, Field(gt=0, le=1)] = None
+    equal_threshold: Annotated[float, Field(ge=0, allow_inf_nan=False)] = None
+    skip_threshold: FiniteFloat | None = None
+    level_mix: Annotated[str, Field(min_length=1)] = None
+
+
 class DatasetCard(Open):
     """A dataset's card.json; descriptive keys beyond these are kept unchecked."""
 
@@ -151,6 +167,11 @@ class DatasetCard(Open):
     teacher: TeacherCard
     level_mix: Annotated[str, Field(min_length=1)]
     properties: CardProperties
+    overrides: CardOverrides = None  # only on custom recipes; may be left out, not null
+    """What a custom recipe (``preset`` NAME/vN+custom) changed from its named preset; the
+    effective values are ``teacher`` and ``level_mix``."""
+    fingerprint: Fingerprint = None  # may be left out (cards written before it), not null
+    """The arrays' content fingerprint (``mirrorpo.data.dataset.fingerprint``)."""
 
 
 # ----------------------------------------------------------------------------- search state
@@ -184,6 +205,9 @@ class SearchState(Strict):
     mean_vector: list[EncodedFloat]
     best: SearchBest | None
     history: list[SearchGeneration]
+    fitness_fingerprints: list[Fingerprint] | None = None
+    """The fingerprint of each fitness dataset (``config.fitness.data``); runs made before
+    fingerprints existed have none."""
 
 
 SEARCH_HISTORY = TypeAdapter(list[SearchGeneration])
@@ -218,6 +242,9 @@ class BenchUnit(Strict):
     chosen: dict[str, str] | None = None
     reference: list[Number | None] | None = None
     reference_mean_action: list[Number | None] | None = None
+    fingerprint: Fingerprint | None = None
+    """The fingerprint of the dataset its members trained on (units written before it have
+    none)."""
 
 
 # ----------------------------------------------------------------------------- dataclasses

@@ -31,6 +31,7 @@ from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses import LOSSES
 from mirrorpo.progress import Progress, no_progress
+from mirrorpo.protocol import PROTOCOL, PROTOCOLS, eval_seed
 
 EXTRA_AXES = {"cdpo": "beta", "rdpo": "beta"}
 """Losses whose main hyper-parameter is not β: β is tuned too, crossed with it."""
@@ -55,6 +56,8 @@ class TuningConfig:
     snapshot_steps: tuple[int, ...] = setting((250, 500, 1000, 2000), help="Training lengths "
                                                                            "scored (free).")
     batch_pairs: int = setting(8, ge=1, help="Pairs per minibatch per member.")
+    protocol: int = setting(PROTOCOL, ge=min(PROTOCOLS), le=max(PROTOCOLS), cli=False,
+                            help="Seed layout of the evaluation episodes (mirrorpo.protocol).")
 
     def __post_init__(self):
         check(self)
@@ -176,6 +179,9 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     reference = load_reference(env)
     scorer = NormalisedScorer.for_env(env, config.episodes, mean_action=False, nthread=nthread)
     seeds = [VAL_SEED_BASE + k for k in range(config.val_seeds)]
+
+    def val_eval_seed(seed: int) -> int:  # the bench's validation episodes, seed by seed
+        return eval_seed(VAL_EVAL_SEED, seed, VAL_SEED_BASE, config.episodes, config.protocol)
     steps = max(config.snapshot_steps)
 
     def run_grid(loss: str, specs: list[str]) -> dict[tuple, float]:
@@ -195,7 +201,7 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
                                   steps) as adv:
                         ms, _ = train_and_score(ds.arrays, reference, all_specs,
                                                 [loss] * len(all_specs), seeds * len(specs),
-                                                train, VAL_EVAL_SEED, scorer, adv)
+                                                train, val_eval_seed, scorer, adv)
                     members = [{"spec": m.spec, "seed": m.seed, "failed": m.failed,
                                 "curve": {str(t): v for t, v in m.curve.items()}}
                                for m in ms]

@@ -80,6 +80,9 @@ def print_card(card: dict) -> None:
         ("pairs × horizon", f"{card['num_pairs']} × {card['horizon']}"),
         ("teacher", f"T={t['temperature']:g}, ε={t['mistake_rate']:g}, "
                     f"γ={t['myopic_discount']:g}, mix={card['level_mix']}"),
+        *([("overrides of the preset",
+            ", ".join(f"{k}={v}" for k, v in card["overrides"].items()))]
+          if card.get("overrides") else []),
         ("label agreement with true return", f"{p['label_agreement']:.3f}"),
         ("mean score chosen / rejected",
          f"{p['mean_score_chosen']:.1f} / {p['mean_score_rejected']:.1f}"),

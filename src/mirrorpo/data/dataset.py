@@ -5,10 +5,14 @@
 N pairs, H horizon, O observation dim, A action dim, Q = nq, V = nv. Segment arrays past a
 segment's length are zero. The archive is written with fixed zip timestamps, so identical
 content gives identical bytes.
+
+The card records the arrays' content fingerprint (:func:`fingerprint`): a search records the
+fingerprints of the datasets its fitness trained on, and the meta-test refuses those.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -45,6 +49,25 @@ CARD_PROPERTIES = ("label_agreement", "mean_score_chosen", "mean_score_rejected"
                    "terminated_fraction")
 
 
+FINGERPRINT_CHARS = 16
+"""Hex characters of a fingerprint (64 bits of the SHA-256)."""
+
+
+def fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """The content fingerprint of a dataset's arrays: the first 16 hex characters of the
+    SHA-256 over every array in name order (its name, dtype, shape and little-endian bytes).
+
+    Deterministic: the same arrays give the same fingerprint on every machine, and any change
+    of a value, a shape or a dtype changes it."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.asarray(arrays[name])
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        h.update(f"{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
+        h.update(arr)
+    return h.hexdigest()[:FINGERPRINT_CHARS]
+
+
 class DatasetError(ValueError):
     """A dataset file is missing, malformed or inconsistent (message names the file)."""
 
@@ -72,6 +95,11 @@ class PreferenceDataset:
         """(N, H) bool: steps inside the segment."""
         return np.arange(self.horizon)[None, :] < self.arrays[f"{side}_length"][:, None]
 
+    @property
+    def fingerprint(self) -> str:
+        """The arrays' content fingerprint (:func:`fingerprint`), computed from them."""
+        return fingerprint(self.arrays)
+
 
 def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Like ``np.savez`` but with fixed zip timestamps and sorted members (byte-reproducible)."""
@@ -94,12 +122,14 @@ def save_dataset(out_dir: Path, arrays: dict[str, np.ndarray], card: dict, *,
 
     Both files are written into a temporary directory that then replaces ``out_dir`` whole
     (mirrorpo.outputs.atomic_dir): a crash leaves the old dataset or the new one, never a mix.
+    The card is written with the arrays' ``fingerprint`` (replacing any it holds).
     """
     from mirrorpo.outputs import atomic_dir, check_output_dir
 
     out_dir = Path(out_dir)
     check_output_dir(out_dir, CARD_FILE, "dataset", force=overwrite)
     check_arrays(arrays, out_dir / PAIRS_FILE, card)
+    card = {**card, "fingerprint": fingerprint(arrays)}
     with atomic_dir(out_dir) as tmp:
         write_npz_deterministic(tmp / PAIRS_FILE, arrays)
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
@@ -192,7 +222,8 @@ def read_card(path: Path) -> dict:
 
 
 def load_dataset(path: str | Path) -> PreferenceDataset:
-    """Load and validate a dataset directory; raises DatasetError naming the bad file."""
+    """Load and validate a dataset directory; raises DatasetError naming the bad file. A card
+    with a ``fingerprint`` (cards written before it existed have none) must match the arrays."""
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"{path}: no such dataset directory")
@@ -208,4 +239,8 @@ def load_dataset(path: str | Path) -> PreferenceDataset:
     except ValueError as exc:  # pickled object arrays, corrupt headers
         raise DatasetError(f"{pairs_path}: unreadable array ({exc})") from None
     check_arrays(arrays, pairs_path, card)
+    if "fingerprint" in card and card["fingerprint"] != fingerprint(arrays):
+        raise DatasetError(f"{path / CARD_FILE}: fingerprint {card['fingerprint']} does not "
+                           f"match the arrays of {PAIRS_FILE} ({fingerprint(arrays)}): the "
+                           "dataset was changed after it was saved")
     return PreferenceDataset(arrays, card)

@@ -8,11 +8,19 @@
 3. Labels: the preset's teacher compares the two reward sequences; equal and skipped pairs
    are dropped and more candidates are drawn, chunk by chunk, until N pairs are kept.
 
-All randomness comes from ``numpy.random.SeedSequence(seed)``: same seed, same bytes.
+All randomness comes from ``numpy.random.SeedSequence(seed)``: same seed, same bytes. The seed
+spawns four streams (start states, level draws, segment action noise, teacher), so two recipes
+that differ only in the teacher's mistake rate share start states, levels and segments, and
+their flipped labels are nested (see docs/concepts.md, "Common random numbers").
+
+A :class:`DataConfig` may override the preset's teacher knobs and level mix
+(:func:`mirrorpo.data.presets.customise`); the card then records ``"preset":
+"NAME/vN+custom"`` and ``"overrides"``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +31,15 @@ import numpy as np
 from mirrorpo import __version__
 from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.data.dataset import FORMAT, PreferenceDataset
-from mirrorpo.data.presets import PRESETS, Preset, get_preset, sample_levels
+from mirrorpo.data.presets import (
+    LEVEL_MIXES,
+    PRESETS,
+    TEACHER_KNOBS,
+    Preset,
+    customise,
+    get_preset,
+    sample_levels,
+)
 from mirrorpo.data.teacher import EQUAL, SKIPPED, label_pairs
 from mirrorpo.envs import DEFAULT_ENV, ENV_NAMES, EnvSpec, get_spec
 from mirrorpo.evaluation import grouped_actor, stacked_actor
@@ -174,7 +190,10 @@ def labelled_chunk(ctx, preset, sim, qpos0, qvel0, lv_a, lv_b, horizon, seg_rng,
 
 def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray], *,
                  seed: int, horizon: int, tally: Tally, start_episodes: int) -> dict:
-    """Config and measured properties of a dataset (deterministic: no timestamps)."""
+    """Config and measured properties of a dataset (deterministic: no timestamps).
+
+    ``teacher`` and ``level_mix`` are the effective recipe; a custom recipe adds ``overrides``
+    (what differs from the named preset) and its ``preset`` reads ``NAME/vN+custom``."""
     spec = ctx.spec
     ret_c = arrays["chosen_rewards"].sum(1)
     ret_r = arrays["rejected_rewards"].sum(1)
@@ -185,7 +204,7 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
     }
     lengths = np.concatenate([arrays["chosen_length"], arrays["rejected_length"]])
     terminated = np.concatenate([arrays["chosen_terminated"], arrays["rejected_terminated"]])
-    return {
+    card = {
         "format": FORMAT,
         "mirrorpo_version": __version__,
         "env": spec.name,
@@ -226,6 +245,9 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
             "terminated_fraction": float(terminated.mean()),
         },
     }
+    if preset.overrides:  # absent for a named preset, so its card is as before
+        card["overrides"] = dict(preset.overrides)
+    return card
 
 
 @dataclass(frozen=True)
@@ -242,6 +264,24 @@ class DataConfig:
                                   "[default: the env's: hopper 300, walker2d 200, "
                                   "halfcheetah and ant 100].")
     seed: int = setting(0, ge=0, help="Seed of the draw: the same seed gives the same bytes.")
+    mistake_rate: float | None = setting(None, ge=0, le=0.5, help="Teacher's mistake rate ε: "
+                                         "each label is flipped with this probability "
+                                         "[default: the preset's].")
+    temperature: float | None = setting(None, ge=0, help="Bradley–Terry temperature T of the "
+                                        "teacher, in units of the mean |segment return| "
+                                        "(0: argmax) [default: the preset's].")
+    myopic_discount: float | None = setting(None, gt=0, le=1, help="Teacher's myopic discount "
+                                            "γ: step t of H weighs γ^(H−1−t) (1: true return) "
+                                            "[default: the preset's].")
+    equal_threshold: float | None = setting(None, ge=0, help="Pairs whose returns differ by "
+                                            "less than this × the return scale are 'equal' and "
+                                            "dropped [default: the preset's].")
+    skip_threshold: float | None = setting(None, help="Pairs whose better return is below "
+                                           "this × the return scale are skipped; may be "
+                                           "negative [default: the preset's, no skipping].")
+    level_mix: str | None = setting(None, choices=lambda: LEVEL_MIXES, help="How the two "
+                                    "ladder levels of a pair are drawn [default: the "
+                                    "preset's].")
 
     def __post_init__(self):
         if isinstance(self.preset, str) and "/" in self.preset:  # a versioned id, "mixed/v1"
@@ -250,6 +290,22 @@ class DataConfig:
             except ValueError as exc:
                 raise ConfigError(f"DataConfig.preset: {exc}") from None
         check(self)
+        for name in TEACHER_KNOBS:
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value) and not (
+                    name == "skip_threshold" and value == -math.inf):
+                raise ConfigError(f"DataConfig.{name}: must be finite, got {value}")
+        try:
+            self.recipe  # noqa: B018 (the teacher checks the combination)
+        except ValueError as exc:
+            raise ConfigError(f"DataConfig: {exc}") from None
+
+    @property
+    def recipe(self) -> Preset:
+        """The preset with this config's teacher and level-mix overrides (the preset itself
+        when none differs from its own values)."""
+        return customise(get_preset(self.preset), level_mix=self.level_mix,
+                         **{k: getattr(self, k) for k in TEACHER_KNOBS})
 
     @property
     def num_pairs(self) -> int:

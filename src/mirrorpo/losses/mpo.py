@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -295,10 +295,15 @@ def formula(p: MPOParams, family: str) -> str:
 
 @dataclass(frozen=True)
 class MPOLoss:
-    """A member of the MPO family: callable on a batch, saved and loaded as JSON."""
+    """A member of the MPO family: callable on a batch, saved and loaded as JSON.
+
+    ``fitted_on`` holds the fingerprints (``mirrorpo.data.dataset.fingerprint``) of the
+    datasets a search fitted it on, saved as the file's ``"fitted_on"`` when not empty; it is
+    a record, not part of the loss (equality ignores it)."""
 
     family: str
     params: MPOParams
+    fitted_on: tuple[str, ...] = field(default=(), compare=False)
 
     def __call__(self, batch: PreferenceBatch) -> torch.Tensor:
         return mpo_loss(batch, self.params)
@@ -314,6 +319,7 @@ class MPOLoss:
             "names": list(param_names(self.family)),
             "vector": [float(v) for v in self.vector],
             "formula": formula(self.params, self.family),
+            **({"fitted_on": list(self.fitted_on)} if self.fitted_on else {}),
         }
 
     def save(self, path: str | Path) -> None:
@@ -480,7 +486,8 @@ def load_mpo(path: str | Path) -> MPOLoss:
     vector = raw.get("vector")
     if not isinstance(vector, list) or len(vector) != len(names):
         raise ValueError(f"{path}: 'vector' must be {len(names)} finite numbers")
-    vector = validate(LossFile, raw, path).vector  # numbers, finite; no unknown keys
+    checked = validate(LossFile, raw, path)  # numbers, finite; no unknown keys
+    vector = checked.vector
     for name, v in zip(names, vector, strict=True):
         if name.startswith("log_") and v > MAX_LOG_RATE:  # the rate is exp(v)
             raise ValueError(f"{path}: vector: {name} = {v:g} is too large "
@@ -488,4 +495,4 @@ def load_mpo(path: str | Path) -> MPOLoss:
     if version != FAMILIES[family]:  # new coordinates at their defaults: the same loss
         values = dict(zip(names, vector, strict=True))
         vector = [values.get(n, getattr(MPOParams(), n)) for n in param_names(family)]
-    return MPOLoss(family, from_vector(vector, family))
+    return MPOLoss(family, from_vector(vector, family), tuple(checked.fitted_on or ()))

@@ -6,6 +6,11 @@ of a population-batched training run per dataset; members are scored on the epis
 seed and a candidate's fitness is the mean score over its seeds and the datasets. A member
 whose loss or gradient goes non-finite scores −inf (the strategies rank it worst).
 
+With ``pool`` the datasets are a meta-train pool of draws instead: each member trains on ONE
+draw, chosen by its generation g and seed slot k (``pool_draws``: draw (gK + k) mod D with
+``reseed``, k mod D without), the same for every candidate of the generation (common random
+numbers). A generation then trains P × K members whatever the pool's size D, not P × K × D.
+
 The members of a dataset may be split into shards, each trained as its own population (one per
 Ray worker, see mirrorpo.search.ray_backend). A member's result does not depend on its shard:
 minibatches come from its own seeded generator, its parameters and Adam state are its own, and
@@ -16,7 +21,9 @@ Fitness seeds are disjoint from the benchmark's validation (1000+), test (0+) an
 seeds, so meta-test scores on fresh seeds are honest. By default they are fixed for the whole
 search (common random numbers across generations); with ``reseed`` generation g draws seeds
 2000 + gK .. 2000 + gK + K − 1, so candidates within a generation still share seeds but the
-search cannot fit one training trajectory and one set of episodes.
+search cannot fit one training trajectory and one set of episodes. Under protocol 2
+(mirrorpo.protocol) fitness seed s is scored on reset seeds 700000 + (s − 2000)·E + j, j < E
+episodes: no two fitness seeds share a start state.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import numpy as np
 from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.losses.family import get_family
 from mirrorpo.policies import PolicyStack
+from mirrorpo.protocol import PROTOCOL, PROTOCOLS, eval_seed
 from mirrorpo.train.population import TrainConfig, train_population
 
 if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
@@ -39,7 +47,8 @@ if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need th
 FITNESS_SEED_BASE = 2000
 """Fitness member k trains with seed 2000 + k ..."""
 FITNESS_EVAL_SEED = 700_000
-"""... and is scored on the episodes of reset seeds 700000 + (2000 + k) + j."""
+"""... and is scored on the episodes of reset seeds 700000 + k·E + j (protocol 2, E episodes;
+700000 + (2000 + k) + j under protocol 1)."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +65,23 @@ class FitnessConfig:
     episodes: int = setting(10, ge=2, help="Evaluation episodes per fitness member.")
     train: TrainConfig = setting(default_factory=TrainConfig, cli=False,
                                  help="Optimiser settings of every fitness member.")
+    pool: bool = setting(False, help="Treat the datasets as a meta-train pool of draws: each "
+                                     "fitness member trains on one draw (chosen by generation "
+                                     "and seed, shared by the generation's candidates), so a "
+                                     "generation costs the same whatever the pool's size.")
+    protocol: int = setting(PROTOCOL, ge=min(PROTOCOLS), le=max(PROTOCOLS), cli=False,
+                            help="Seed layout of the evaluation episodes (mirrorpo.protocol); "
+                                 "a config saved without it is protocol 1.")
 
     def __post_init__(self):
         check(self)
         if not self.data:
             raise ConfigError("FitnessConfig.data: give at least one dataset directory")
+        if self.pool and not self.reseed and self.fitness_seeds < len(self.data):
+            raise ConfigError(f"FitnessConfig.pool: without reseed, member k always trains on "
+                              f"draw k, so {len(self.data) - self.fitness_seeds} of the "
+                              f"{len(self.data)} draws would never be used; give fitness_seeds "
+                              "≥ the number of draws, or reseed")
         # resolved, so the same dataset named by a relative or an absolute path is one config
         object.__setattr__(self, "data", tuple(os.path.abspath(d) for d in self.data))
 
@@ -69,19 +90,27 @@ class FitnessConfig:
                "episodes": self.episodes, "train": self.train.to_json()}
         if self.reseed:  # recorded only when set
             raw["reseed"] = True
+        if self.pool:  # likewise
+            raw["pool"] = True
+        if self.protocol != 1:  # configs saved before protocols existed are protocol 1
+            raw["protocol"] = self.protocol
         return raw
+
+    OPTIONAL = frozenset({"reseed", "pool", "protocol"})
+    """Keys ``to_json`` may leave out."""
 
     @staticmethod
     def describes(raw: dict) -> bool:
         """Whether a saved fitness description is a FitnessConfig's (not an older free-form
         one)."""
-        return set(raw) <= {"data", "fitness_seeds", "episodes", "train", "reseed"} and \
-            "data" in raw
+        return set(raw) <= {"data", "fitness_seeds", "episodes", "train",
+                            *FitnessConfig.OPTIONAL} and "data" in raw
 
     @classmethod
     def from_json(cls, raw: dict) -> FitnessConfig:
         return cls(data=tuple(raw["data"]), fitness_seeds=raw["fitness_seeds"],
                    episodes=raw["episodes"], reseed=raw.get("reseed", False),
+                   pool=raw.get("pool", False), protocol=raw.get("protocol", 1),
                    train=TrainConfig.from_json(raw["train"]))
 
 
@@ -93,6 +122,11 @@ class FitnessSetup:
     fitness_seeds: int = 1
     reseed: bool = False
     train: TrainConfig = TrainConfig()
+    pool: bool = False
+    """Each member trains on one dataset (``pool_draws``), not on every one."""
+    episodes: int = 10
+    """Evaluation episodes per member (the scorer's): the stride of the reset seeds."""
+    protocol: int = PROTOCOL
 
 
 @dataclass(frozen=True)
@@ -103,6 +137,9 @@ class FitnessContext:
     reference: PolicyStack
     datasets: tuple[dict[str, np.ndarray], ...]
     scorer: Scorer
+    fingerprints: tuple[str, ...] = ()
+    """Each dataset's content fingerprint (mirrorpo.data.dataset.fingerprint), recorded by the
+    search."""
 
 
 @dataclass(frozen=True)
@@ -129,13 +166,34 @@ def fitness_seeds(n: int, generation: int = 0, reseed: bool = False) -> list[int
     return list(range(first, first + n))
 
 
-def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: int
-                ) -> list[Shard]:
-    """Split each dataset's candidate × seed members into ≤ ``workers`` contiguous shards."""
-    members = [(i, s) for i in range(n_candidates) for s in seeds]
-    parts = [p for p in np.array_split(np.arange(len(members)), max(1, workers)) if len(p)]
-    return [Shard(d, tuple(members[m][0] for m in p), tuple(members[m][1] for m in p))
-            for d in range(n_datasets) for p in parts]
+def pool_draws(n: int, n_draws: int, generation: int = 0, reseed: bool = False) -> list[int]:
+    """The draw (dataset index) of each of a generation's ``n`` seed slots in pool mode:
+    (generation·n + k) mod n_draws with ``reseed`` (every draw in turn over the generations),
+    k mod n_draws without. Every candidate of the generation uses the same draws."""
+    first = generation * n if reseed else 0
+    return [(first + k) % n_draws for k in range(n)]
+
+
+def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: int,
+                draws: list[int] | None = None) -> list[Shard]:
+    """Split the candidate × seed members into ≤ ``workers`` contiguous shards per dataset.
+
+    Without ``draws`` every member trains on every dataset; with ``draws`` (one dataset index
+    per seed, ``pool_draws``) the members of seed k train on dataset ``draws[k]`` only."""
+    if draws is None:
+        groups = [(d, list(seeds)) for d in range(n_datasets)]
+    else:
+        if len(draws) != len(seeds) or not all(0 <= d < n_datasets for d in draws):
+            raise ValueError(f"draws {draws}: need one dataset index < {n_datasets} per seed")
+        groups = [(d, [s for s, ds in zip(seeds, draws, strict=True) if ds == d])
+                  for d in sorted(set(draws))]
+    out = []
+    for d, group in groups:
+        members = [(i, s) for i in range(n_candidates) for s in group]
+        parts = [p for p in np.array_split(np.arange(len(members)), max(1, workers)) if len(p)]
+        out += [Shard(d, tuple(members[m][0] for m in p), tuple(members[m][1] for m in p))
+                for p in parts]
+    return out
 
 
 def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
@@ -150,7 +208,9 @@ def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
     seeds = np.asarray(shard.seeds)
     for s in np.unique(seeds):
         idx = np.flatnonzero(seeds == s).tolist()
-        scores[idx] = ctx.scorer(stack.select(idx), FITNESS_EVAL_SEED + int(s))[0]
+        seed = eval_seed(FITNESS_EVAL_SEED, int(s), FITNESS_SEED_BASE, ctx.setup.episodes,
+                         ctx.setup.protocol)
+        scores[idx] = ctx.scorer(stack.select(idx), seed)[0]
     scores[res.failed] = -np.inf
     return scores
 
@@ -172,7 +232,8 @@ class InProcess:
 
 def combine(shards: list[Shard], results: list[np.ndarray], n_candidates: int,
             n_datasets: int) -> np.ndarray:
-    """Per-member scores → fitness (P,): the mean over seeds and datasets (−inf if any failed)."""
+    """Per-member scores → fitness (P,): the mean over each candidate's members, its seeds and
+    datasets (−inf if any failed)."""
     total = np.zeros(n_candidates)
     count = np.zeros(n_candidates)
     for sh, scores in zip(shards, results, strict=True):
@@ -185,11 +246,15 @@ def combine(shards: list[Shard], results: list[np.ndarray], n_candidates: int,
 
 def make_fitness(ctx: FitnessContext, backend: Backend
                  ) -> Callable[[np.ndarray, int], np.ndarray]:
-    """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets."""
+    """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets
+    (in pool mode, over seeds, each on its draw)."""
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
-        seeds = fitness_seeds(ctx.setup.fitness_seeds, generation, ctx.setup.reseed)
-        shards = plan_shards(len(candidates), seeds, len(ctx.datasets), backend.workers)
+        setup = ctx.setup
+        seeds = fitness_seeds(setup.fitness_seeds, generation, setup.reseed)
+        draws = pool_draws(len(seeds), len(ctx.datasets), generation, setup.reseed) \
+            if setup.pool else None
+        shards = plan_shards(len(candidates), seeds, len(ctx.datasets), backend.workers, draws)
         return combine(shards, backend.map(candidates, shards), len(candidates),
                        len(ctx.datasets))
 

@@ -31,11 +31,12 @@ def fitness_context(config: SearchConfig, nthread: int | None = None) -> Fitness
     if len(envs) != 1:
         raise ConfigError(f"FitnessConfig.data: datasets of one environment only, got {envs}")
     setup = FitnessSetup(family=config.family, fitness_seeds=fit.fitness_seeds,
-                         reseed=fit.reseed, train=fit.train)
+                         reseed=fit.reseed, train=fit.train, pool=fit.pool,
+                         episodes=fit.episodes, protocol=fit.protocol)
     scorer = NormalisedScorer.for_env(envs[0], fit.episodes, mean_action=False,
                                       nthread=nthread)
     return FitnessContext(setup, load_reference(envs[0]), tuple(ds.arrays for ds in sets),
-                          scorer)
+                          scorer, tuple(ds.fingerprint for ds in sets))
 
 
 def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
@@ -44,7 +45,9 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
            nthread: int | None = None) -> SearchResult:
     """Run the search ``config`` in ``out``, or continue it with ``resume`` (a run started
     from Python resumes from the command line and the other way round: both record the same
-    config in state.json).
+    config in state.json). The fitness datasets' fingerprints are recorded in state.json
+    (``fitness_fingerprints``) and in best.json and mean.json (``fitted_on``); a resume whose
+    datasets now hold other contents is refused.
 
     ``backend`` "local" trains every generation as one population in this process; "ray"
     splits it into shards on a Ray cluster (``address``: "auto", "ray://HEAD:10001", or None
@@ -77,6 +80,7 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
         with progress(f"search {config.family} ({config.strategy}, P={config.popsize})",
                       config.generations) as advance:
             return run_search(config, out, make_fitness(ctx, runner), resume=resume,
-                              progress=advance, log=log_generation)
+                              progress=advance, log=log_generation,
+                              fitted_on=ctx.fingerprints)
     finally:
         runner.close()

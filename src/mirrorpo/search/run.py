@@ -5,9 +5,11 @@ After every generation three files are replaced atomically (``write_text_atomic`
 
 * ``state.json``: the config, the history (per generation: the mean the candidates were sampled
   around, their fitness, and best / mean / median of the finite fitness values), the best
-  candidate so far, the current mean and its formula;
+  candidate so far, the current mean and its formula, and (``fitness_fingerprints``) the
+  content fingerprint of each fitness dataset;
 * ``best.json`` and ``mean.json``: the best candidate so far and the current mean as loss files
-  (the family's ``loss(vector).save``; load them with ``mirrorpo.losses.family.load_loss``).
+  (the family's ``loss(vector).save``; load them with ``mirrorpo.losses.family.load_loss``),
+  with the fitness datasets' fingerprints as ``fitted_on`` (the meta-test refuses those).
 
 Resume replays: the strategy is rebuilt from the config and told the recorded fitness arrays
 (``strategies.replay``), which reproduces its exact state; nothing is ever unpickled. Floats are
@@ -19,8 +21,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -235,7 +237,8 @@ def _encode_float(value: float) -> float | str:
 
 
 def state_to_json(config: SearchConfig, history: list[Generation], best: Best | None,
-                  mean: np.ndarray) -> dict:
+                  mean: np.ndarray, fitted_on: Sequence[str] = ()) -> dict:
+    """The state.json record; ``fitness_fingerprints`` only when ``fitted_on`` is given."""
     return {
         "version": STATE_VERSION,
         "config": config.to_json(),
@@ -251,6 +254,7 @@ def state_to_json(config: SearchConfig, history: list[Generation], best: Best | 
              "mean_vector": encode_floats(gen.mean), "fitness": encode_floats(gen.fitness)}
             for g, gen in enumerate(history)
         ],
+        **({"fitness_fingerprints": list(fitted_on)} if fitted_on else {}),
     }
 
 
@@ -274,8 +278,8 @@ def read_state(out_dir: str | Path) -> dict:
         validate(dataclass_model(STRATEGIES[config_raw["strategy"]].Settings),
                  config_raw["strategy_options"], path, field="config.strategy_options")
     if isinstance(config_raw["fitness"], dict) and FitnessConfig.describes(config_raw["fitness"]):
-        validate(dataclass_model(FitnessConfig, frozenset({"reseed"})), config_raw["fitness"],
-                 path, field="config.fitness")
+        validate(dataclass_model(FitnessConfig, FitnessConfig.OPTIONAL),
+                 config_raw["fitness"], path, field="config.fitness")
     try:
         config = SearchConfig.from_json(config_raw)
     except (ValueError, FileNotFoundError) as exc:  # the latter: a start loss file it names
@@ -292,6 +296,9 @@ def read_state(out_dir: str | Path) -> dict:
 
     dims = f"the {config.family} parameters"
     check_size("mean_vector", state.mean_vector, dim, dims)
+    if state.fitness_fingerprints is not None and isinstance(config.fitness, FitnessConfig):
+        check_size("fitness_fingerprints", state.fitness_fingerprints,
+                   len(config.fitness.data), "config.fitness.data")
     n = len(state.history)
     check("generations_done", state.generations_done == n,
           f"is {state.generations_done}, but history holds {n} generations")
@@ -338,18 +345,26 @@ def load_result(out_dir: str | Path) -> SearchResult:
 
 
 def _save(out: Path, config: SearchConfig, history: list[Generation], best: Best | None,
-          mean: np.ndarray) -> None:
-    """Write state.json (the record resume reads), then best.json and mean.json."""
-    state = state_to_json(config, history, best, mean)
+          mean: np.ndarray, fitted_on: Sequence[str] = ()) -> None:
+    """Write state.json (the record resume reads), then best.json and mean.json (with the
+    fitness datasets' fingerprints as ``fitted_on``)."""
+    state = state_to_json(config, history, best, mean, fitted_on)
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, allow_nan=False) + "\n")
     family = get_family(config.family)
+
+    def loss(vector: np.ndarray):
+        member = family.loss(vector)
+        return replace(member, fitted_on=tuple(fitted_on)) if fitted_on else member
+
     if best is not None:
-        family.loss(best.vector).save(out / BEST_FILE)
-    family.loss(mean).save(out / MEAN_FILE)
+        loss(best.vector).save(out / BEST_FILE)
+    loss(mean).save(out / MEAN_FILE)
 
 
-def _recorded_history(out: Path, config: SearchConfig, resume: bool) -> list[Generation]:
-    """The generations already in ``out`` ([] for a new run); refuses a clash."""
+def _recorded_history(out: Path, config: SearchConfig, resume: bool,
+                      fitted_on: Sequence[str] = ()) -> list[Generation]:
+    """The generations already in ``out`` ([] for a new run); refuses a clash, and datasets
+    whose contents differ from the recorded fingerprints."""
     if not (out / STATE_FILE).exists():
         return []
     if not resume:
@@ -361,6 +376,11 @@ def _recorded_history(out: Path, config: SearchConfig, resume: bool) -> list[Gen
         raise FileExistsError(f"{out}: holds a different search (its {STATE_FILE} differs in "
                               f"{diff}); pass the same config to resume it, or another "
                               "directory")
+    recorded = raw.get("fitness_fingerprints")
+    if recorded and fitted_on and list(fitted_on) != recorded:
+        raise FileExistsError(f"{out}: its fitness datasets now hold other contents "
+                              f"(fingerprints {', '.join(fitted_on)}; {STATE_FILE} recorded "
+                              f"{', '.join(recorded)}); restore them, or start another search")
     history = history_from_json(raw, out / STATE_FILE)
     if any(gen.fitness.shape != (config.popsize,) for gen in history):
         raise ValueError(f"{out / STATE_FILE}: a recorded fitness array is not of size "
@@ -378,7 +398,8 @@ def _evaluate(fitness_fn: FitnessFn, candidates: np.ndarray, generation: int) ->
 
 def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn, *,
                resume: bool, progress: Callable[[int], None] | None = None,
-               log: Callable[[str], None] | None = None) -> SearchResult:
+               log: Callable[[str], None] | None = None,
+               fitted_on: Sequence[str] = ()) -> SearchResult:
     """Run (or, with ``resume``, continue) the search ``config`` in ``out_dir``.
 
     Without ``resume`` a directory that already holds a state.json is refused; with it, a
@@ -386,10 +407,12 @@ def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn,
     Recorded generations are replayed (their fitness is not re-evaluated) and checked: the
     replayed mean of each must equal the recorded one bit for bit. An exception from
     ``fitness_fn`` propagates; every generation completed before it is on disk.
-    ``progress(1)`` is called per generation, replayed ones included.
+    ``progress(1)`` is called per generation, replayed ones included. ``fitted_on`` (the
+    fitness datasets' fingerprints) is recorded in state.json and the loss files; a resume
+    with other fingerprints than the recorded ones is refused.
     """
     out = Path(out_dir)
-    recorded = _recorded_history(out, config, resume)
+    recorded = _recorded_history(out, config, resume, fitted_on)
     if recorded and log is not None:
         log(f"resuming {out}: {len(recorded)} of {config.generations} generations done")
     out.mkdir(parents=True, exist_ok=True)
@@ -410,7 +433,7 @@ def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn,
         history.append(Generation(mean, fitness))
         best = update_best(best, candidates, fitness, g)
         if g + 1 >= len(recorded):  # new, or the last replayed (refreshes best/mean.json)
-            _save(out, config, history, best, strategy.mean)
+            _save(out, config, history, best, strategy.mean, fitted_on)
         if log is not None and g >= len(recorded):
             s = generation_stats(g, fitness)
             log(f"generation {g + 1}/{config.generations}: best {s.best:.4g}, "
