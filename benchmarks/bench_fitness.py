@@ -21,7 +21,7 @@ from mirrorpo.data.dataset import load_dataset
 from mirrorpo.envs import get_spec
 from mirrorpo.evaluation import score_population
 from mirrorpo.losses.mpo import MPOLoss, dpo_point, from_vector, to_vector
-from mirrorpo.train.population import TrainConfig, train_population
+from mirrorpo.training.population import TrainConfig, train_population
 
 
 def es_population(family: str, size: int, sigma: float, seed: int) -> list[MPOLoss]:

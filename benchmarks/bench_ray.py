@@ -20,11 +20,11 @@ import torch
 
 from mirrorpo.assets import load_reference
 from mirrorpo.data.dataset import load_dataset
+from mirrorpo.discovery.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
+from mirrorpo.discovery.ray_backend import RayBackend
 from mirrorpo.evaluation import NormalisedScorer
 from mirrorpo.losses.mpo import dpo_point, to_vector
-from mirrorpo.search.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
-from mirrorpo.search.ray_backend import RayBackend
-from mirrorpo.train.population import TrainConfig
+from mirrorpo.training.population import TrainConfig
 
 
 def main() -> None:

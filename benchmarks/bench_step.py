@@ -3,7 +3,7 @@
 Runs, in one process and interleaved (old, new, old, new, ...), the population-batched
 trainer of benchmarks/bench_fitness.py (32 MPO losses around DPO, default TrainConfig) for a
 few steps with benchmarks/population_before.py (the code before issue 17's speed-ups) and
-with mirrorpo.train.population, and prints the median wall time per optimiser step of each
+with mirrorpo.training.population, and prints the median wall time per optimiser step of each
 (from the progress callback, after a warm-up), the set-up pass of reference
 log-likelihoods of each, their ratios, and the process's peak resident memory. On a shared
 machine the absolute times move with the load; the ratios of the interleaved runs are the
@@ -30,7 +30,7 @@ from bench_fitness import es_population  # noqa: E402
 
 from mirrorpo.assets import load_reference  # noqa: E402
 from mirrorpo.data.dataset import load_dataset  # noqa: E402
-from mirrorpo.train import population as after  # noqa: E402
+from mirrorpo.training import population as after  # noqa: E402
 
 
 def run(module, ref, arrays, losses, steps: int) -> tuple[float, float, list[torch.Tensor]]:

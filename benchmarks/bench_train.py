@@ -19,7 +19,7 @@ import torch
 from mirrorpo.assets import load_reference
 from mirrorpo.data.dataset import load_dataset
 from mirrorpo.losses import get_loss
-from mirrorpo.train.population import TrainConfig, train_population
+from mirrorpo.training.population import TrainConfig, train_population
 
 
 def step_seconds(ref, arrays, members: int, batch: int, steps: int) -> float:

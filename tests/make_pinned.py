@@ -84,7 +84,10 @@ def trajectory(name: str) -> dict:
     """Train one population (one member per seed in SEEDS) with loss ``name`` for STEPS
     steps; per member: the per-step loss curve, the final parameters' sum, sum of absolute
     values and float32 digest."""
-    from mirrorpo.train.population import TrainConfig, train_population
+    try:  # the package is mirrorpo.training since the API refactor, mirrorpo.train before
+        from mirrorpo.training.population import TrainConfig, train_population
+    except ImportError:
+        from mirrorpo.train.population import TrainConfig, train_population
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: the reduction order, hence the rounding, is fixed

@@ -30,22 +30,22 @@ from mirrorpo.api import (
     meta_test,
     train,
 )
-from mirrorpo.bench import BenchRun
+from mirrorpo.benchmark import BenchRun
 from mirrorpo.config import ConfigError
 from mirrorpo.data.dataset import load_dataset
+from mirrorpo.discovery.fitness import FitnessConfig
+from mirrorpo.discovery.job import search
+from mirrorpo.discovery.run import SearchConfig
 from mirrorpo.losses.mpo import MPOLoss, dpo_point, load_mpo
 from mirrorpo.outputs import atomic_dir
-from mirrorpo.search.fitness import FitnessConfig
-from mirrorpo.search.job import search
-from mirrorpo.search.run import SearchConfig
 
 # Modules whose functions tests replace; by import_module, since the package `mirrorpo` also
 # exports API functions named bench, search and train.
-bench_mod = importlib.import_module("mirrorpo.bench")
-fitness_mod = importlib.import_module("mirrorpo.search.fitness")
+bench_mod = importlib.import_module("mirrorpo.benchmark")
+fitness_mod = importlib.import_module("mirrorpo.discovery.fitness")
 generate_mod = importlib.import_module("mirrorpo.data.generate")
 outputs_mod = importlib.import_module("mirrorpo.outputs")
-train_run = importlib.import_module("mirrorpo.train.run")
+train_run = importlib.import_module("mirrorpo.training.run")
 
 TINY = TrainConfig(steps=3, batch_pairs=4)
 RUN = TrainRunConfig(seeds=2, episodes=2, train=TINY)

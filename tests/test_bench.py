@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mirrorpo.bench import (
+from mirrorpo.benchmark import (
     REFERENCE,
     BenchConfig,
     Member,
@@ -15,7 +15,7 @@ from mirrorpo.bench import (
 )
 from mirrorpo.losses import LOSSES
 from mirrorpo.stats import iqm
-from mirrorpo.train.population import TrainConfig
+from mirrorpo.training.population import TrainConfig
 
 
 def test_sweep_specs_cover_the_grid_and_keep_given_settings():
@@ -94,7 +94,7 @@ def test_bench_config_json_round_trip():
 
 
 def test_merge_units_unions_members_and_reference_seeds():
-    from mirrorpo.bench import merge_units
+    from mirrorpo.benchmark import merge_units
 
     def member(loss, seed, score):
         return {"loss": loss, "spec": loss, "seed": seed, "score": score}
@@ -114,7 +114,7 @@ def test_merge_units_unions_members_and_reference_seeds():
 
 
 def test_protocol_2_scores_each_seed_on_its_own_episodes_and_old_configs_stay_protocol_1():
-    from mirrorpo.bench import TEST_EVAL_SEED, VAL_EVAL_SEED, VAL_SEED_BASE, same_protocol
+    from mirrorpo.benchmark import TEST_EVAL_SEED, VAL_EVAL_SEED, VAL_SEED_BASE, same_protocol
 
     cfg = BenchConfig("hopper", ("clean",), ("dpo",), episodes=10)
     assert cfg.protocol == 2 and cfg.to_json()["protocol"] == 2
@@ -130,10 +130,10 @@ def test_protocol_2_scores_each_seed_on_its_own_episodes_and_old_configs_stay_pr
 
 
 def test_phase_reset_seeds_are_disjoint_and_too_many_are_refused():
-    from mirrorpo.bench import TEST_EVAL_SEED, VAL_EVAL_SEED, VAL_SEED_BASE
+    from mirrorpo.benchmark import TEST_EVAL_SEED, VAL_EVAL_SEED, VAL_SEED_BASE
     from mirrorpo.config import ConfigError
+    from mirrorpo.discovery.fitness import FITNESS_EVAL_SEED, FITNESS_SEED_BASE, fitness_seeds
     from mirrorpo.protocol import eval_seed
-    from mirrorpo.search.fitness import FITNESS_EVAL_SEED, FITNESS_SEED_BASE, fitness_seeds
 
     for k, n_val, n_test, gens, n_fit in ((10, 2, 10, 50, 4), (100, 10, 30, 200, 8)):
         def resets(base, seeds, first, k=k):

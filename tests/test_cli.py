@@ -249,7 +249,7 @@ def test_search_tiny_end_to_end_and_resume(tiny_assets, tmp_path):
 @pytest.mark.e2e
 def test_meta_test_tiny_reuses_bench_members_exactly(tiny_assets, tmp_path):
     from mirrorpo.assets import load_reference
-    from mirrorpo.bench import BenchRun, test_unit
+    from mirrorpo.benchmark import BenchRun, test_unit
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.evaluation import NormalisedScorer
 

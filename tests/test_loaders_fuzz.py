@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirrorpo.bench import BenchConfig, BenchRun, validation_unit
-from mirrorpo.bench import test_unit as make_test_unit
+from mirrorpo.benchmark import BenchConfig, BenchRun, validation_unit
+from mirrorpo.benchmark import test_unit as make_test_unit
 from mirrorpo.data.dataset import (
     CARD_FILE,
     CARD_PROPERTIES,
@@ -32,17 +32,17 @@ from mirrorpo.data.dataset import (
     read_card,
     write_npz_deterministic,
 )
-from mirrorpo.envs import get_spec
-from mirrorpo.losses.mpo import MPOLoss, MPOParams, load_mpo, param_names, param_names_v1
-from mirrorpo.schemas import validate
-from mirrorpo.search.run import (
+from mirrorpo.discovery.run import (
     STATE_FILE,
     SearchConfig,
     load_result,
     read_state,
     run_search,
 )
-from mirrorpo.train.population import TrainConfig
+from mirrorpo.envs import get_spec
+from mirrorpo.losses.mpo import MPOLoss, MPOParams, load_mpo, param_names, param_names_v1
+from mirrorpo.schemas import validate
+from mirrorpo.training.population import TrainConfig
 
 FUZZ = settings(max_examples=int(os.environ.get("MIRRORPO_FUZZ_EXAMPLES", 60)), deadline=None,
                 derandomize=True,
@@ -303,7 +303,7 @@ def sphere(candidates, generation):
 def valid_state(tmp_path_factory):
     out = tmp_path_factory.mktemp("search") / "run"
     try:  # a real search's fitness setup (checked too); a free-form dict otherwise
-        from mirrorpo.search.fitness import FitnessConfig
+        from mirrorpo.discovery.fitness import FitnessConfig
 
         fitness = FitnessConfig(data=("ds",), episodes=2, train=TrainConfig(steps=3))
     except ImportError:
@@ -380,7 +380,7 @@ def test_resume_refuses_a_malformed_state(tmp_path, valid_state):
 
 @pytest.mark.parametrize(("edit", "message"), [STATE_EDITS[0], STATE_EDITS[3], STATE_EDITS[10]])
 def test_report_of_a_malformed_state_names_the_file(tmp_path, valid_state, edit, message):
-    from mirrorpo.search.report import write_report
+    from mirrorpo.discovery.report import write_report
 
     (tmp_path / STATE_FILE).write_text(json.dumps(_state_with(valid_state, edit)))
     with pytest.raises(ValueError, match=message) as err:

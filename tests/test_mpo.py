@@ -226,7 +226,7 @@ def test_formula_names_the_anchor_terms():
 @pytest.mark.parametrize(("start", "registry"), [("dpo", "dpo"), ("apo-zero", "apo_zero"),
                                                  ("sppo-hard", "sppo_hard")])
 def test_search_start_points_are_the_named_losses_at_default_beta(family, start, registry):
-    from mirrorpo.search.run import SearchConfig
+    from mirrorpo.discovery.run import SearchConfig
 
     x0 = SearchConfig(family=family, start=start).x0()
     b = random_batch(5, 3.0, -1.0)

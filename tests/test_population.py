@@ -5,7 +5,7 @@ import torch
 
 from mirrorpo.losses import get_loss
 from mirrorpo.losses.mpo import MPOLoss, MPOParams
-from mirrorpo.train.population import PopulationPolicy, TrainConfig, train_population
+from mirrorpo.training.population import PopulationPolicy, TrainConfig, train_population
 from tests.conftest import random_stack
 
 
@@ -84,7 +84,7 @@ def test_to_stack_round_trip():
 
 
 def test_packed_segment_logps_equal_masked_sum():
-    from mirrorpo.train.population import SegmentTable, segment_logps
+    from mirrorpo.training.population import SegmentTable, segment_logps
 
     ref = random_stack(11, 3, 2, hidden=(8,))
     data = tiny_data(n=6, h=5)
@@ -135,7 +135,7 @@ def test_population_mean_action_equals_policy_stack():
 def test_member_result_is_bit_identical_whatever_shares_its_batch():
     """float32, variable-length segments, one thread: a member's weights do not depend on the
     other members of its population (their seeds, losses or number), bit for bit, so sharded
-    and in-process fitness agree exactly (mirrorpo.search.fitness). With several threads torch
+    and in-process fitness agree exactly (mirrorpo.discovery.fitness). With several threads torch
     may split a lone member's GEMM reductions across them, which changes the rounding."""
     ref = random_stack(11, 3, 1, hidden=(64, 64))
     data = tiny_data(n=64, h=40)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mirrorpo.losses.mpo import MPOLoss, MPOParams
-from mirrorpo.train import population as after
+from mirrorpo.training import population as after
 from tests.conftest import random_stack
 from tests.test_population import LOSSES, tiny_data
 

@@ -8,15 +8,15 @@ import pytest
 from click.testing import CliRunner
 
 from mirrorpo.cli import main
-from mirrorpo.losses.mpo import formula, from_vector
-from mirrorpo.search.report import (
+from mirrorpo.discovery.report import (
     ES_CURVES_PNG,
     FUNCTIONS_PNG,
     report_html,
     report_markdown,
     write_report,
 )
-from mirrorpo.search.run import SearchConfig, load_result, read_state, run_search
+from mirrorpo.discovery.run import SearchConfig, load_result, read_state, run_search
+from mirrorpo.losses.mpo import formula, from_vector
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENERATIONS = 3
@@ -106,8 +106,8 @@ def test_cli_report_without_state(tmp_path):
 def test_anchor_panel_only_when_a_loss_uses_anchors(tmp_path):
     from matplotlib.image import imread
 
+    from mirrorpo.discovery.report import learned_functions
     from mirrorpo.losses.mpo import MPOParams, dpo_point, to_vector
-    from mirrorpo.search.report import learned_functions
 
     dpo = {"dpo": to_vector(dpo_point(), "mpo")}
     anchored = dpo | {"apo": to_vector(MPOParams(anchor_sigmoid=1.0), "mpo")}

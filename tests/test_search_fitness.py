@@ -9,9 +9,7 @@ from mirrorpo.assets import load_reference
 from mirrorpo.cli import main
 from mirrorpo.config import ConfigError
 from mirrorpo.data.dataset import load_dataset
-from mirrorpo.evaluation import NormalisedScorer
-from mirrorpo.losses.mpo import dpo_point, to_vector
-from mirrorpo.search.fitness import (
+from mirrorpo.discovery.fitness import (
     FitnessConfig,
     FitnessContext,
     FitnessSetup,
@@ -23,7 +21,9 @@ from mirrorpo.search.fitness import (
     pool_draws,
     shard_scores,
 )
-from mirrorpo.train.population import TrainConfig
+from mirrorpo.evaluation import NormalisedScorer
+from mirrorpo.losses.mpo import dpo_point, to_vector
+from mirrorpo.training.population import TrainConfig
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 7, 50])
@@ -72,7 +72,7 @@ def candidates(n=6, sigma=0.3):
 
 def test_ray_backend_gives_the_in_process_fitness(tiny_context):
     pytest.importorskip("ray")
-    from mirrorpo.search.ray_backend import RayBackend
+    from mirrorpo.discovery.ray_backend import RayBackend
 
     x = candidates()
     local = make_fitness(tiny_context, InProcess(tiny_context))(x, 0)
@@ -194,7 +194,7 @@ def test_shard_scores_reset_seeds_per_protocol(monkeypatch, protocol, expected):
     import importlib
     from types import SimpleNamespace
 
-    fitness_mod = importlib.import_module("mirrorpo.search.fitness")
+    fitness_mod = importlib.import_module("mirrorpo.discovery.fitness")
     monkeypatch.setattr(fitness_mod, "get_family",
                         lambda name: SimpleNamespace(loss=lambda v: None))
     monkeypatch.setattr(fitness_mod, "train_population", lambda ref, arrays, losses, seeds, cfg,

@@ -11,8 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from mirrorpo.losses.mpo import load_mpo, param_names
-from mirrorpo.search.run import (
+from mirrorpo.discovery.run import (
     BEST_FILE,
     MEAN_FILE,
     STATE_FILE,
@@ -23,7 +22,8 @@ from mirrorpo.search.run import (
     run_search,
     start_from_file,
 )
-from mirrorpo.search.strategies import STRATEGIES
+from mirrorpo.discovery.strategies import STRATEGIES
+from mirrorpo.losses.mpo import load_mpo, param_names
 
 
 def sphere(candidates, generation, sleep_s=0.0):
@@ -156,7 +156,7 @@ import functools
 import json
 import sys
 
-from mirrorpo.search.run import SearchConfig, run_search
+from mirrorpo.discovery.run import SearchConfig, run_search
 
 {sphere}
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mirrorpo.search.strategies import (
+from mirrorpo.discovery.strategies import (
     STRATEGIES,
     OpenAIES,
     OpenAIESSettings,

@@ -57,7 +57,7 @@ def test_tune_counts_runs_and_resumes(tiny_assets, tmp_path, monkeypatch):
 
     import importlib
 
-    bench_mod = importlib.import_module("mirrorpo.bench")
+    bench_mod = importlib.import_module("mirrorpo.benchmark")
 
     def forbid(*args, **kwargs):
         raise AssertionError("retrained a finished unit")

@@ -8,7 +8,7 @@ The library's face (see docs/api.md)::
     run = mp.train(ds, ["dpo", "orpo", my_loss], mp.TrainRunConfig(seeds=3))
 
 ``mp.train`` and ``mp.search`` are the job functions; their subpackages stay importable by
-name (``from mirrorpo.train.population import TrainConfig``).
+name (``from mirrorpo.training.population import TrainConfig``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # Imported eagerly: a lazy attribute would be shadowed by the subpackages of the same name
-# (mirrorpo.train, mirrorpo.search) once anything imports them.
+# (mirrorpo.training, mirrorpo.discovery) once anything imports them.
 from mirrorpo.api import (  # noqa: E402
     BenchConfig,
     DataConfig,
@@ -39,10 +39,10 @@ from mirrorpo.api import (  # noqa: E402
     train,
 )
 from mirrorpo.config import ConfigError  # noqa: E402
+from mirrorpo.discovery.fitness import FitnessConfig  # noqa: E402
+from mirrorpo.discovery.job import search  # noqa: E402
+from mirrorpo.discovery.run import SearchConfig, SearchResult  # noqa: E402
 from mirrorpo.losses import LOSSES, PreferenceBatch, register  # noqa: E402
-from mirrorpo.search.fitness import FitnessConfig  # noqa: E402
-from mirrorpo.search.job import search  # noqa: E402
-from mirrorpo.search.run import SearchConfig, SearchResult  # noqa: E402
 
 __all__ = [
     "LOSSES", "BenchConfig", "ConfigError", "DataConfig", "EvalConfig", "FitnessConfig",

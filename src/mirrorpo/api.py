@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mirrorpo.bench import BenchConfig, render_bench, run_bench
+from mirrorpo.benchmark import BenchConfig, render_bench, run_bench
 from mirrorpo.data.dataset import PreferenceDataset, load_dataset
 from mirrorpo.data.generate import DataConfig
 from mirrorpo.evaluation import EvalConfig, PolicyScore, score_policies
@@ -28,8 +28,8 @@ from mirrorpo.losses.resolve import NamedLoss, loss_label, resolve_loss
 from mirrorpo.metatest import MetaTestConfig, meta_test
 from mirrorpo.policies import PolicyStack
 from mirrorpo.progress import Log, Progress, no_log, no_progress
-from mirrorpo.train.population import TrainConfig
-from mirrorpo.train.run import TrainRun, TrainRunConfig, train
+from mirrorpo.training.population import TrainConfig
+from mirrorpo.training.run import TrainRun, TrainRunConfig, train
 
 __all__ = [
     "BenchConfig", "DataConfig", "EvalConfig", "MetaTestConfig", "NamedLoss", "PolicyScore",
@@ -86,7 +86,7 @@ def bench(config: BenchConfig, out: str | Path, *, data_root: str | Path = "runs
           force: bool = False, progress: Progress = no_progress,
           nthread: int | None = None) -> dict:
     """Every loss on every preset: tuned on validation seeds, reported on test seeds (see
-    mirrorpo.bench). Resumes an interrupted run in ``out``; returns the tables."""
+    mirrorpo.benchmark). Resumes an interrupted run in ``out``; returns the tables."""
     return run_bench(config, out, data_root=data_root, force=force, progress=progress,
                      nthread=nthread)
 
@@ -97,8 +97,8 @@ def report(run_dir: str | Path, out: str | Path | None = None,
     tables of a meta-test directory if given; returns the report directory."""
     import re
 
-    from mirrorpo.search.report import write_report
-    from mirrorpo.search.run import STATE_FILE
+    from mirrorpo.discovery.report import write_report
+    from mirrorpo.discovery.run import STATE_FILE
 
     run_dir = Path(run_dir)
     if not (run_dir / STATE_FILE).is_file():

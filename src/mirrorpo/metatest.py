@@ -1,6 +1,6 @@
 """The meta-test: discovered losses on fresh test seeds against a benchmark's tuned baselines.
 
-Same protocol and statistics as the benchmark (mirrorpo.bench; docs/protocol.md): every
+Same protocol and statistics as the benchmark (mirrorpo.benchmark; docs/protocol.md): every
 baseline at its validated setting and every discovered loss are trained on test seeds
 0..N−1 and scored on the test episodes. A member's result depends only on its loss, spec and
 seed, so members held by the benchmark run, or by an earlier meta-test given in ``reuse`` with
@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mirrorpo.bench import (
+from mirrorpo.benchmark import (
     BenchRun,
     check_datasets,
     check_losses,

@@ -29,7 +29,7 @@ def save_figure(fig, path: Path) -> None:
 def score_bars(rows: dict, title: str, path: Path) -> None:
     """Horizontal bars of mean normalised score with 95% CIs; the reference as a dashed line.
 
-    rows: name → (RowStats, spec), reference first (see mirrorpo.bench.table_rows).
+    rows: name → (RowStats, spec), reference first (see mirrorpo.benchmark.table_rows).
     """
     plt = _plt()
     names = list(rows)

@@ -11,7 +11,7 @@ j)`` and draws its action noise from ``default_rng([E(s), j])`` (mirrorpo.evalua
   seed are their own. Phase ranges of reset seeds are [base, base + n·K) for n training seeds
   of the phase; with the bases 400000 (validation), 500000 (test) and 700000 (fitness) they
   are disjoint while validation seeds × episodes ≤ 100000 and test seeds × episodes ≤ 200000
-  (``mirrorpo.bench.BenchConfig`` checks both).
+  (``mirrorpo.benchmark.BenchConfig`` checks both).
 
 Configs record the protocol they were made with (``BenchConfig.protocol``,
 ``FitnessConfig.protocol``); a config saved before the field existed reads back as protocol 1,

@@ -11,7 +11,7 @@ One model per file kind:
 
 * :class:`LossFile`: a loss file (``MPOLoss.save``: best.json, mean.json, a discovered loss);
 * :class:`DatasetCard`: a dataset's card.json (``mirrorpo.data.dataset.read_card``);
-* :class:`SearchState`: a search's state.json (``mirrorpo.search.run.read_state``); its
+* :class:`SearchState`: a search's state.json (``mirrorpo.discovery.run.read_state``); its
   ``config`` is checked against ``dataclass_model(SearchConfig)``;
 * :class:`BenchUnit`: a benchmark unit, ``units/PRESET.PHASE.json`` (``BenchRun.load``);
 * a benchmark's config.json: ``dataclass_model(BenchConfig)`` (``BenchConfig.from_json``).
@@ -53,7 +53,7 @@ Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 """A dataset's content fingerprint (``mirrorpo.data.dataset.fingerprint``): 16 hex digits."""
 
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-"""How state.json writes the non-finite floats (``mirrorpo.search.run.encode_floats``)."""
+"""How state.json writes the non-finite floats (``mirrorpo.discovery.run.encode_floats``)."""
 
 
 def _encoded_float(value: Any) -> float:
@@ -196,7 +196,7 @@ class SearchBest(Strict):
 
 
 class SearchState(Strict):
-    """A search's state.json (``mirrorpo.search.run.state_to_json``)."""
+    """A search's state.json (``mirrorpo.discovery.run.state_to_json``)."""
 
     version: Int
     config: dict[str, Any]
@@ -217,7 +217,7 @@ SEARCH_HISTORY = TypeAdapter(list[SearchGeneration])
 
 
 class BenchMember(Strict):
-    """One trained member of a unit (``mirrorpo.bench.Member``); null scores are −inf."""
+    """One trained member of a unit (``mirrorpo.benchmark.Member``); null scores are −inf."""
 
     loss: str
     spec: str

@@ -154,11 +154,11 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     """Tune every loss of ``config`` (see the module docstring); writes ``out/tuned.json``
     and returns loss → Choice. Resumes from the units already in ``out``."""
     from mirrorpo.assets import load_reference
-    from mirrorpo.bench import VAL_EVAL_SEED, VAL_SEED_BASE, train_and_score
+    from mirrorpo.benchmark import VAL_EVAL_SEED, VAL_SEED_BASE, train_and_score
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.evaluation import NormalisedScorer
     from mirrorpo.outputs import check_output_dir
-    from mirrorpo.train.population import TrainConfig
+    from mirrorpo.training.population import TrainConfig
 
     out = Path(out)
     check_output_dir(out, "config.json", "tuning", resume=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mirrorpo.bench import BenchConfig
+from mirrorpo.benchmark import BenchConfig
 from mirrorpo.cli.common import (
     console,
     err_console,
@@ -18,8 +18,8 @@ from mirrorpo.cli.common import (
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.cli.render import print_train_run
 from mirrorpo.metatest import MetaTestConfig
-from mirrorpo.train.population import TrainConfig
-from mirrorpo.train.run import TrainRunConfig
+from mirrorpo.training.population import TrainConfig
+from mirrorpo.training.run import TrainRunConfig
 from mirrorpo.tuning import TuningConfig
 
 
@@ -48,7 +48,7 @@ def train_cmd(data_dir, loss_specs, out, force, threads, **options) -> None:
     from mirrorpo.api import train
     from mirrorpo.losses.resolve import resolve_losses
     from mirrorpo.outputs import check_output_dir
-    from mirrorpo.train.run import RUN_FILE
+    from mirrorpo.training.run import RUN_FILE
 
     cfg = from_options(TrainRunConfig, options, train=from_options(TrainConfig, options))
     check_output_dir(out, RUN_FILE, "training run", force=force)
@@ -78,7 +78,7 @@ def bench_cmd(data_root, out, force, threads, **options) -> None:
     curves, log-likelihood curves) to --out.
     """
     from mirrorpo.api import bench
-    from mirrorpo.bench import markdown_summary
+    from mirrorpo.benchmark import markdown_summary
 
     cfg = from_options(BenchConfig, options, train=from_options(TrainConfig, options))
     set_threads(threads)
@@ -106,7 +106,7 @@ def meta_test_cmd(out, threads, **options) -> None:
     retrained (a member's result depends only on its loss, spec and seed).
     """
     from mirrorpo.api import meta_test
-    from mirrorpo.bench import markdown_verdicts
+    from mirrorpo.benchmark import markdown_verdicts
 
     cfg = from_options(MetaTestConfig, options)
     set_threads(threads)
@@ -159,7 +159,7 @@ def demo(env_name, pairs, seeds, steps, out, seed) -> None:
     from mirrorpo import plots
     from mirrorpo.api import DataConfig, make_dataset
     from mirrorpo.assets import load_reference
-    from mirrorpo.bench import markdown_summary, table_rows, test_unit, unit_curves
+    from mirrorpo.benchmark import markdown_summary, table_rows, test_unit, unit_curves
     from mirrorpo.cli.render import print_card, print_ladder
     from mirrorpo.evaluation import NormalisedScorer
     from mirrorpo.fileio import write_text_atomic

@@ -11,9 +11,9 @@ from rich.table import Table
 from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.cli.render import markdown_table
-from mirrorpo.search.fitness import FitnessConfig
-from mirrorpo.search.run import SearchConfig
-from mirrorpo.train.population import TrainConfig
+from mirrorpo.discovery.fitness import FitnessConfig
+from mirrorpo.discovery.run import SearchConfig
+from mirrorpo.training.population import TrainConfig
 
 
 @click.command("search")
@@ -44,8 +44,8 @@ def search_cmd(sigma, es_learning_rate, out, resume, backend, address, worker_cp
     every generation (state.json, best.json, mean.json); --resume continues exactly."""
     import torch
 
-    from mirrorpo.search.job import search
-    from mirrorpo.search.run import strategy_options
+    from mirrorpo.discovery.job import search
+    from mirrorpo.discovery.run import strategy_options
 
     fitness = from_options(FitnessConfig, options, train=from_options(TrainConfig, options))
     config = from_options(SearchConfig, options, fitness=fitness,

@@ -1,7 +1,7 @@
 """Loss families: parametrised losses a search moves through, behind one protocol.
 
 A family maps a flat real vector (its search coordinates, ``param_names`` in order) to a
-preference loss. ``mirrorpo.search`` (the ES run, its fitness and its report) sees families only
+preference loss. ``mirrorpo.discovery`` (the ES run, its fitness and its report) sees families only
 through :class:`LossFamily` and the :data:`FAMILIES` registry, so a new family is one module
 implementing the protocol plus one entry in :data:`FAMILIES`; ``tests/test_loss_family.py``
 then checks it like the others.

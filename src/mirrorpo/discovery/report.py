@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mirrorpo.discovery.run import decode_floats, read_state
 from mirrorpo.fileio import write_text_atomic
 from mirrorpo.losses.family import get_family
 from mirrorpo.plots import _plt, save_figure
-from mirrorpo.search.run import decode_floats, read_state
 
 REPORT_DIR = "report"
 ES_CURVES_PNG = "es_curves.png"

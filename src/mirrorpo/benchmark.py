@@ -33,7 +33,7 @@ from mirrorpo.losses.resolve import loss_label, resolve_loss, resolve_losses
 from mirrorpo.policies import PolicyStack, concat
 from mirrorpo.protocol import PROTOCOL, PROTOCOLS
 from mirrorpo.protocol import eval_seed as member_eval_seed
-from mirrorpo.train.population import LOG_KEYS, TrainConfig, TrainResult, train_population
+from mirrorpo.training.population import LOG_KEYS, TrainConfig, TrainResult, train_population
 
 if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
     from mirrorpo.evaluation import Scorer
@@ -49,7 +49,7 @@ VAL_RESET_SPAN = TEST_EVAL_SEED - VAL_EVAL_SEED
 test ones ..."""
 TEST_RESET_SPAN = 700_000 - TEST_EVAL_SEED
 """... and test reset seeds [500000, 500000 + seeds·episodes) below the fitness ones (700000,
-``mirrorpo.search.fitness.FITNESS_EVAL_SEED``)."""
+``mirrorpo.discovery.fitness.FITNESS_EVAL_SEED``)."""
 REFERENCE = "reference"
 PYTHON_PREFIX = "python:"
 """How a config records a loss given as a Python callable (by label; it cannot be re-imported
@@ -181,7 +181,7 @@ class Member:
     curve: dict[int, float]
     """Training step → score (test phase snapshots)."""
     logs: dict[str, list[float]]
-    """The TrainLog curves (mirrorpo.train.population.LOG_KEYS) over ``log_steps``."""
+    """The TrainLog curves (mirrorpo.training.population.LOG_KEYS) over ``log_steps``."""
     log_steps: list[int]
 
 

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from mirrorpo.search.fitness import FitnessContext, Shard, shard_scores
+from mirrorpo.discovery.fitness import FitnessContext, Shard, shard_scores
 
 
 def _run_shard(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,

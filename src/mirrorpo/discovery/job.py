@@ -1,5 +1,5 @@
 """A search as one job: datasets, reference, scorer and backend assembled from a
-:class:`~mirrorpo.search.run.SearchConfig`, then the resumable ES loop of mirrorpo.search.run.
+:class:`~mirrorpo.discovery.run.SearchConfig`, then the resumable ES loop of mirrorpo.discovery.run.
 
 Where the fitness runs (this process, or Ray workers) and how many threads it uses are
 arguments of :func:`search`, not of the config: they change the wall time, not the numbers, so
@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mirrorpo.config import ConfigError
+from mirrorpo.discovery.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
+from mirrorpo.discovery.run import SearchConfig, SearchResult, read_state, run_search
 from mirrorpo.progress import Log, Progress, no_log, no_progress
-from mirrorpo.search.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
-from mirrorpo.search.run import SearchConfig, SearchResult, read_state, run_search
 
 BACKENDS = ("local", "ray")
 
@@ -53,8 +53,8 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     splits it into shards on a Ray cluster (``address``: "auto", "ray://HEAD:10001", or None
     to start a local one), ``worker_cpus`` CPUs per shard.
     """
+    from mirrorpo.discovery.run import STATE_FILE
     from mirrorpo.outputs import check_output_dir
-    from mirrorpo.search.run import STATE_FILE
 
     if backend not in BACKENDS:
         raise ConfigError(f"backend: unknown {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -64,7 +64,7 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     check_output_dir(out, STATE_FILE, "search", resume=resume, can_resume=True)
     ctx = fitness_context(config, nthread)
     if backend == "ray":
-        from mirrorpo.search.ray_backend import RayBackend
+        from mirrorpo.discovery.ray_backend import RayBackend
 
         runner = RayBackend(ctx, address=address, worker_cpus=worker_cpus)
         log(f"Ray backend: {runner.workers} workers × {worker_cpus} CPU")

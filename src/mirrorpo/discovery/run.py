@@ -29,10 +29,10 @@ from typing import NamedTuple
 import numpy as np
 
 from mirrorpo.config import ConfigError, check, first_difference, setting
+from mirrorpo.discovery.fitness import FitnessConfig
+from mirrorpo.discovery.strategies import STRATEGIES
 from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.family import FAMILIES, get_family, load_loss, start_point_names
-from mirrorpo.search.fitness import FitnessConfig
-from mirrorpo.search.strategies import STRATEGIES
 
 STATE_FILE = "state.json"
 BEST_FILE = "best.json"

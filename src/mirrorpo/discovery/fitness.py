@@ -12,7 +12,7 @@ draw, chosen by its generation g and seed slot k (``pool_draws``: draw (gK + k) 
 numbers). A generation then trains P × K members whatever the pool's size D, not P × K × D.
 
 The members of a dataset may be split into shards, each trained as its own population (one per
-Ray worker, see mirrorpo.search.ray_backend). A member's result does not depend on its shard:
+Ray worker, see mirrorpo.discovery.ray_backend). A member's result does not depend on its shard:
 minibatches come from its own seeded generator, its parameters and Adam state are its own, and
 its episodes use common random numbers (mirrorpo.evaluation). Sharding therefore changes where
 the work runs, not the fitness.
@@ -39,7 +39,7 @@ from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.losses.family import get_family
 from mirrorpo.policies import PolicyStack
 from mirrorpo.protocol import PROTOCOL, PROTOCOLS, eval_seed
-from mirrorpo.train.population import TrainConfig, train_population
+from mirrorpo.training.population import TrainConfig, train_population
 
 if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
     from mirrorpo.evaluation import Scorer

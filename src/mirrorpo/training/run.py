@@ -21,7 +21,7 @@ from mirrorpo.evaluation import PolicyScore
 from mirrorpo.losses.resolve import LossLike, NamedLoss, resolve_losses
 from mirrorpo.policies import PolicyStack
 from mirrorpo.progress import Progress, no_progress
-from mirrorpo.train.population import LOG_KEYS, TrainConfig, train_population
+from mirrorpo.training.population import LOG_KEYS, TrainConfig, train_population
 
 RUN_FILE = "run.json"
 POLICIES_FILE = "policies.safetensors"
