@@ -10,7 +10,15 @@ import click
 from mirrorpo import __version__
 from mirrorpo.cli.assets import experts, reference
 from mirrorpo.cli.llm import llm
-from mirrorpo.cli.runs import bench_cmd, demo, meta_test_cmd, train_cmd, tune_cmd
+from mirrorpo.cli.runs import (
+    bench_cmd,
+    confirm_cmd,
+    demo,
+    meta_test_cmd,
+    train_cmd,
+    tune_cmd,
+    verdicts_cmd,
+)
 from mirrorpo.cli.search import losses_cmd, report_cmd, search_cmd
 from mirrorpo.cli.suite import data, eval_cmd
 
@@ -25,5 +33,5 @@ def main() -> None:
 
 
 for command in (experts, reference, data, eval_cmd, train_cmd, bench_cmd, tune_cmd, meta_test_cmd,
-                search_cmd, report_cmd, losses_cmd, demo, llm):
+                search_cmd, report_cmd, losses_cmd, demo, llm, confirm_cmd, verdicts_cmd):
     main.add_command(command)

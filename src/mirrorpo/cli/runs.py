@@ -17,6 +17,7 @@ from mirrorpo.cli.common import (
 )
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.cli.render import print_train_run
+from mirrorpo.confirm import ConfirmConfig
 from mirrorpo.metatest import MetaTestConfig
 from mirrorpo.training.population import TrainConfig
 from mirrorpo.training.run import TrainRunConfig
@@ -138,6 +139,47 @@ def tune_cmd(out, threads, **options) -> None:
                       f"{c.score:.1f}; {c.runs} training runs{edge}")
     console.print(f"{sum(c.runs for c in choices.values())} training runs in all; "
                   f"{out / 'tuned.json'}")
+
+
+@click.command("confirm")
+@config_options(ConfirmConfig)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Confirmation directory (an interrupted run resumes with the same options).")
+@threads_option
+@friendly_errors
+def confirm_cmd(out, threads, **options) -> None:
+    """A discovered loss against every tuned baseline on fresh draws: paired differences per
+    (draw, seed) on common episodes, Holm-corrected, the pre-registered win rule, and the "is
+    it just β?" controls. Refuses draws the search fitted or the tuning used. Writes
+    verdicts.md, verdicts.json and scores.json."""
+    from mirrorpo.confirm import confirm
+
+    cfg = from_options(ConfirmConfig, options)
+    set_threads(threads)
+    verdicts = confirm(cfg, out, progress=progress_bar, nthread=threads)
+    click.echo((out / "verdicts.md").read_text())
+    console.print(", ".join(f"{v.candidate}: {v.verdict}" for v in verdicts))
+
+
+@click.command("verdicts")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True, help="Family-wise error rate.")
+@friendly_errors
+def verdicts_cmd(runs, alpha) -> None:
+    """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
+    Holm–Bonferroni family: each candidate's corrected differences and verdict."""
+    from mirrorpo.confirm import round_verdicts
+
+    verdicts = round_verdicts(list(runs), alpha)
+    m = sum(len(v.differences) for v in verdicts)
+    click.echo(f"{m} primary comparisons, Holm-corrected at α = {alpha}\n")
+    click.echo("| target | candidate | baseline | difference [corrected CI] | verdict |")
+    click.echo("|---|---|---|---|---|")
+    for v in verdicts:
+        for b, d in v.differences.items():
+            click.echo(f"| {v.target} | {v.candidate} | {b} | {d.mean:+.1f} "
+                       f"[{d.ci[0]:+.1f}, {d.ci[1]:+.1f}] @{d.level:.4g} | {v.verdict} |")
 
 
 @click.command()

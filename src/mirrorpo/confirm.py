@@ -1,0 +1,262 @@
+"""Confirming a discovered loss: paired, pre-registered verdicts on fresh draws.
+
+The candidate losses and every baseline tuned by ``mirrorpo tune`` (each at its tuned spec,
+learning rate and length) train on the same fresh dataset draws with the same test seeds and
+are scored on the same episodes (protocol 2 reset seeds: seed s plays
+``TEST_EVAL_SEED + s·episodes + j``). Draws that the search was fitted on (its loss files'
+``fitted_on``) or that the baselines were tuned on are refused. Each candidate's primary
+comparison is against every tuned baseline, as paired differences per (draw, seed)
+(mirrorpo.verdicts), Holm-corrected; the "is it just β?" controls (DPO and hinge at the
+candidate's β and reference weight) are reported beside, as exploratory. ``round_verdicts``
+corrects the primary comparisons of several targets' runs as one family.
+
+Units (one per draw and training setting) are saved as they finish; a run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mirrorpo.config import ConfigError, check, first_difference, setting
+from mirrorpo.fileio import read_json, write_text_atomic
+from mirrorpo.losses.resolve import NamedLoss, resolve_losses
+from mirrorpo.progress import Progress, no_progress
+from mirrorpo.verdicts import METHODS, Verdict, difference, paired_differences, primary_verdicts
+
+SCORES_FILE = "scores.json"
+
+
+@dataclass(frozen=True)
+class ConfirmConfig:
+    """One target's confirmation, as its protocol registers it."""
+
+    target: str = setting(help="The target's name, as in its protocol (e.g. 'hopper mixed').")
+    candidates: tuple[Any, ...] = setting(help="Comma-separated discovered losses (loss files "
+                                               "of the search; specs or callables also "
+                                               "work).")
+    tuned: str = setting(help="tuned.json of `mirrorpo tune` on the meta-train pool.")
+    draws: tuple[str, ...] = setting(help="Comma-separated fresh draws (dataset directories) "
+                                          "of the target preset.")
+    seeds: int = setting(10, ge=2, le=1000, help="Test training seeds per loss and draw.")
+    episodes: int = setting(10, ge=2, help="Test episodes per member.")
+    candidate_steps: int = setting(1000, ge=1, help="Training steps of the candidates (the "
+                                                    "search's fitness length).")
+    candidate_learning_rate: float = setting(1e-3, gt=0, help="Learning rate of the "
+                                                              "candidates.")
+    batch_pairs: int = setting(8, ge=1, help="Pairs per minibatch per member.")
+    method: str = setting("draw-t", choices=METHODS, help="Interval of the paired "
+                                                          "differences (mirrorpo.verdicts).")
+    alpha: float = setting(0.05, gt=0, lt=1, help="Family-wise error rate (Holm).")
+    controls: bool = setting(True, help="Add DPO and hinge at each candidate file's β and r "
+                                        "(exploratory).")
+
+    def __post_init__(self):
+        check(self)
+        if len(self.draws) < 2:
+            raise ConfigError("ConfirmConfig.draws: at least 2 fresh draws")
+        if not self.candidates:
+            raise ConfigError("ConfirmConfig.candidates: at least one loss")
+
+    def to_json(self) -> dict:
+        raw = asdict(self)
+        raw["candidates"] = [n.record for n in resolve_losses(self.candidates)]
+        return json.loads(json.dumps(raw))
+
+
+@dataclass(frozen=True)
+class Row:
+    """A loss trained in the confirmation, with its training setting and role."""
+
+    loss: NamedLoss
+    learning_rate: float
+    steps: int
+    role: str
+    """"candidate", "baseline" or "control"."""
+
+
+def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
+    """The candidates, every tuned baseline (at its tuned setting) and the controls."""
+    from mirrorpo.losses.resolve import resolve_loss
+    from mirrorpo.tuning import beta_controls
+
+    cands = resolve_losses(config.candidates)
+    rows = [Row(c, config.candidate_learning_rate, config.candidate_steps, "candidate")
+            for c in cands]
+    for loss, ch in tuned["choices"].items():
+        named = resolve_loss(ch["spec"])
+        rows.append(Row(NamedLoss(f"{loss} (tuned)", named.fn, ch["spec"]),
+                        ch["learning_rate"], ch["steps"], "baseline"))
+    if config.controls:
+        for c in cands:
+            if c.spec and c.spec.endswith(".json"):
+                for label, fn in beta_controls(c.spec).items():
+                    rows.append(Row(NamedLoss(f"{label} of {c.label}", fn, None),
+                                    config.candidate_learning_rate, config.candidate_steps,
+                                    "control"))
+    labels = [r.loss.label for r in rows]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"ConfirmConfig: two rows share a label ({labels})")
+    return rows
+
+
+def check_fresh(config: ConfirmConfig, tuned_path: Path) -> list[str]:
+    """The draws' fingerprints; refuses a draw a candidate was fitted on or the baselines
+    were tuned on (by content)."""
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.losses.mpo import load_mpo
+
+    fps = [load_dataset(d).fingerprint for d in config.draws]
+    if len(set(fps)) != len(fps):
+        raise ConfigError("ConfirmConfig.draws: two draws have the same content")
+    used: dict[str, str] = {}
+    for c in config.candidates:
+        if isinstance(c, str) and c.endswith(".json"):
+            used |= {fp: f"{c} was fitted on it" for fp in load_mpo(c).fitted_on}
+    tuning_cfg = tuned_path.parent / "config.json"
+    if tuning_cfg.is_file():
+        for d in read_json(tuning_cfg, "tuning config").get("data", []):
+            if Path(d).is_dir():
+                used.setdefault(load_dataset(d).fingerprint,
+                                f"the baselines were tuned on it ({d})")
+    for d, fp in zip(config.draws, fps, strict=True):
+        if fp in used:
+            raise ConfigError(f"ConfirmConfig.draws: {d} (fingerprint {fp}) is not fresh: "
+                              f"{used[fp]}")
+    return fps
+
+
+def confirm(config: ConfirmConfig, out: str | Path, *, progress: Progress = no_progress,
+            nthread: int | None = None) -> list[Verdict]:
+    """Train, score and judge (see the module docstring); writes scores.json, verdicts.json
+    and verdicts.md to ``out`` and returns the primary verdicts."""
+    from mirrorpo.assets import load_reference
+    from mirrorpo.benchmark import TEST_EVAL_SEED, train_and_score
+    from mirrorpo.data.dataset import load_dataset
+    from mirrorpo.evaluation import NormalisedScorer
+    from mirrorpo.outputs import check_output_dir
+    from mirrorpo.training.population import TrainConfig
+
+    out = Path(out)
+    tuned_path = Path(config.tuned)
+    tuned = read_json(tuned_path, "tuning result")
+    if not isinstance(tuned, dict) or not isinstance(tuned.get("choices"), dict):
+        raise ValueError(f"{tuned_path}: not a tuned.json of `mirrorpo tune`")
+    rows = plan_rows(config, tuned)
+    fps = check_fresh(config, tuned_path)
+    check_output_dir(out, "config.json", "confirmation", resume=True)
+    raw = config.to_json()
+    if (out / "config.json").exists():
+        diff = first_difference(read_json(out / "config.json", "confirmation config"), raw)
+        if diff:
+            raise FileExistsError(f"{out / 'config.json'}: holds another confirmation "
+                                  f"({diff})")
+    (out / "units").mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.json", json.dumps(raw, indent=1))
+    sets = [load_dataset(d) for d in config.draws]
+    env = sets[0].card["env"]
+    if any(ds.card["env"] != env for ds in sets):
+        raise ConfigError("ConfirmConfig.draws: draws of one environment only")
+    reference = load_reference(env)
+    scorer = NormalisedScorer.for_env(env, config.episodes, mean_action=False, nthread=nthread)
+    seeds = list(range(config.seeds))
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.learning_rate, r.steps), []).append(r)
+    scores = {r.loss.label: np.zeros((len(sets), config.seeds)) for r in rows}
+    for d, (ds, fp) in enumerate(zip(sets, fps, strict=True)):
+        for (lr, steps), members in groups.items():
+            path = out / "units" / f"draw{d}-{fp}.lr{lr:g}.steps{steps}.json"
+            if path.exists():
+                unit = read_json(path, "confirmation unit")
+            else:
+                labels = [r.loss.label for r in members for _ in seeds]
+                lookup = {r.loss.label: r.loss.fn for r in members}
+                cfg = TrainConfig(steps=steps, batch_pairs=config.batch_pairs,
+                                  learning_rate=lr)
+                with progress(f"draw {d}: {len(labels)} members, lr {lr:g}, {steps} steps",
+                              steps) as adv:
+                    ms, _ = train_and_score(
+                        ds.arrays, reference, labels, labels, seeds * len(members), cfg,
+                        lambda s: TEST_EVAL_SEED + s * config.episodes, scorer, adv, lookup)
+                unit = {r.loss.label: [None] * config.seeds for r in members}
+                for m in ms:
+                    unit[m.loss][m.seed] = None if m.failed else m.score
+                write_text_atomic(path, json.dumps(unit, indent=1, allow_nan=False))
+            for label, vals in unit.items():
+                scores[label][d] = [-np.inf if v is None else v for v in vals]
+    return judge(config, rows, scores, tuned, out)
+
+
+def judge(config: ConfirmConfig, rows: list[Row], scores: dict[str, np.ndarray], tuned: dict,
+          out: Path) -> list[Verdict]:
+    """Primary verdicts (Holm within this run) and the exploratory controls; writes them."""
+    cands = [r.loss.label for r in rows if r.role == "candidate"]
+    bases = [r.loss.label for r in rows if r.role == "baseline"]
+    comparisons = {(config.target, c): {b: paired_differences(scores[c], scores[b])
+                                        for b in bases} for c in cands}
+    verdicts = primary_verdicts(comparisons, config.method, config.alpha)
+    controls = {(c, r.loss.label): difference(paired_differences(scores[c], scores[r.loss.label]),
+                                              config.method)
+                for c in cands for r in rows if r.role == "control" and c in r.loss.label}
+    write_text_atomic(out / SCORES_FILE, json.dumps(
+        {"target": config.target, "method": config.method, "alpha": config.alpha,
+         "candidates": cands, "baselines": bases,
+         "scores": {k: np.where(np.isfinite(v), v, 0.0).tolist() for k, v in scores.items()},
+         "tuning_runs": tuned.get("runs")}, indent=1))
+    write_text_atomic(out / "verdicts.md", markdown(config, verdicts, controls, scores, tuned))
+    write_text_atomic(out / "verdicts.json", json.dumps(
+        [{"target": v.target, "candidate": v.candidate, "verdict": v.verdict,
+          "differences": {b: asdict(d) for b, d in v.differences.items()},
+          "rejected": v.rejected} for v in verdicts], indent=1))
+    return verdicts
+
+
+def _cell(d) -> str:
+    return f"{d.mean:+.1f} [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}] @{d.level:.4g}, p = {d.p_value:.3g}"
+
+
+def markdown(config, verdicts, controls, scores, tuned) -> str:
+    """The verdict table, the means, the controls (exploratory) and the budgets."""
+    lines = [f"# Confirmation: {config.target}", "",
+             f"{len(config.draws)} fresh draws × {config.seeds} test seeds, {config.episodes} "
+             f"episodes; paired differences by {config.method}, Holm over "
+             f"{sum(len(v.differences) for v in verdicts)} primary comparisons of this run "
+             f"(α = {config.alpha}).", "",
+             "| candidate | baseline (tuned) | difference [corrected CI] | rejected | verdict |",
+             "|---|---|---|---|---|"]
+    for v in verdicts:
+        for b, d in v.differences.items():
+            lines.append(f"| {v.candidate} | {b} | {_cell(d)} | {v.rejected[b]} | "
+                         f"{v.verdict} |")
+    lines += ["", "## Mean scores", "", "| loss | mean over draws × seeds |", "|---|---|"]
+    lines += [f"| {k} | {np.where(np.isfinite(s), s, 0.0).mean():.1f} |"
+              for k, s in scores.items()]
+    if controls:
+        lines += ["", "## Is it just β? (exploratory, uncorrected)", "",
+                  "| candidate | control | difference [95% CI] |", "|---|---|---|"]
+        lines += [f"| {c} | {k} | {_cell(d)} |" for (c, k), d in controls.items()]
+    lines += ["", "## Budgets", "",
+              f"- baselines: {tuned.get('runs')} tuning runs (tuned.json)"]
+    return "\n".join(lines) + "\n"
+
+
+def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05) -> list[Verdict]:
+    """The primary comparisons of several confirmation runs as one Holm family (the round's
+    correction); each run's scores.json is read, nothing is trained."""
+    comparisons: dict[tuple, dict] = {}
+    methods = set()
+    for d in run_dirs:
+        raw = read_json(Path(d) / SCORES_FILE, "confirmation scores")
+        methods.add(raw["method"])
+        s = {k: np.asarray(v, float) for k, v in raw["scores"].items()}
+        for c in raw["candidates"]:
+            comparisons[(raw["target"], c)] = {b: paired_differences(s[c], s[b])
+                                              for b in raw["baselines"]}
+    if len(methods) != 1:
+        raise ValueError(f"runs use different interval methods: {sorted(methods)}")
+    return primary_verdicts(comparisons, methods.pop(), alpha)

@@ -1,0 +1,74 @@
+"""Confirmation: fresh draws only, paired scores per (draw, seed), verdicts, resume."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+from mirrorpo.api import DataConfig, make_dataset
+from mirrorpo.config import ConfigError
+from mirrorpo.confirm import ConfirmConfig, confirm, round_verdicts
+from mirrorpo.losses.mpo import MPOLoss, dpo_point
+from mirrorpo.tuning import TuningConfig, tune
+
+bench_mod = importlib.import_module("mirrorpo.benchmark")
+
+
+def draw(tmp_path, seed):
+    path = tmp_path / f"draw{seed}"
+    return str(path), make_dataset(DataConfig(preset="noisy-20", pairs=12, horizon=5,
+                                              seed=seed), path)
+
+
+@pytest.fixture
+def setup(tiny_assets, tmp_path):
+    pool = [draw(tmp_path, s) for s in (0, 1)]
+    fresh = [draw(tmp_path, s)[0] for s in (100, 101)]
+    tune(TuningConfig(losses=("dpo",), data=tuple(p for p, _ in pool), val_seeds=1, episodes=2,
+                      grid_points=3, learning_rates=(1e-3,), snapshot_steps=(2, 3),
+                      batch_pairs=4), tmp_path / "tune")
+    found = tmp_path / "search" / "best.json"
+    found.parent.mkdir()
+    MPOLoss("mpo", dpo_point(0.3), fitted_on=(pool[0][1].fingerprint,)).save(found)
+    config = ConfirmConfig(target="hopper noisy-20", candidates=(str(found),),
+                           tuned=str(tmp_path / "tune" / "tuned.json"), draws=tuple(fresh),
+                           seeds=3, episodes=2, candidate_steps=3, batch_pairs=4)
+    return config, pool, tmp_path
+
+
+def test_confirm_scores_pairs_and_judges(setup, monkeypatch):
+    config, _, tmp_path = setup
+    verdicts = confirm(config, tmp_path / "confirm")
+    (v,) = verdicts
+    assert v.candidate == "mpo:best" and list(v.differences) == ["dpo (tuned)"]
+    assert v.verdict in ("win", "no win", "loss")
+    d = v.differences["dpo (tuned)"]
+    assert (d.draws, d.seeds, d.method) == (2, 3, "draw-t")
+    saved = json.loads((tmp_path / "confirm" / "scores.json").read_text())
+    cand = np.array(saved["scores"]["mpo:best"])
+    base = np.array(saved["scores"]["dpo (tuned)"])
+    assert cand.shape == base.shape == (2, 3)
+    assert d.mean == pytest.approx(float((cand - base).mean()))
+    assert "dpo[β=0.3,r=1] of mpo:best" in saved["scores"]  # a control
+    md = (tmp_path / "confirm" / "verdicts.md").read_text()
+    assert "Is it just β?" in md and "tuning runs" in md
+
+    monkeypatch.setattr(bench_mod, "train_and_score",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = confirm(config, tmp_path / "confirm")  # resumes: every unit is on disk
+    assert again[0].differences["dpo (tuned)"] == d
+    assert round_verdicts([tmp_path / "confirm"])[0].differences["dpo (tuned)"] == d
+
+
+def test_confirm_refuses_draws_that_are_not_fresh(setup):
+    from dataclasses import replace
+
+    config, pool, tmp_path = setup
+    with pytest.raises(ConfigError, match="best.json was fitted on it"):
+        confirm(replace(config, draws=(pool[0][0], config.draws[0])), tmp_path / "c1")
+    with pytest.raises(ConfigError, match="baselines were tuned on it"):
+        confirm(replace(config, draws=(pool[1][0], config.draws[0])), tmp_path / "c2")
+    assert not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists()
+    with pytest.raises(ConfigError, match="at least 2 fresh draws"):
+        replace(config, draws=config.draws[:1])
