@@ -1,4 +1,4 @@
-"""Frozen copy of mirrorpo.training.population as of commit 4cf0e99 (before issue 17's speed-ups).
+"""Frozen copy of mirrorpo.training.population before commit 833d519 (issue 17 speed-ups).
 
 Kept only as the side-by-side baseline of benchmarks/bench_step.py and the reference of
 tests/test_population_speed.py (same TrainResult, bit for bit). Do not edit; do not import from
