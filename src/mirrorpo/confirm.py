@@ -242,7 +242,23 @@ def markdown(config, verdicts, controls, scores, tuned) -> str:
         lines += [f"| {c} | {k} | {_cell(d)} |" for (c, k), d in controls.items()]
     lines += ["", "## Budgets", "",
               f"- baselines: {tuned.get('runs')} tuning runs (tuned.json)"]
+    lines += [f"- {c}: {n} search training runs ({state})"
+              for c, n, state in search_budgets(config.candidates)]
     return "\n".join(lines) + "\n"
+
+
+def search_budgets(candidates) -> list[tuple[str, int, Path]]:
+    """(candidate, training runs, state file) of each candidate loss file that sits in a
+    search run directory (beside its state.json)."""
+    from mirrorpo.discovery.run import STATE_FILE, read_state
+    from mirrorpo.tuning import search_runs
+
+    out = []
+    for c in candidates:
+        if isinstance(c, str) and c.endswith(".json") and (Path(c).parent / STATE_FILE).is_file():
+            state = read_state(Path(c).parent)
+            out.append((c, search_runs(state), Path(c).parent / STATE_FILE))
+    return out
 
 
 def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05) -> list[Verdict]:
