@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from mirrorpo.assets import load_suite_info
-from mirrorpo.cli import LADDER_HEAD, cards_markdown, ladder_rows, markdown_table
+from mirrorpo.cli.render import LADDER_HEAD, cards_markdown, ladder_rows, markdown_table
 from mirrorpo.data.dataset import load_dataset
 from mirrorpo.data.presets import PRESETS
 from mirrorpo.envs import get_spec
