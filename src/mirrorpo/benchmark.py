@@ -27,7 +27,7 @@ import numpy as np
 
 from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.envs import DEFAULT_ENV, ENV_NAMES
-from mirrorpo.fileio import read_json, write_text_atomic
+from mirrorpo.fileio import read_json, strict_json, write_text_atomic
 from mirrorpo.losses import LOSSES
 from mirrorpo.losses.resolve import loss_label, resolve_loss, resolve_losses
 from mirrorpo.policies import PolicyStack, concat
@@ -351,18 +351,13 @@ class BenchRun:
     @classmethod
     def create(cls, root: Path, cfg: BenchConfig, force: bool = False) -> BenchRun:
         """A new run in ``root``, or the same run resumed; a different one is refused."""
-        from mirrorpo.config import first_difference
-        from mirrorpo.outputs import check_output_dir
+        from mirrorpo.outputs import check_output_dir, refuse_other_config
 
         cfg_path = Path(root) / "config.json"
         check_output_dir(root, "config.json", "benchmark run", resume=True)
-        if cfg_path.exists() and not force:
-            saved = read_json(cfg_path, "bench config")
-            diff = first_difference(saved, _jsonable(cfg.to_json()))
-            if diff:
-                raise FileExistsError(
-                    f"{cfg_path}: holds a different benchmark ({diff}); pass the same options "
-                    f"to resume it, `force` to start over, or another directory")
+        if not force:
+            refuse_other_config(cfg_path, cfg.to_json(), "benchmark",
+                                "pass the same options to resume it, `force` to start over")
         if force:
             import shutil
 
@@ -432,21 +427,6 @@ class BenchRun:
                                     for m in unit["members"]]}
         write_text_atomic(self.unit_path(preset, phase),
                           json.dumps(strict_json(unit), indent=1, allow_nan=False))
-
-
-def strict_json(x):
-    """``x`` with every NaN or ±inf float replaced by None (JSON has no such numbers)."""
-    if isinstance(x, dict):
-        return {k: strict_json(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [strict_json(v) for v in x]
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
-
-
-def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d))
 
 
 # ----------------------------------------------------------------------------- statistics

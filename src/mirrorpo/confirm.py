@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mirrorpo.config import ConfigError, check, first_difference, setting
+from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.resolve import NamedLoss, resolve_losses
 from mirrorpo.progress import Progress, no_progress
@@ -138,7 +138,7 @@ def confirm(config: ConfirmConfig, out: str | Path, *, progress: Progress = no_p
     from mirrorpo.benchmark import TEST_EVAL_SEED, train_and_score
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.evaluation import NormalisedScorer
-    from mirrorpo.outputs import check_output_dir
+    from mirrorpo.outputs import check_output_dir, refuse_other_config
     from mirrorpo.training.population import TrainConfig
 
     out = Path(out)
@@ -150,11 +150,7 @@ def confirm(config: ConfirmConfig, out: str | Path, *, progress: Progress = no_p
     fps = check_fresh(config, tuned_path)
     check_output_dir(out, "config.json", "confirmation", resume=True)
     raw = config.to_json()
-    if (out / "config.json").exists():
-        diff = first_difference(read_json(out / "config.json", "confirmation config"), raw)
-        if diff:
-            raise FileExistsError(f"{out / 'config.json'}: holds another confirmation "
-                                  f"({diff})")
+    refuse_other_config(out / "config.json", raw, "confirmation")
     (out / "units").mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.json", json.dumps(raw, indent=1))
     sets = [load_dataset(d) for d in config.draws]

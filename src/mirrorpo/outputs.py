@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import tempfile
@@ -124,3 +125,19 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.replace(old)
     tmp.replace(path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def refuse_other_config(path: str | Path, record: dict, kind: str,
+                        how: str = "pass the same config to resume it") -> None:
+    """Refuse to continue a run whose saved config ``path`` differs from ``record`` (JSON),
+    naming the first field that differs (FileExistsError); nothing when absent or equal."""
+    from mirrorpo.config import first_difference
+    from mirrorpo.fileio import read_json
+
+    path = Path(path)
+    if not path.exists():
+        return
+    diff = first_difference(read_json(path, f"{kind} config"), json.loads(json.dumps(record)))
+    if diff:
+        raise FileExistsError(f"{path}: holds a different {kind} ({diff}); {how}, or choose "
+                              "another directory")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mirrorpo.config import ConfigError, check, setting
-from mirrorpo.fileio import read_json, write_text_atomic
+from mirrorpo.fileio import read_json, strict_json, write_text_atomic
 from mirrorpo.losses import LOSSES
 from mirrorpo.progress import Progress, no_progress
 from mirrorpo.protocol import PROTOCOL, PROTOCOLS, eval_seed
@@ -157,18 +157,14 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     from mirrorpo.benchmark import VAL_EVAL_SEED, VAL_SEED_BASE, train_and_score
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.evaluation import NormalisedScorer
-    from mirrorpo.outputs import check_output_dir
+    from mirrorpo.outputs import check_output_dir, refuse_other_config
     from mirrorpo.training.population import TrainConfig
 
     out = Path(out)
     check_output_dir(out, "config.json", "tuning", resume=True)
     cfg_path = out / "config.json"
     raw = json.loads(json.dumps(asdict(config)))
-    if cfg_path.exists() and read_json(cfg_path, "tuning config") != raw:
-        from mirrorpo.config import first_difference
-
-        diff = first_difference(read_json(cfg_path, "tuning config"), raw)
-        raise FileExistsError(f"{cfg_path}: holds another tuning ({diff})")
+    refuse_other_config(cfg_path, raw, "tuning")
     (out / "units").mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps(raw, indent=1))
     sets = [load_dataset(d) for d in config.data]
@@ -205,7 +201,8 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
                     members = [{"spec": m.spec, "seed": m.seed, "failed": m.failed,
                                 "curve": {str(t): v for t, v in m.curve.items()}}
                                for m in ms]
-                    write_text_atomic(path, json.dumps({"members": members}, allow_nan=True))
+                    write_text_atomic(path, json.dumps(strict_json({"members": members}),
+                                                         allow_nan=False))
                 for (spec, t), v in score_table(members, config.snapshot_steps).items():
                     table.setdefault((spec, lr, t), []).append(v)
         return {k: float(np.mean(v)) for k, v in table.items()}

@@ -37,11 +37,10 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
     ``config.data``, the model directory, every loss (anything ``resolve_loss`` takes; a
     Python callable is recorded as ``python:LABEL``), and ``out`` (empty, new, or a bench of
     the same config)."""
-    from mirrorpo.config import first_difference
     from mirrorpo.fileio import read_json, write_text_atomic
     from mirrorpo.llm.data import load_preferences
     from mirrorpo.llm.model import check_model_dir, load_model, offline
-    from mirrorpo.outputs import check_output_dir
+    from mirrorpo.outputs import check_output_dir, refuse_other_config
 
     data_dir, out = Path(config.data), Path(out)
     for p in config.presets:
@@ -57,11 +56,8 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
     check_output_dir(out, CONFIG_FILE, "LLM bench", resume=True)
     record = config.to_json([nl.record for nl in named])
     cfg_path = out / CONFIG_FILE
-    if cfg_path.exists():
-        diff = first_difference(read_json(cfg_path, "bench config"), record)
-        if diff:
-            raise FileExistsError(f"{out}: holds an LLM bench of other options ({diff}); give "
-                                  "the same config to resume it, or choose another directory")
+    refuse_other_config(cfg_path, record, "LLM bench",
+                        "other options are refused: give the same config to resume it")
     data = {p: load_preferences(data_dir / f"{p}.jsonl") for p in config.presets}
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps(record, indent=1))

@@ -13,8 +13,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from mirrorpo.config import check, setting
 from mirrorpo.data.dataset import PreferenceDataset
 from mirrorpo.evaluation import PolicyScore
@@ -99,7 +97,7 @@ class TrainRun:
 
     def save(self, out, *, force: bool = False) -> None:
         """Write ``out/run.json`` and ``out/policies.safetensors``, swapped in whole."""
-        from mirrorpo.fileio import write_text_atomic
+        from mirrorpo.fileio import strict_json, write_text_atomic
         from mirrorpo.outputs import atomic_dir, check_output_dir
         from mirrorpo.policies import save_policies
 
@@ -108,8 +106,8 @@ class TrainRun:
             save_policies(tmp / POLICIES_FILE, self.policies,
                           {"env": self.dataset_card["env"],
                            "members": [m.name for m in self.members]})
-            write_text_atomic(tmp / RUN_FILE, json.dumps(self.to_json(), indent=2,
-                                                         allow_nan=False))
+            record = strict_json(self.to_json())  # null for non-finite numbers
+            write_text_atomic(tmp / RUN_FILE, json.dumps(record, indent=2, allow_nan=False))
 
 
 def member_plan(losses: Sequence[NamedLoss], seeds: int) -> list[tuple[str, NamedLoss, int]]:
@@ -149,13 +147,7 @@ def train(data: PreferenceDataset | str, losses: Sequence[LossLike | NamedLoss],
     members = tuple(
         MemberResult(name, nl.label, nl.record, k, bool(res.failed[i]), res.fail_reason[i],
                      None if res.failed[i] else scores[i],
-                     {key: [_finite(row[i]) for row in getattr(res.log, key)]
+                     {key: [float(row[i]) for row in getattr(res.log, key)]
                       for key in LOG_KEYS})
         for i, (name, nl, k) in enumerate(plan))
     return TrainRun(config, data.card, members, stack, tuple(res.log.steps), where)
-
-
-def _finite(x: float) -> float | None:
-    """A float for strict JSON: None stands for NaN or ±inf."""
-    x = float(x)
-    return x if np.isfinite(x) else None
