@@ -80,10 +80,10 @@ def digest(arrays) -> str:
     return h.hexdigest()
 
 
-def trajectory(name: str) -> dict:
+def trajectory(name: str, **options) -> dict:
     """Train one population (one member per seed in SEEDS) with loss ``name`` for STEPS
     steps; per member: the per-step loss curve, the final parameters' sum, sum of absolute
-    values and float32 digest."""
+    values and float32 digest. ``options``: further TrainConfig fields (``skip_padding``)."""
     try:  # the package is mirrorpo.training since the API refactor, mirrorpo.train before
         from mirrorpo.training.population import TrainConfig, train_population
     except ImportError:
@@ -94,7 +94,8 @@ def trajectory(name: str) -> dict:
     try:
         fn = pinned_loss(name)
         res = train_population(pinned_reference(), pinned_data(), [fn] * len(SEEDS),
-                               list(SEEDS), TrainConfig(**TRAIN), dtype=torch.float32)
+                               list(SEEDS), TrainConfig(**TRAIN, **options),
+                               dtype=torch.float32)
     finally:
         torch.set_num_threads(threads)
     members = {}

@@ -133,8 +133,7 @@ class BenchConfig:
         values.setdefault("protocol", 1)
         try:
             if "train" in raw:
-                values["train"] = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                 for k, v in raw["train"].items()})
+                values["train"] = TrainConfig.from_json(raw["train"])
             return cls(**values)
         except (ValueError, FileNotFoundError) as exc:  # the latter: a loss file it names
             raise ValueError(f"{path}: {exc}") from None

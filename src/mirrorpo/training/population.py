@@ -25,6 +25,8 @@ from mirrorpo.losses.registry import BatchLoss, PreferenceBatch
 from mirrorpo.policies import LOG_2PI, PolicyStack
 
 MAX_STEP_LOGP = -1e-8
+ROW_BLOCK = 32
+"""Rows of a member's packed minibatch are a multiple of this (valid_segment_logps)."""
 
 
 class PopulationPolicy(torch.nn.Module):
@@ -186,6 +188,91 @@ def segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch
     return _sum_segments(step, table, local, segments.shape[1], log_resolution)
 
 
+def valid_segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch.Tensor,
+                        log_resolution: float, members: slice, inputs: torch.Tensor) -> torch.Tensor:
+    """``segment_logps`` over each member's valid rows only (TrainConfig.skip_padding).
+
+    The packed rows are cut at the largest member's step count W ≤ S·H (about 0.6·S·H on
+    Hopper, where half the rows of a minibatch are padding). The forward is row-wise, so a
+    row's value does not depend on W; the reductions over rows in the backward (weight,
+    bias and log σ gradients) run through ``_RowLinear`` and ``_RowGaussian``, which sum
+    each member's own valid rows only, so that a member's arithmetic still does not depend
+    on which members share its batch. W is rounded up past the largest count to a multiple of
+    ``ROW_BLOCK`` rows: torch's vectorised elementwise kernels (sigmoid) compute the last
+    numel mod 32 elements of a tensor in a scalar tail that rounds differently, and a valid
+    row must never land there. Its rounding differs from the padded pass (whose
+    reductions ran over S·H rows), so results are equal to ~1e-6 after a few steps, not
+    bit for bit (tests bound the difference).
+    """
+    rows, local = packed_rows(table, segments)
+    counts = table.lengths[segments].sum(1).tolist()
+    width = -(-(max(counts) + 1) // ROW_BLOCK) * ROW_BLOCK
+    if width > rows.shape[1]:  # padding row / padding segment slot
+        extra = width - rows.shape[1]
+        rows = torch.cat([rows, rows.new_full((len(rows), extra), len(table.obs) - 1)], 1)
+        local = torch.cat([local, local.new_full((len(local), extra), segments.shape[1])], 1)
+    rows, local = rows[:, :width], local[:, :width]
+    x = inputs[rows]
+    last = len(policy.weights) - 1
+    tanh = policy.activation == "tanh"
+    for i, (w, b) in enumerate(zip(policy.weights, policy.biases, strict=True)):
+        w, b = w[members], b[members]
+        if tanh and i > 0:  # as PopulationPolicy.mlp: x holds s = σ(2z) of the previous layer
+            b, w = b - w.sum(-2), w * 2.0
+        if i == last:
+            mean = _RowLinear.apply(x, w, b, counts)
+        elif tanh:
+            x = torch.sigmoid(_RowLinear.apply(x, w * 2.0, b * 2.0, counts))
+        else:
+            x = torch.relu(_RowLinear.apply(x, w, b, counts))
+    step = _RowGaussian.apply(mean, table.actions[rows], policy.log_std[members], counts)
+    return _sum_segments(step, table, local, segments.shape[1], log_resolution)
+
+
+class _RowLinear(torch.autograd.Function):
+    """y = x·w + b for stacked members, x (P, W, I), w (P, I, O), b (P, O); the backward sums
+    member m's weight and bias gradients over its first counts[m] rows only (its valid
+    rows: the others carry zero gradient), a reduction independent of W and of the other
+    members. Hand-written because autograd's reductions run over all W rows."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, counts):
+        ctx.save_for_backward(x, w)
+        ctx.counts = counts
+        return torch.baddbmm(b[:, None, :], x, w)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        dx = torch.bmm(dy, w.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        dw = torch.stack([x[m, :c].T @ dy[m, :c] for m, c in enumerate(ctx.counts)])
+        db = torch.stack([dy[m, :c].sum(0) for m, c in enumerate(ctx.counts)])
+        return dx, dw, db, None
+
+
+class _RowGaussian(torch.autograd.Function):
+    """log N(a; μ, diag σ²) summed over action dims, (P, W, A) → (P, W), with log σ (P, A);
+    ∂/∂μ = z·e^(−log σ) and ∂/∂log σ = Σ_t (z_t² − 1), z = (a − μ)·e^(−log σ), the latter
+    summed over each member's first counts[m] rows only (see _RowLinear)."""
+
+    @staticmethod
+    def forward(ctx, mean, actions, log_std, counts):
+        inv = torch.exp(-log_std)[:, None]
+        z = (actions - mean) * inv
+        ctx.save_for_backward(z, inv)
+        ctx.counts = counts
+        return (-0.5 * z * z - log_std[:, None] - 0.5 * LOG_2PI).sum(-1)
+
+    @staticmethod
+    def backward(ctx, g):
+        z, inv = ctx.saved_tensors
+        gz = g[..., None] * z
+        d_mean = gz * inv
+        d_log_std = torch.stack([(gz[m, :c] * z[m, :c] - g[m, :c, None]).sum(0)
+                                 for m, c in enumerate(ctx.counts)])
+        return d_mean, None, d_log_std, None
+
+
 def _sum_segments(step: torch.Tensor, table: SegmentTable, local: torch.Tensor, s: int,
                   log_resolution: float) -> torch.Tensor:
     step = (step + table.actions.shape[1] * log_resolution).clamp(max=MAX_STEP_LOGP)
@@ -213,6 +300,11 @@ class TrainConfig:
     snapshot_steps: tuple[int, ...] = setting(
         (), cli=False, help="Keep every member's weights after these many steps "
                             "(training-length curves).")
+    skip_padding: bool = setting(
+        True, cli=False,
+        help="Run each minibatch's forward and backward over its valid steps only "
+             "(valid_segment_logps); False runs the padded rows too, the arithmetic of runs "
+             "made before this option (configs without it read as False).")
 
     def __post_init__(self):
         check(self)
@@ -225,7 +317,9 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, raw: dict) -> TrainConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        """A saved config; one saved before ``skip_padding`` existed ran the padded rows."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        return cls(**{"skip_padding": False, **values})
 
 
 LOG_KEYS = ("loss", "chosen_logps", "rejected_logps", "chosen_logratios", "rejected_logratios",
@@ -372,7 +466,10 @@ def train_population(
         member_loss = torch.empty(n_members, dtype=dtype)
         logps = torch.empty(n_members, 2 * b, dtype=dtype)
         for chunk in _chunks(n_members, chunk_size):
-            lp = segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
+            if cfg.skip_padding:
+                lp = valid_segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
+            else:
+                lp = segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
             # the (P', 2B) losses and their gradient w.r.t. lp on one thread, then the
             # network's backward from that gradient: the same arithmetic as one backward()
             leaf = lp.detach().requires_grad_()
