@@ -4,8 +4,9 @@ Runs, in one process and interleaved (old, padded, new, old, ...), the populatio
 trainer of benchmarks/bench_fitness.py (32 MPO losses around DPO, default TrainConfig) for a
 few steps with benchmarks/population_before.py (the code before issue 17's speed-ups) and
 with mirrorpo.training.population, both with its padded rows (``skip_padding=False``, meant
-to be bit-identical to the old code) and with the valid rows only (the default), and prints the median wall time per optimiser step of each
-(from the progress callback, after a warm-up), the set-up pass of reference
+to be bit-identical to the old code) and with the valid rows only (the default), and prints
+the median wall time per optimiser step of each (from the progress callback, after a
+warm-up), the set-up pass of reference
 log-likelihoods of each, their ratios, and the process's peak resident memory. On a shared
 machine the absolute times move with the load; the ratios of the interleaved runs are the
 figures to quote. It also checks that the padded run gives the old parameters bit for bit,

@@ -189,3 +189,25 @@ def test_bad_card(saved, content, message):
 def test_missing_directory(tmp_path):
     with pytest.raises(DatasetError, match="no such dataset directory"):
         load_dataset(tmp_path / "nope")
+
+
+def test_card_records_a_suite_version_from_2_on_and_the_draw_does_not_depend_on_it(
+        tiny_assets):
+    """A suite v1 card has no ``suite_version`` (so v1 cards are as before); a later version is
+    recorded. The version is a label: the same assets give the same pairs under either."""
+    from mirrorpo.assets import load_suite_info, write_suite_info
+    from mirrorpo.data.generate import load_suite_context, make_dataset
+    from mirrorpo.data.presets import get_preset
+
+    def draw():
+        return make_dataset(load_suite_context("hopper"), get_preset("mixed"), num_pairs=8,
+                            horizon=6, seed=3, start_episodes=2)
+
+    v1 = draw()
+    assert load_suite_info("hopper").version == 1 and "suite_version" not in v1.card
+    raw = load_suite_info("hopper").raw
+    write_suite_info("hopper", {**raw, "suite_version": 2}, tiny_assets)
+    v2 = draw()
+    assert v2.card["suite_version"] == 2 and load_suite_info("hopper").id == "hopper/v2"
+    assert v2.fingerprint == v1.fingerprint
+    assert {k: v for k, v in v2.card.items() if k != "suite_version"} == v1.card

@@ -60,3 +60,26 @@ def test_demonstrator_prefers_checkpoints_near_50():
         {"level": 3, "source": "ckpt_2", "score": 80.0},
     ]
     assert pick_demonstrator_level(ladder) == 2
+
+
+@pytest.mark.parametrize("noise_stds", [(), (0.3, 1.0)])
+def test_build_ladder_takes_noisy_copies_only_when_asked(tmp_path, noise_stds):
+    """``noise_stds=()`` builds a ladder of training checkpoints only (HalfCheetah from suite
+    v2); otherwise noisy copies of the best checkpoint join the candidates."""
+    from mirrorpo.policies import save_policies
+
+    spec = envs.get_spec("hopper")
+    stack = random_stack(spec.obs_dim, spec.act_dim, 6, seed=5, log_std=-2.0)
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"ckpt_{i:08d}.safetensors")
+        save_policies(paths[-1], stack.select(i), {"env": "hopper", "env_steps": i})
+    ladder, suite = ex.build_ladder("hopper", paths, episodes=2, final_episodes=3,
+                                    rescreen_top=2, noise_stds=noise_stds, log=lambda m: None)
+    sources = [c["source"] for c in suite["screening"]]
+    assert len(sources) == 6 + len(noise_stds)
+    assert suite["measurement"]["noise_stds"] == list(noise_stds)
+    assert sum("+std" in s for s in sources) == len(noise_stds)
+    if not noise_stds:
+        assert all("+std" not in lv["source"] for lv in suite["ladder"])
+    assert ladder.size == len(suite["ladder"])

@@ -114,3 +114,96 @@ def test_anchor_panel_only_when_a_loss_uses_anchors(tmp_path):
     plain = imread(learned_functions("mpo", dpo, tmp_path / "a.png"))
     wide = imread(learned_functions("mpo", anchored, tmp_path / "b.png"))
     assert wide.shape[1] == pytest.approx(plain.shape[1] * 3 / 2, rel=0.02)  # 3 panels, not 2
+
+
+# ----------------------------------------------------------------------------- observed inputs
+
+
+def test_input_range_is_min_max_of_finite_inputs():
+    from mirrorpo.discovery.report import input_range
+
+    assert input_range(np.array([-3.0, 2.0]), None, np.array([[np.nan, -np.inf], [7.5, 0]])) \
+        == (-3.0, 7.5)
+    assert input_range(np.array([4.0])) == (4.0, 4.0)
+    with pytest.raises(ValueError, match="no finite inputs"):
+        input_range(None, np.array([np.nan]))
+
+
+def test_loss_inputs_are_those_of_the_loss():
+    """With only the log σ link (m = 0, α = 0) the loss is −log σ(z): z is the loss's own."""
+    import torch
+
+    from mirrorpo.discovery.report import loss_inputs
+    from mirrorpo.losses.mpo import MPOParams, mpo_loss
+    from mirrorpo.losses.registry import PreferenceBatch
+
+    p = MPOParams(beta=0.3, length_power=0.6, ref_switch=0.4, w_logodds=0.5, w_exp=0.2,
+                  w_sp1=0.7, c1=-3.0)
+    gen = torch.Generator().manual_seed(0)
+    logps = -torch.rand(2, 8, generator=gen, dtype=torch.float64) * 50 - 0.1
+    ref = -torch.rand(2, 8, generator=gen, dtype=torch.float64) * 50 - 0.1
+    lengths = torch.randint(1, 30, (2, 8), generator=gen).double()
+    u, z = loss_inputs(p, logps.reshape(-1), ref.reshape(-1), lengths.reshape(-1))
+    batch = PreferenceBatch(logps[0], logps[1], ref[0], ref[1], lengths[0], lengths[1],
+                            torch.tensor(0.5))
+    np.testing.assert_allclose(-np.log(1 / (1 + np.exp(-z))), mpo_loss(batch, p).numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(u, (logps / lengths**0.6).reshape(-1).numpy(), rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """A TA-MPO search run whose fitness trains 20 steps (the inputs figure trains so)."""
+    from mirrorpo.training.population import TrainConfig
+
+    out = tmp_path_factory.mktemp("short") / "run"
+    train = TrainConfig(steps=20, batch_pairs=4, learning_rate=3e-2).to_json()
+    config = SearchConfig(family="ta-mpo", popsize=4, generations=2, seed=1,
+                          fitness={"kind": "sphere", "target": 0.3, "train": train})
+    run_search(config, out, sphere, resume=False)
+    return out
+
+
+@pytest.fixture
+def tiny_data(tiny_assets, tmp_path):
+    from mirrorpo.api import DataConfig, make_dataset
+
+    path = tmp_path / "data"
+    make_dataset(DataConfig(preset="noisy-20", pairs=12, horizon=5, seed=0), path)
+    return path
+
+
+def test_inputs_figure_draws_the_observed_range(short_run, tiny_data, tmp_path):
+    from mirrorpo.discovery.report import inputs_figure, observed_inputs
+
+    inputs = observed_inputs(read_state(short_run), tiny_data)
+    assert list(inputs) == ["final mean", "best so far"]
+    for v in inputs.values():
+        assert v["steps"] == 20
+        assert v["u"]["start"].shape == (24,) and v["z"]["start"].shape == (12,)
+        assert v["u"]["end"] is not None and not np.array_equal(v["u"]["end"],
+                                                                v["u"]["start"])
+    ranges = inputs_figure(inputs, tmp_path / "inputs.png")
+    assert (tmp_path / "inputs.png").read_bytes().startswith(PNG_MAGIC)
+    for key in ("u", "z"):
+        values = np.concatenate([v[key][w] for v in inputs.values() for w in ("start", "end")])
+        assert ranges[key] == (values.min(), values.max())
+
+
+def test_report_with_and_without_data(short_run, tiny_data, tmp_path):
+    from mirrorpo.discovery.report import INPUTS_PNG
+
+    run_dir = short_run
+    res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(tmp_path / "r0")])
+    assert res.exit_code == 0, res.output
+    assert "`--data DATASET`" in (tmp_path / "r0" / "report.md").read_text()
+    assert not (tmp_path / "r0" / INPUTS_PNG).exists()
+    res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(tmp_path / "r1"),
+                                    "--data", str(tiny_data), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "r1"
+    assert (out / INPUTS_PNG).read_bytes().startswith(PNG_MAGIC)
+    md = (out / "report.md").read_text()
+    assert f"![loss_inputs]({INPUTS_PNG})" in md and "| final mean |" in md
+    assert "--data DATASET" not in md
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 3

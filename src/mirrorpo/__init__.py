@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # Imported eagerly: a lazy attribute would be shadowed by the subpackages of the same name
 # (mirrorpo.training, mirrorpo.discovery) once anything imports them.
 from mirrorpo.api import (  # noqa: E402
+    AblationConfig,
     BenchConfig,
     DataConfig,
     EvalConfig,
@@ -28,6 +29,8 @@ from mirrorpo.api import (  # noqa: E402
     TrainConfig,
     TrainRun,
     TrainRunConfig,
+    Variant,
+    ablate,
     bench,
     evaluate,
     load_dataset,
@@ -45,9 +48,10 @@ from mirrorpo.discovery.run import SearchConfig, SearchResult  # noqa: E402
 from mirrorpo.losses import LOSSES, PreferenceBatch, register  # noqa: E402
 
 __all__ = [
-    "LOSSES", "BenchConfig", "ConfigError", "DataConfig", "EvalConfig", "FitnessConfig",
-    "MetaTestConfig", "NamedLoss", "PolicyScore", "PreferenceBatch", "PreferenceDataset",
-    "SearchConfig", "SearchResult", "TrainConfig", "TrainRun", "TrainRunConfig", "__version__",
-    "bench", "evaluate", "load_dataset", "loss_label", "make_dataset", "meta_test", "register",
-    "report", "resolve_loss", "search", "train",
+    "LOSSES", "AblationConfig", "BenchConfig", "ConfigError", "DataConfig", "EvalConfig",
+    "FitnessConfig", "MetaTestConfig", "NamedLoss", "PolicyScore", "PreferenceBatch",
+    "PreferenceDataset", "SearchConfig", "SearchResult", "TrainConfig", "TrainRun",
+    "TrainRunConfig", "Variant", "__version__", "ablate", "bench", "evaluate", "load_dataset",
+    "loss_label", "make_dataset", "meta_test", "register", "report", "resolve_loss", "search",
+    "train",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mirrorpo.ablation import AblationConfig, Variant, ablate
 from mirrorpo.benchmark import BenchConfig, render_bench, run_bench
 from mirrorpo.data.dataset import PreferenceDataset, load_dataset
 from mirrorpo.data.generate import DataConfig
@@ -32,10 +33,10 @@ from mirrorpo.training.population import TrainConfig
 from mirrorpo.training.run import TrainRun, TrainRunConfig, train
 
 __all__ = [
-    "BenchConfig", "DataConfig", "EvalConfig", "MetaTestConfig", "NamedLoss", "PolicyScore",
-    "PreferenceDataset", "TrainConfig", "TrainRun", "TrainRunConfig", "bench", "evaluate",
-    "load_dataset", "loss_label", "make_dataset", "meta_test", "render_bench", "report",
-    "resolve_loss", "train",
+    "AblationConfig", "BenchConfig", "DataConfig", "EvalConfig", "MetaTestConfig", "NamedLoss",
+    "PolicyScore", "PreferenceDataset", "TrainConfig", "TrainRun", "TrainRunConfig", "Variant",
+    "ablate", "bench", "evaluate", "load_dataset", "loss_label", "make_dataset", "meta_test",
+    "render_bench", "report", "resolve_loss", "train",
 ]
 
 
@@ -92,9 +93,11 @@ def bench(config: BenchConfig, out: str | Path, *, data_root: str | Path = "runs
 
 
 def report(run_dir: str | Path, out: str | Path | None = None,
-           meta_test: str | Path | None = None) -> Path:
+           meta_test: str | Path | None = None, data: str | Path | None = None) -> Path:
     """Write report.md, report.html and PNGs for a search run (complete or not), with the
-    tables of a meta-test directory if given; returns the report directory."""
+    tables of a meta-test directory if given, and with a dataset ``data`` the figure of f and
+    g over the inputs it produces (trains each final loss once); returns the report
+    directory."""
     import re
 
     from mirrorpo.discovery.report import write_report
@@ -111,4 +114,4 @@ def report(run_dir: str | Path, out: str | Path | None = None,
                                     "first)")
         text = md.read_text().split("\n", 1)[1]  # drop its title
         body = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.M)  # nest under "## Meta-test"
-    return write_report(run_dir, out, meta_test=body)
+    return write_report(run_dir, out, meta_test=body, data=data)

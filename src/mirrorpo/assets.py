@@ -3,6 +3,11 @@
 Layout (``mirrorpo/assets/<env>/``): ``ladder.safetensors`` (L policies, weakest first),
 ``reference.safetensors`` (one policy) and ``suite.json`` (measured random and expert returns,
 each ladder level's return and score, the reference's score, and how they were measured).
+
+Suite versions: like a preset's recipe, an environment's assets never change under a version.
+Rebuilding an env's ladder or reference makes a new version, recorded as ``suite_version`` in
+its suite.json (absent: 1) and on the card of every dataset drawn from it; see the version
+history in docs/suite.md.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from mirrorpo.fileio import write_text_atomic
 from mirrorpo.policies import PolicyStack, load_policies
 
 SUITE_FILE = "suite.json"
+SUITE_VERSION_KEY = "suite_version"
+"""suite.json's version of an env's assets; suites written before versions existed are 1."""
 LADDER_FILE = "ladder.safetensors"
 REFERENCE_FILE = "reference.safetensors"
 
@@ -47,6 +54,16 @@ class SuiteInfo:
     @property
     def num_levels(self) -> int:
         return len(self.ladder)
+
+    @property
+    def version(self) -> int:
+        """The version of these assets (``suite_version``; 1 when absent)."""
+        return int(self.raw.get(SUITE_VERSION_KEY, 1))
+
+    @property
+    def id(self) -> str:
+        """``halfcheetah/v2``: env and suite version."""
+        return f"{self.env}/v{self.version}"
 
 
 def missing_assets_message(env: str, what: str, root: Path | None = None) -> str:

@@ -33,7 +33,13 @@ from mirrorpo.losses.resolve import loss_label, resolve_loss, resolve_losses
 from mirrorpo.policies import PolicyStack, concat
 from mirrorpo.protocol import PROTOCOL, PROTOCOLS
 from mirrorpo.protocol import eval_seed as member_eval_seed
-from mirrorpo.training.population import LOG_KEYS, TrainConfig, TrainResult, train_population
+from mirrorpo.training.population import (
+    LOG_KEYS,
+    TrainConfig,
+    TrainResult,
+    require_device,
+    train_population,
+)
 
 if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
     from mirrorpo.evaluation import Scorer
@@ -643,11 +649,13 @@ def run_bench(cfg: BenchConfig, out: str | Path, *, data_root: str | Path = "run
     from mirrorpo.progress import no_progress
 
     progress = progress or no_progress
+    require_device(cfg.train.device)
     check_losses(cfg)
     datasets = check_datasets(cfg, Path(data_root), cfg.presets)
     run = BenchRun.create(Path(out), cfg, force=force)
     reference = load_reference(cfg.env)
-    scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread)
+    scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread,
+                                      device=cfg.train.device)
     for preset in cfg.presets:
         ds = load_dataset(datasets[preset])
         arrays, drawn = ds.arrays, {"fingerprint": ds.fingerprint}  # units record their draw

@@ -7,8 +7,11 @@ are scored on the same episodes (protocol 2 reset seeds: seed s plays
 ``fitted_on``) or that the baselines were tuned on are refused. Each candidate's primary
 comparison is against every tuned baseline, as paired differences per (draw, seed)
 (mirrorpo.verdicts), Holm-corrected; the "is it just β?" controls (DPO and hinge at the
-candidate's β and reference weight) are reported beside, as exploratory. ``round_verdicts``
-corrects the primary comparisons of several targets' runs as one family.
+candidate's β and reference weight) are reported beside, as exploratory. Candidates that are
+knock-out variants (loss files with ``ablation_of``, ``mirrorpo ablate``) are exploratory too:
+trained like the candidates, compared with each primary candidate and each tuned baseline
+without correction, outside the primary family and its verdicts. ``round_verdicts`` corrects
+the primary comparisons of several targets' runs as one family.
 
 Units (one per draw and training setting) are saved as they finish; a run resumes.
 """
@@ -76,17 +79,25 @@ class Row:
     learning_rate: float
     steps: int
     role: str
-    """"candidate", "baseline" or "control"."""
+    """"candidate", "baseline", "control" or "ablation" (a knock-out variant, exploratory)."""
+
+
+def _is_variant(loss: NamedLoss) -> bool:
+    from mirrorpo.ablation import ablation_of
+
+    return bool(loss.spec and loss.spec.endswith(".json") and ablation_of(loss.spec))
 
 
 def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
-    """The candidates, every tuned baseline (at its tuned setting) and the controls."""
+    """The candidates, every tuned baseline (at its tuned setting), the controls and the
+    knock-out variants among the candidates (role "ablation")."""
     from mirrorpo.losses.resolve import resolve_loss
     from mirrorpo.tuning import beta_controls
 
-    cands = resolve_losses(config.candidates)
-    rows = [Row(c, config.candidate_learning_rate, config.candidate_steps, "candidate")
-            for c in cands]
+    given = resolve_losses(config.candidates)
+    cands = [c for c in given if not _is_variant(c)]
+    rows = [Row(c, config.candidate_learning_rate, config.candidate_steps,
+                "ablation" if _is_variant(c) else "candidate") for c in given]
     for loss, ch in tuned["choices"].items():
         named = resolve_loss(ch["spec"])
         rows.append(Row(NamedLoss(f"{loss} (tuned)", named.fn, ch["spec"]),
@@ -190,21 +201,26 @@ def confirm(config: ConfirmConfig, out: str | Path, *, progress: Progress = no_p
 
 def judge(config: ConfirmConfig, rows: list[Row], scores: dict[str, np.ndarray], tuned: dict,
           out: Path) -> list[Verdict]:
-    """Primary verdicts (Holm within this run) and the exploratory controls; writes them."""
+    """Primary verdicts (Holm within this run), the exploratory controls and knock-out
+    variants (each against every candidate and baseline); writes them."""
     cands = [r.loss.label for r in rows if r.role == "candidate"]
     bases = [r.loss.label for r in rows if r.role == "baseline"]
+    variants = [r.loss.label for r in rows if r.role == "ablation"]
     comparisons = {(config.target, c): {b: paired_differences(scores[c], scores[b])
                                         for b in bases} for c in cands}
     verdicts = primary_verdicts(comparisons, config.method, config.alpha)
     controls = {(c, r.loss.label): difference(paired_differences(scores[c], scores[r.loss.label]),
                                               config.method)
                 for c in cands for r in rows if r.role == "control" and c in r.loss.label}
+    ablations = {(v, o): difference(paired_differences(scores[v], scores[o]), config.method)
+                 for v in variants for o in cands + bases}
     write_text_atomic(out / SCORES_FILE, json.dumps(
         {"target": config.target, "method": config.method, "alpha": config.alpha,
-         "candidates": cands, "baselines": bases,
+         "candidates": cands, "baselines": bases, "ablations": variants,
          "scores": {k: np.where(np.isfinite(v), v, 0.0).tolist() for k, v in scores.items()},
          "tuning_runs": tuned.get("runs")}, indent=1))
-    write_text_atomic(out / "verdicts.md", markdown(config, verdicts, controls, scores, tuned))
+    write_text_atomic(out / "verdicts.md", markdown(config, verdicts, controls, scores, tuned,
+                                                    ablations))
     write_text_atomic(out / "verdicts.json", json.dumps(
         [{"target": v.target, "candidate": v.candidate, "verdict": v.verdict,
           "differences": {b: asdict(d) for b, d in v.differences.items()},
@@ -216,8 +232,9 @@ def _cell(d) -> str:
     return f"{d.mean:+.1f} [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}] @{d.level:.4g}, p = {d.p_value:.3g}"
 
 
-def markdown(config, verdicts, controls, scores, tuned) -> str:
-    """The verdict table, the means, the controls (exploratory) and the budgets."""
+def markdown(config, verdicts, controls, scores, tuned, ablations=None) -> str:
+    """The verdict table, the means, the controls and knock-out variants (exploratory) and
+    the budgets."""
     lines = [f"# Confirmation: {config.target}", "",
              f"{len(config.draws)} fresh draws × {config.seeds} test seeds, {config.episodes} "
              f"episodes; paired differences by {config.method}, Holm over "
@@ -236,6 +253,10 @@ def markdown(config, verdicts, controls, scores, tuned) -> str:
         lines += ["", "## Is it just β? (exploratory, uncorrected)", "",
                   "| candidate | control | difference [95% CI] |", "|---|---|---|"]
         lines += [f"| {c} | {k} | {_cell(d)} |" for (c, k), d in controls.items()]
+    if ablations:
+        lines += ["", "## Knock-out variants (exploratory, uncorrected)", "",
+                  "| variant | against | difference [95% CI] |", "|---|---|---|"]
+        lines += [f"| {v} | {o} | {_cell(d)} |" for (v, o), d in ablations.items()]
     lines += ["", "## Budgets", "",
               f"- baselines: {tuned.get('runs')} tuning runs (tuned.json)"]
     lines += [f"- {c}: {n} search training runs ({state})"

@@ -5,6 +5,9 @@ simulator copies. Episode k of every policy starts from the state ``env.reset(se
 gives, and its action noise comes from its own generator, ``default_rng([seed, k])``: common
 random numbers across policies, and a policy's score does not depend on which other policies
 share the batch. The primary metric uses sampled actions; mean actions are reported beside.
+
+The simulation always runs on the CPU; with ``device="cuda"`` the policies act on the GPU,
+all P·K copies in one batch per step (:func:`torch_actor`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,45 @@ def stacked_actor(stack: PolicyStack, copies_per_policy: int) -> Actor:
         return a.reshape(p * k, -1)
 
     return act
+
+
+def torch_actor(stack: PolicyStack, copies_per_policy: int, device: str) -> Actor:
+    """``stacked_actor`` computed by torch on ``device``: each step sends the (P·K, O)
+    observations and noise there and brings the actions back, a = MLP(z) + e^(log σ)·ε.
+
+    The arithmetic is that of ``PolicyStack.sample`` (normalisers and noise in float64, the
+    MLP in the weights' dtype), so actions agree with the numpy actor to float rounding.
+    """
+    import torch
+
+    dev = torch.device(device)
+    t = lambda a: torch.as_tensor(np.asarray(a), device=dev)  # noqa: E731
+    weights = [t(w) for w in stack.weights]
+    biases = [t(b)[:, None, :] for b in stack.biases]
+    obs_mean, obs_std = t(stack.obs_mean)[:, None, :], t(stack.obs_std)[:, None, :]
+    std = torch.exp(t(stack.log_std))[:, None, :]
+    hidden = torch.tanh if stack.activation == "tanh" else torch.relu
+    p, k, c = stack.size, copies_per_policy, stack.clip_obs
+
+    def act(obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            x = ((t(obs).reshape(p, k, -1) - obs_mean) / obs_std).clamp(-c, c)
+            x = x.to(weights[0].dtype)  # (P, K, O)
+            for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+                x = torch.matmul(x, w) + b  # (P, K, out_i)
+                if i < len(weights) - 1:
+                    x = hidden(x)
+            a = x + std * t(noise).reshape(p, k, -1)
+            return a.reshape(p * k, -1).cpu().numpy()
+
+    return act
+
+
+def population_actor(stack: PolicyStack, copies_per_policy: int, device: str = "cpu") -> Actor:
+    """The numpy ``stacked_actor`` on the CPU, ``torch_actor`` on any other device."""
+    if device == "cpu":
+        return stacked_actor(stack, copies_per_policy)
+    return torch_actor(stack, copies_per_policy, device)
 
 
 def grouped_actor(stack: PolicyStack, policy_index: np.ndarray) -> Actor:
@@ -60,14 +102,16 @@ def episode_returns(
     deterministic: bool = False,
     nthread: int | None = None,
     progress: Callable[[int], None] | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
-    """Undiscounted episode returns (P, K) of every policy in the stack."""
+    """Undiscounted episode returns (P, K) of every policy in the stack; the policies act on
+    ``device`` (:func:`population_actor`)."""
     seeds = np.tile(seed + np.arange(episodes), stack.size)
     qpos, qvel = reset_states(spec, seeds)
     rng = None if deterministic else episode_noise_streams(seed, episodes)
     out = run_rollouts(
-        spec, stacked_actor(stack, episodes), qpos, qvel, spec.max_episode_steps, rng,
-        stream_index=np.tile(np.arange(episodes), stack.size), nthread=nthread,
+        spec, population_actor(stack, episodes, device), qpos, qvel, spec.max_episode_steps,
+        rng, stream_index=np.tile(np.arange(episodes), stack.size), nthread=nthread,
         progress=progress,
     )
     return out.returns.reshape(stack.size, episodes)
@@ -111,11 +155,14 @@ def score_population(
     seed: int = 0,
     nthread: int | None = None,
     progress: Callable[[int], None] | None = None,
+    device: str = "cpu",
 ) -> list[PolicyScore]:
     """Normalised scores with sampled (primary) and mean actions, CI per policy."""
-    sampled = episode_returns(spec, stack, episodes, seed, nthread=nthread, progress=progress)
+    sampled = episode_returns(spec, stack, episodes, seed, nthread=nthread, progress=progress,
+                              device=device)
     mean_act = episode_returns(
-        spec, stack, episodes, seed, deterministic=True, nthread=nthread, progress=progress
+        spec, stack, episodes, seed, deterministic=True, nthread=nthread, progress=progress,
+        device=device,
     )
     s_score = normalized_score(sampled, random_return, expert_return)
     m_score = normalized_score(mean_act, random_return, expert_return)
@@ -153,7 +200,8 @@ class NormalisedScorer:
     """(policies, eval seed) → (sampled, mean-action) mean normalised scores, (P,) each.
 
     Plain data, so it pickles to Ray workers; the mean-action pass is skipped (NaN) when
-    ``mean_action`` is off, e.g. for ES fitness, which uses sampled actions only.
+    ``mean_action`` is off, e.g. for ES fitness, which uses sampled actions only. ``device``:
+    where the policies act (the trainer's ``TrainConfig.device``).
     """
 
     env: str
@@ -162,6 +210,7 @@ class NormalisedScorer:
     episodes: int = 10
     mean_action: bool = True
     nthread: int | None = None
+    device: str = "cpu"
 
     @classmethod
     def for_env(cls, env: str, episodes: int = 10, **kwargs) -> NormalisedScorer:
@@ -173,12 +222,13 @@ class NormalisedScorer:
 
     def __call__(self, stack: PolicyStack, seed: int) -> tuple[np.ndarray, np.ndarray]:
         spec = get_spec(self.env)
-        sampled = episode_returns(spec, stack, self.episodes, seed, nthread=self.nthread)
+        sampled = episode_returns(spec, stack, self.episodes, seed, nthread=self.nthread,
+                                  device=self.device)
         s = normalized_score(sampled, self.random_return, self.expert_return).mean(axis=1)
         if not self.mean_action:
             return s, np.full(stack.size, np.nan)
         mean_act = episode_returns(spec, stack, self.episodes, seed, deterministic=True,
-                                   nthread=self.nthread)
+                                   nthread=self.nthread, device=self.device)
         return s, normalized_score(mean_act, self.random_return, self.expert_return).mean(axis=1)
 
 
@@ -194,7 +244,8 @@ class EvalConfig:
 
 
 def score_policies(env: str, stack: PolicyStack, *, episodes: int = 10, seed: int = 0,
-                   nthread: int | None = None, progress=None) -> list[PolicyScore]:
+                   nthread: int | None = None, progress=None,
+                   device: str = "cpu") -> list[PolicyScore]:
     """:func:`score_population` of every policy in ``stack`` on suite env ``env``, normalised
     by its shipped random and expert returns. ``progress`` is a mirrorpo.progress.Progress."""
     from mirrorpo.assets import load_suite_info
@@ -208,4 +259,4 @@ def score_policies(env: str, stack: PolicyStack, *, episodes: int = 10, seed: in
     with progress(f"eval {stack.size}×{episodes}", 2 * spec.max_episode_steps) as advance:
         return score_population(spec, stack, info.random_return, info.expert_return,
                                 episodes=episodes, seed=seed, nthread=nthread,
-                                progress=advance)
+                                progress=advance, device=device)

@@ -70,8 +70,11 @@ def _load_running_stats(rms, state: dict) -> None:
 
 def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
                  total_env_steps: int | None = None, resume: bool = False,
+                 checkpoint_every_steps: int | None = None,
                  log=print, progress=None) -> list[Path]:
-    """Train PPO on ``env_name``, saving a policy checkpoint every ``checkpoint_every_steps``.
+    """Train PPO on ``env_name``, saving a policy checkpoint every ``checkpoint_every_steps``
+    env steps (default: the env's ``ExpertConfig``; denser checkpoints give the low rungs of a
+    ladder without noise-injected copies).
 
     Returns all checkpoint paths (``ckpt_<steps>.safetensors`` in ``out_dir``). With every
     checkpoint the full training state (policy, value net, optimizer, normalisation statistics,
@@ -89,6 +92,7 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
     spec = get_spec(env_name)
     cfg = spec.expert
     steps = int(total_env_steps or cfg.total_env_steps)
+    every = int(checkpoint_every_steps or cfg.checkpoint_every_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     resume_path = out_dir / RESUME_FILE
     if resume_path.exists() and not resume:
@@ -142,7 +146,7 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
             n = self.num_timesteps
             if progress is not None:
                 progress(1)
-            if n % cfg.checkpoint_every_steps == 0 or n == steps:
+            if n % every == 0 or n == steps:
                 stack = export_sb3_policy(
                     model, venv.obs_rms.mean, venv.obs_rms.var, venv.clip_obs, venv.epsilon
                 )
@@ -161,6 +165,7 @@ def train_expert(env_name: str, out_dir: Path, *, seed: int = 0,
         json.dumps(
             {"env": spec.name, "seed": seed, "total_env_steps": steps,
              "resumed_from_steps": done_steps, "wall_s": time.time() - t0, "algo": "sb3-ppo",
+             "checkpoint_every_steps": every,
              "ppo_kwargs": cfg.ppo_kwargs, "net_arch": cfg.net_arch,
              "activation": cfg.activation},
             indent=2,
@@ -218,6 +223,7 @@ def build_ladder(
     seed: int = 0,
     targets: tuple[float, ...] = LADDER_TARGETS,
     rescreen_top: int = 4,
+    noise_stds: tuple[float, ...] = NOISE_STDS,
     log=print,
 ) -> tuple[PolicyStack, dict]:
     """Choose a ladder of graded skill among training checkpoints and measure it.
@@ -228,6 +234,11 @@ def build_ladder(
     on fresh seeds (``seed + 10_000 + k``, ``final_episodes`` each) and ordered by that
     measurement, so stored returns carry no screening bias and the ladder is graded by them;
     the top level is the expert. Random return: uniform actions, ``final_episodes`` episodes.
+
+    Noise-injected copies of the best screened checkpoint (action std floored at each of
+    ``noise_stds``) join the candidates to fill low rungs that checkpoints miss; with
+    ``noise_stds=()`` the ladder holds training checkpoints only (HalfCheetah from suite v2:
+    a noisy copy is the expert's mean plus noise, so imitating its segments teaches noise).
     """
     from mirrorpo.evaluation import episode_returns, random_policy_returns
     from mirrorpo.policies import concat, load_policies
@@ -242,12 +253,14 @@ def build_ladder(
     # Noise-injected copies of the best checkpoint fill the low rungs that checkpoints may miss.
     top = int(np.argmax(screen))
     # only floors above the policy's smallest std change it; others would duplicate it
-    stds = tuple(s for s in NOISE_STDS if s > np.exp(stack.log_std[top]).min() * 1.01)
-    noisy = noisy_variants(stack.select(top), stds)
-    stack = concat([stack, noisy])
-    steps += [steps[top]] * noisy.size
-    names += [f"{names[top]}+std{s:g}" for s in stds]
-    screen = np.concatenate([screen, episode_returns(spec, noisy, episodes, seed).mean(axis=1)])
+    stds = tuple(s for s in noise_stds if s > np.exp(stack.log_std[top]).min() * 1.01)
+    if stds:
+        noisy = noisy_variants(stack.select(top), stds)
+        stack = concat([stack, noisy])
+        steps += [steps[top]] * noisy.size
+        names += [f"{names[top]}+std{s:g}" for s in stds]
+        screen = np.concatenate(
+            [screen, episode_returns(spec, noisy, episodes, seed).mean(axis=1)])
     random_ret = random_policy_returns(spec, final_episodes, seed + 20_000)
     r_rand = float(random_ret.mean())
     # Winner's curse: a 10-episode screen overrates lucky candidates, so re-screen the top few.
@@ -295,6 +308,7 @@ def build_ladder(
             "actions": "sampled",
             "expert": "top ladder level",
             "screening_episodes": episodes,
+            "noise_stds": list(stds),
             "rescreen": f"top {rescreen_top} re-screened with {final_episodes} episodes, "
                         f"seeds {seed + 5_000}..; levels ordered by the final measurement",
         },

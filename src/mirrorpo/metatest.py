@@ -41,6 +41,7 @@ from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.fileio import write_csv_atomic, write_text_atomic
 from mirrorpo.losses.resolve import resolve_losses
 from mirrorpo.progress import Progress, no_progress
+from mirrorpo.training.population import require_device
 
 LOSSES_DIR = "losses"
 
@@ -168,6 +169,7 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
     tested = [str(c) for c in copies] + [nl.record for nl in others]
     datasets = check_datasets(cfg, Path(config.data_root), cfg.presets)
     check_fresh_draws(files, datasets)
+    require_device(cfg.train.device)
     run = BenchRun.create(out, cfg)
     for f, dest in zip(files, copies, strict=True):
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,8 @@ def meta_test(config: MetaTestConfig, out: str | Path, *, progress: Progress = n
     by_content = {c.read_bytes(): str(c) for c in copies}
     renames = [discovered_renames(r.root, by_content) for r in reused]
     reference = load_reference(cfg.env)
-    scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread)
+    scorer = NormalisedScorer.for_env(cfg.env, cfg.episodes, nthread=nthread,
+                                      device=cfg.train.device)
     for preset in presets:
         val = bench.load(preset, "validation")
         chosen = {**val["chosen"], **{key: key for key in tested}}

@@ -92,7 +92,9 @@ exp(v) stays finite."""
 
 class LossFile(Strict):
     """A loss file of the MPO families (``MPOLoss.to_json``); "names", "formula" and
-    "fitted_on" (a search's fitness datasets, by fingerprint) optional."""
+    "fitted_on" (a search's fitness datasets, by fingerprint) optional; a knock-out variant
+    (``mirrorpo.ablation``) also records "ablation_of" (the original's file) and "dropped"
+    (the term, ``mirrorpo.losses.mpo.TERMS``)."""
 
     family: str
     version: Int
@@ -100,6 +102,8 @@ class LossFile(Strict):
     vector: list[FiniteFloat]
     formula: str | None = None
     fitted_on: list[Fingerprint] | None = None
+    ablation_of: str | None = None
+    dropped: str | None = None
 
 
 # ----------------------------------------------------------------------------- dataset card
@@ -187,12 +191,23 @@ class SearchGeneration(Strict):
     failed: Count
     mean_vector: list[EncodedFloat]
     fitness: list[EncodedFloat]
+    draws: list[Count] | None = None
+    """Pool mode: the dataset index (``config.fitness.data``) each fitness seed slot trained
+    on, shared by the generation's candidates; runs made before it have none."""
 
 
 class SearchBest(Strict):
     generation: Count
     fitness: EncodedFloat
     vector: list[EncodedFloat]
+
+
+class FitnessDraw(Strict):
+    """A fitness dataset of state.json's ``fitness_draws`` (from its card)."""
+
+    env: str
+    preset: str
+    seed: Int
 
 
 class SearchState(Strict):
@@ -208,6 +223,9 @@ class SearchState(Strict):
     fitness_fingerprints: list[Fingerprint] | None = None
     """The fingerprint of each fitness dataset (``config.fitness.data``); runs made before
     fingerprints existed have none."""
+    fitness_draws: list[FitnessDraw] | None = None
+    """The environment, preset and seed of each fitness dataset, in the same order; runs made
+    before it have none."""
 
 
 SEARCH_HISTORY = TypeAdapter(list[SearchGeneration])

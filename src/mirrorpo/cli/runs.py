@@ -142,19 +142,25 @@ def tune_cmd(out, threads, **options) -> None:
 
 
 @click.command("confirm")
+@click.argument("more_candidates", metavar="[LOSS]...", nargs=-1)
 @config_options(ConfirmConfig)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Confirmation directory (an interrupted run resumes with the same options).")
 @threads_option
 @friendly_errors
-def confirm_cmd(out, threads, **options) -> None:
+def confirm_cmd(more_candidates, out, threads, **options) -> None:
     """A discovered loss against every tuned baseline on fresh draws: paired differences per
     (draw, seed) on common episodes, Holm-corrected, the pre-registered win rule, and the "is
     it just β?" controls. Refuses draws the search fitted or the tuning used. Writes
-    verdicts.md, verdicts.json and scores.json."""
+    verdicts.md, verdicts.json and scores.json.
+
+    Further candidates may follow as arguments, so a shell glob works: `--candidates
+    best.json ABL/drop-*.json`. Knock-out variants (`mirrorpo ablate`) are exploratory rows,
+    compared with each candidate and baseline outside the primary verdicts."""
     from mirrorpo.confirm import confirm
 
-    cfg = from_options(ConfirmConfig, options)
+    cfg = from_options(ConfirmConfig, options,
+                       candidates=(*options["candidates"], *more_candidates))
     set_threads(threads)
     verdicts = confirm(cfg, out, progress=progress_bar, nthread=threads)
     click.echo((out / "verdicts.md").read_text())

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from mirrorpo.ablation import AblationConfig
 from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.cli.render import markdown_table
@@ -68,15 +69,50 @@ def search_cmd(sigma, es_learning_rate, out, resume, backend, address, worker_cp
               help="Report directory [default: RUN/report].")
 @click.option("--meta-test", "meta_dir", type=click.Path(path_type=Path), default=None,
               help="A `mirrorpo meta-test` directory whose tables join the report.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="A dataset directory: add a figure of f and g over the inputs it produces, "
+                   "under the reference and after training each final loss once (seed 0, "
+                   "the search's training settings).")
+@threads_option
 @friendly_errors
-def report_cmd(run_dir, out, meta_dir) -> None:
-    """Report on the search run directory RUN (complete or not), from its state.json alone:
+def report_cmd(run_dir, out, meta_dir, data_dir, threads) -> None:
+    """Report on the search run directory RUN (complete or not), from its state.json:
     report.md, a self-contained report.html (images embedded) and PNGs of the ES curves and
-    the learned mirror map, link (and TA-MPO schedules). Nothing is trained or evaluated."""
+    the learned mirror map, link (and TA-MPO schedules). Nothing is trained or evaluated,
+    except with --data: the final mean and best loss train once each (one member, seed 0)
+    for the inputs figure."""
+    import torch
+
     from mirrorpo.api import report
 
-    target = report(run_dir, out, meta_test=meta_dir)
+    torch.set_num_threads(threads)
+    target = report(run_dir, out, meta_test=meta_dir, data=data_dir)
     console.print(f"report written to {target / 'report.html'} (and report.md, PNGs)")
+
+
+@click.command("ablate")
+@config_options(AblationConfig)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Directory of the variants (drop-<term>.json) and manifest.json.")
+@click.option("--force", is_flag=True, help="Replace an existing ablation in --out.")
+@friendly_errors
+def ablate_cmd(out, force, **options) -> None:
+    """Knock-out variants of a discovered MPO/TA-MPO loss: each drops one term (sets it to its
+    neutral value, docs/mpo.md "Knock-out terms") and keeps the rest, β included. Writes
+    OUT/drop-<term>.json (loss files carrying the original's fitted_on) and OUT/manifest.json;
+    terms already neutral are skipped. Re-test them with `mirrorpo confirm --candidates LOSS
+    OUT/drop-*.json ...` (exploratory rows)."""
+    from mirrorpo.api import ablate
+
+    found = ablate(from_options(AblationConfig, options), out, force=force)
+    for v in found:
+        if v.loss is None:
+            console.print(f"{v.label}: skipped, {v.term.part} already neutral")
+        else:
+            change = ", ".join(f"{n} {a:.4g} → {b:.4g}" for n, (a, b) in v.changes.items())
+            console.print(f"{v.label}: {change}")
+    made = sum(v.loss is not None for v in found)
+    console.print(f"{made} variants in {out} (manifest.json); {len(found) - made} skipped")
 
 
 @click.command("losses")

@@ -59,6 +59,8 @@ class SuiteContext:
     random_return: float
     expert_return: float
     ladder_info: list[dict]
+    suite_version: int = 1
+    """The assets' version (``suite.json``'s ``suite_version``)."""
 
 
 def load_suite_context(env: str) -> SuiteContext:
@@ -68,7 +70,7 @@ def load_suite_context(env: str) -> SuiteContext:
 
     info = load_suite_info(env)
     return SuiteContext(get_spec(env), load_ladder(env), load_reference(env),
-                        info.random_return, info.expert_return, info.ladder)
+                        info.random_return, info.expert_return, info.ladder, info.version)
 
 
 def start_state_pool(ctx: SuiteContext, episodes: int, seed_seq: np.random.SeedSequence,
@@ -245,6 +247,8 @@ def dataset_card(ctx: SuiteContext, preset: Preset, arrays: dict[str, np.ndarray
             "terminated_fraction": float(terminated.mean()),
         },
     }
+    if ctx.suite_version != 1:  # absent for suite v1, so v1 cards are as before
+        card["suite_version"] = ctx.suite_version
     if preset.overrides:  # absent for a named preset, so its card is as before
         card["overrides"] = dict(preset.overrides)
     return card

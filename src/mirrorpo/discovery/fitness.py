@@ -7,9 +7,14 @@ seed and a candidate's fitness is the mean score over its seeds and the datasets
 whose loss or gradient goes non-finite scores −inf (the strategies rank it worst).
 
 With ``pool`` the datasets are a meta-train pool of draws instead: each member trains on ONE
-draw, chosen by its generation g and seed slot k (``pool_draws``: draw (gK + k) mod D with
-``reseed``, k mod D without), the same for every candidate of the generation (common random
-numbers). A generation then trains P × K members whatever the pool's size D, not P × K × D.
+draw, chosen by its generation g and seed slot k (``pool_draws``: position (gK + k) mod D of the
+pool's order with ``reseed``, k mod D without), the same for every candidate of the generation
+(common random numbers). A generation then trains P × K members whatever the pool's size D, not
+P × K × D. A pool may mix environments (and presets): each member trains from its draw's
+environment's reference and is scored by that environment's normalised scorer (scores are 0–100
+per environment, so the mean stays comparable), and the pool's order (``pool_order``) takes the
+environments in turn, so a generation's K draws spread over the environments; within one
+environment the draws keep their given order (a one-environment pool's order is the given one).
 
 The members of a dataset may be split into shards, each trained as its own population (one per
 Ray worker, see mirrorpo.discovery.ray_backend). A member's result does not depend on its shard:
@@ -29,9 +34,10 @@ episodes: no two fitness seeds share a start state.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from fractions import Fraction
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -56,7 +62,8 @@ class FitnessConfig:
     """What a search's fitness trains on and how (nested in SearchConfig, saved with it)."""
 
     data: tuple[str, ...] = setting(help="Dataset directories, comma-separated (fitness "
-                                         "averages over them; one environment).")
+                                         "averages over them; one environment, or several "
+                                         "with pool).")
     fitness_seeds: int = setting(1, ge=1, help="Training seeds per candidate (fitness = mean "
                                                "score over them).")
     reseed: bool = setting(False, help="Draw fresh fitness seeds every generation (shared "
@@ -68,7 +75,8 @@ class FitnessConfig:
     pool: bool = setting(False, help="Treat the datasets as a meta-train pool of draws: each "
                                      "fitness member trains on one draw (chosen by generation "
                                      "and seed, shared by the generation's candidates), so a "
-                                     "generation costs the same whatever the pool's size.")
+                                     "generation costs the same whatever the pool's size; the "
+                                     "draws may be of several environments.")
     protocol: int = setting(PROTOCOL, ge=min(PROTOCOLS), le=max(PROTOCOLS), cli=False,
                             help="Seed layout of the evaluation episodes (mirrorpo.protocol); "
                                  "a config saved without it is protocol 1.")
@@ -123,23 +131,60 @@ class FitnessSetup:
     reseed: bool = False
     train: TrainConfig = TrainConfig()
     pool: bool = False
-    """Each member trains on one dataset (``pool_draws``), not on every one."""
+    """Each member trains on one dataset (``member_draws``), not on every one."""
     episodes: int = 10
     """Evaluation episodes per member (the scorer's): the stride of the reset seeds."""
     protocol: int = PROTOCOL
 
 
+class Draw(NamedTuple):
+    """A fitness dataset as a search records it (from its card)."""
+
+    fingerprint: str
+    """Its content fingerprint (mirrorpo.data.dataset.fingerprint)."""
+    env: str
+    preset: str
+    """The preset id, e.g. mixed/v1."""
+    seed: int
+    """The seed of ``mirrorpo data make``."""
+
+
 @dataclass(frozen=True)
 class FitnessContext:
-    """Everything a shard needs besides its members; shipped once to each Ray worker."""
+    """Everything a shard needs besides its members; shipped once to each Ray worker.
+
+    ``reference`` and ``scorer`` are given once (every dataset of one environment) or as a
+    tuple with one per dataset (its environment's); they are stored as tuples either way."""
 
     setup: FitnessSetup
-    reference: PolicyStack
+    reference: PolicyStack | tuple[PolicyStack, ...]
     datasets: tuple[dict[str, np.ndarray], ...]
-    scorer: Scorer
-    fingerprints: tuple[str, ...] = ()
-    """Each dataset's content fingerprint (mirrorpo.data.dataset.fingerprint), recorded by the
-    search."""
+    scorer: Scorer | tuple[Scorer, ...]
+    draws: tuple[Draw, ...] = ()
+    """Each dataset's fingerprint, environment, preset and seed, recorded by the search."""
+
+    def __post_init__(self):
+        n = len(self.datasets)
+        for name in ("reference", "scorer"):
+            value = getattr(self, name)
+            per_dataset = value if isinstance(value, tuple) else (value,) * n
+            if len(per_dataset) != n:
+                raise ValueError(f"FitnessContext.{name}: one per dataset ({n}), got "
+                                 f"{len(per_dataset)}")
+            object.__setattr__(self, name, per_dataset)
+        if self.draws and len(self.draws) != n:
+            raise ValueError(f"FitnessContext.draws: one per dataset ({n}), got "
+                             f"{len(self.draws)}")
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """Each dataset's content fingerprint (() when the draws are not known)."""
+        return tuple(d.fingerprint for d in self.draws)
+
+    def order(self) -> list[int]:
+        """The pool's order of the datasets (``pool_order`` of their environments)."""
+        return pool_order([d.env for d in self.draws]) if self.draws \
+            else list(range(len(self.datasets)))
 
 
 @dataclass(frozen=True)
@@ -167,11 +212,32 @@ def fitness_seeds(n: int, generation: int = 0, reseed: bool = False) -> list[int
 
 
 def pool_draws(n: int, n_draws: int, generation: int = 0, reseed: bool = False) -> list[int]:
-    """The draw (dataset index) of each of a generation's ``n`` seed slots in pool mode:
-    (generation·n + k) mod n_draws with ``reseed`` (every draw in turn over the generations),
-    k mod n_draws without. Every candidate of the generation uses the same draws."""
+    """The draw of each of a generation's ``n`` seed slots in pool mode, as a position in the
+    pool's order (``member_draws`` maps it to a dataset): (generation·n + k) mod n_draws with
+    ``reseed`` (every draw in turn over the generations), k mod n_draws without. Every
+    candidate of the generation uses the same draws."""
     first = generation * n if reseed else 0
     return [(first + k) % n_draws for k in range(n)]
+
+
+def pool_order(envs: Sequence[str]) -> list[int]:
+    """The order in which pool mode visits the draws, given each draw's environment: the
+    environments in turn, each in proportion to its number of draws (draw r of an
+    environment with n draws sits at (r + ½)/n, ties in first-seen order), each
+    environment's draws in their given order. One environment: the given order."""
+    by_env: dict[str, list[int]] = {}
+    for i, env in enumerate(envs):
+        by_env.setdefault(env, []).append(i)
+    keyed = [(Fraction(2 * r + 1, 2 * len(idx)), e, i)
+             for e, idx in enumerate(by_env.values()) for r, i in enumerate(idx)]
+    return [i for _, _, i in sorted(keyed)]
+
+
+def member_draws(n: int, order: Sequence[int], generation: int = 0,
+                 reseed: bool = False) -> list[int]:
+    """The dataset index of each of a generation's ``n`` seed slots in pool mode:
+    ``pool_draws`` positions in the pool's ``order`` (``pool_order``)."""
+    return [order[p] for p in pool_draws(n, len(order), generation, reseed)]
 
 
 def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: int,
@@ -179,7 +245,7 @@ def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: i
     """Split the candidate × seed members into ≤ ``workers`` contiguous shards per dataset.
 
     Without ``draws`` every member trains on every dataset; with ``draws`` (one dataset index
-    per seed, ``pool_draws``) the members of seed k train on dataset ``draws[k]`` only."""
+    per seed, ``member_draws``) the members of seed k train on dataset ``draws[k]`` only."""
     if draws is None:
         groups = [(d, list(seeds)) for d in range(n_datasets)]
     else:
@@ -201,7 +267,8 @@ def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
     """Sampled-action scores (M,) of the shard's M members; −inf where training failed."""
     family = get_family(ctx.setup.family)
     losses = [family.loss(vectors[i]) for i in shard.candidates]
-    res = train_population(ctx.reference, ctx.datasets[shard.dataset], losses,
+    scorer = ctx.scorer[shard.dataset]  # of the dataset's environment, as its reference
+    res = train_population(ctx.reference[shard.dataset], ctx.datasets[shard.dataset], losses,
                            list(shard.seeds), ctx.setup.train, progress=progress)
     stack = res.policy.to_stack()
     scores = np.full(len(losses), -np.inf)
@@ -210,7 +277,7 @@ def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
         idx = np.flatnonzero(seeds == s).tolist()
         seed = eval_seed(FITNESS_EVAL_SEED, int(s), FITNESS_SEED_BASE, ctx.setup.episodes,
                          ctx.setup.protocol)
-        scores[idx] = ctx.scorer(stack.select(idx), seed)[0]
+        scores[idx] = scorer(stack.select(idx), seed)[0]
     scores[res.failed] = -np.inf
     return scores
 
@@ -247,12 +314,12 @@ def combine(shards: list[Shard], results: list[np.ndarray], n_candidates: int,
 def make_fitness(ctx: FitnessContext, backend: Backend
                  ) -> Callable[[np.ndarray, int], np.ndarray]:
     """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets
-    (in pool mode, over seeds, each on its draw)."""
+    (in pool mode, over seeds, each on its draw: ``member_draws`` in the pool's order)."""
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
         setup = ctx.setup
         seeds = fitness_seeds(setup.fitness_seeds, generation, setup.reseed)
-        draws = pool_draws(len(seeds), len(ctx.datasets), generation, setup.reseed) \
+        draws = member_draws(len(seeds), ctx.order(), generation, setup.reseed) \
             if setup.pool else None
         shards = plan_shards(len(candidates), seeds, len(ctx.datasets), backend.workers, draws)
         return combine(shards, backend.map(candidates, shards), len(candidates),

@@ -11,32 +11,47 @@ from __future__ import annotations
 from pathlib import Path
 
 from mirrorpo.config import ConfigError
-from mirrorpo.discovery.fitness import FitnessContext, FitnessSetup, InProcess, make_fitness
+from mirrorpo.discovery.fitness import (
+    Draw,
+    FitnessContext,
+    FitnessSetup,
+    InProcess,
+    make_fitness,
+)
 from mirrorpo.discovery.run import SearchConfig, SearchResult, read_state, run_search
 from mirrorpo.progress import Log, Progress, no_log, no_progress
+from mirrorpo.training.population import require_device
 
 BACKENDS = ("local", "ray")
 
 
 def fitness_context(config: SearchConfig, nthread: int | None = None) -> FitnessContext:
-    """Reference, datasets and scorer of the search's fitness; the datasets must be of one
-    environment."""
+    """Datasets, and each one's environment's reference and scorer, of the search's fitness;
+    the datasets must be of one environment unless ``config.fitness.pool``."""
     from mirrorpo.assets import load_reference
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.evaluation import NormalisedScorer
 
     fit = config.fitness
+    require_device(fit.train.device)
     sets = [load_dataset(d) for d in fit.data]
-    envs = sorted({ds.card["env"] for ds in sets})
-    if len(envs) != 1:
-        raise ConfigError(f"FitnessConfig.data: datasets of one environment only, got {envs}")
+    draws = tuple(Draw(ds.fingerprint, ds.card["env"], ds.card["preset"], ds.card["seed"])
+                  for ds in sets)
+    envs = list(dict.fromkeys(d.env for d in draws))  # first-seen order
+    if len(envs) > 1 and not fit.pool:
+        raise ConfigError(f"FitnessConfig.data: datasets of one environment only (got "
+                          f"{', '.join(envs)}); a meta-train pool of several needs "
+                          "FitnessConfig.pool")
     setup = FitnessSetup(family=config.family, fitness_seeds=fit.fitness_seeds,
                          reseed=fit.reseed, train=fit.train, pool=fit.pool,
                          episodes=fit.episodes, protocol=fit.protocol)
-    scorer = NormalisedScorer.for_env(envs[0], fit.episodes, mean_action=False,
-                                      nthread=nthread)
-    return FitnessContext(setup, load_reference(envs[0]), tuple(ds.arrays for ds in sets),
-                          scorer, tuple(ds.fingerprint for ds in sets))
+    references = {e: load_reference(e) for e in envs}
+    scorers = {e: NormalisedScorer.for_env(e, fit.episodes, mean_action=False, nthread=nthread,
+                                           device=fit.train.device)
+               for e in envs}
+    return FitnessContext(setup, tuple(references[d.env] for d in draws),
+                          tuple(ds.arrays for ds in sets),
+                          tuple(scorers[d.env] for d in draws), draws)
 
 
 def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
@@ -46,7 +61,8 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     """Run the search ``config`` in ``out``, or continue it with ``resume`` (a run started
     from Python resumes from the command line and the other way round: both record the same
     config in state.json). The fitness datasets' fingerprints are recorded in state.json
-    (``fitness_fingerprints``) and in best.json and mean.json (``fitted_on``); a resume whose
+    (``fitness_fingerprints``, with each one's environment, preset and seed in
+    ``fitness_draws``) and in best.json and mean.json (``fitted_on``); a resume whose
     datasets now hold other contents is refused.
 
     ``backend`` "local" trains every generation as one population in this process; "ray"
@@ -81,6 +97,6 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                       config.generations) as advance:
             return run_search(config, out, make_fitness(ctx, runner), resume=resume,
                               progress=advance, log=log_generation,
-                              fitted_on=ctx.fingerprints)
+                              draws=ctx.draws)
     finally:
         runner.close()

@@ -21,8 +21,10 @@ def _run_shard(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
     import torch
 
     torch.set_num_threads(threads)
-    if hasattr(ctx.scorer, "nthread"):  # MuJoCo stepping threads follow the task's CPUs
-        ctx = dataclasses.replace(ctx, scorer=dataclasses.replace(ctx.scorer, nthread=threads))
+    # MuJoCo stepping threads follow the task's CPUs
+    ctx = dataclasses.replace(ctx, scorer=tuple(
+        dataclasses.replace(s, nthread=threads) if hasattr(s, "nthread") else s
+        for s in ctx.scorer))
     return shard_scores(ctx, vectors, shard)
 
 

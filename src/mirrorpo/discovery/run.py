@@ -4,9 +4,11 @@ directory that never loses a completed generation.
 After every generation three files are replaced atomically (``write_text_atomic``):
 
 * ``state.json``: the config, the history (per generation: the mean the candidates were sampled
-  around, their fitness, and best / mean / median of the finite fitness values), the best
-  candidate so far, the current mean and its formula, and (``fitness_fingerprints``) the
-  content fingerprint of each fitness dataset;
+  around, their fitness, best / mean / median of the finite fitness values, and in pool mode
+  ``draws``, the dataset index each fitness seed slot trained on, shared by the generation's
+  candidates), the best candidate so far, the current mean and its formula, and
+  (``fitness_fingerprints``) the content fingerprint of each fitness dataset, with
+  (``fitness_draws``) its environment, preset and seed;
 * ``best.json`` and ``mean.json``: the best candidate so far and the current mean as loss files
   (the family's ``loss(vector).save``; load them with ``mirrorpo.losses.family.load_loss``),
   with the fitness datasets' fingerprints as ``fitted_on`` (the meta-test refuses those).
@@ -29,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mirrorpo.config import ConfigError, check, first_difference, setting
-from mirrorpo.discovery.fitness import FitnessConfig
+from mirrorpo.discovery.fitness import Draw, FitnessConfig, member_draws, pool_order
 from mirrorpo.discovery.strategies import STRATEGIES
 from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.family import FAMILIES, get_family, load_loss, start_point_names
@@ -236,9 +238,29 @@ def _encode_float(value: float) -> float | str:
     return encode_floats(np.array([value]))[0]
 
 
+def generation_draws(config: SearchConfig, draws: Sequence[Draw],
+                     generation: int) -> list[int] | None:
+    """The dataset index of each fitness seed slot of ``generation`` in pool mode
+    (``member_draws`` in the pool's order of ``draws``' environments); None otherwise."""
+    fit = config.fitness
+    if not (draws and isinstance(fit, FitnessConfig) and fit.pool):
+        return None
+    return member_draws(fit.fitness_seeds, pool_order([d.env for d in draws]), generation,
+                        fit.reseed)
+
+
 def state_to_json(config: SearchConfig, history: list[Generation], best: Best | None,
-                  mean: np.ndarray, fitted_on: Sequence[str] = ()) -> dict:
-    """The state.json record; ``fitness_fingerprints`` only when ``fitted_on`` is given."""
+                  mean: np.ndarray, fitted_on: Sequence[str] = (),
+                  draws: Sequence[Draw] = ()) -> dict:
+    """The state.json record; ``fitness_fingerprints`` only when ``fitted_on`` is given,
+    ``fitness_draws`` and each generation's ``draws`` (pool mode) only with ``draws``."""
+    def generation(g: int, gen: Generation) -> dict:
+        record = {**{k: _encode_float(v) if isinstance(v, float) else v
+                     for k, v in generation_stats(g, gen.fitness)._asdict().items()},
+                  "mean_vector": encode_floats(gen.mean), "fitness": encode_floats(gen.fitness)}
+        slots = generation_draws(config, draws, g)
+        return record if slots is None else {**record, "draws": slots}
+
     return {
         "version": STATE_VERSION,
         "config": config.to_json(),
@@ -248,13 +270,10 @@ def state_to_json(config: SearchConfig, history: list[Generation], best: Best | 
         "best": None if best is None else {
             "generation": best.generation, "fitness": _encode_float(best.fitness),
             "vector": encode_floats(best.vector)},
-        "history": [
-            {**{k: _encode_float(v) if isinstance(v, float) else v
-                for k, v in generation_stats(g, gen.fitness)._asdict().items()},
-             "mean_vector": encode_floats(gen.mean), "fitness": encode_floats(gen.fitness)}
-            for g, gen in enumerate(history)
-        ],
+        "history": [generation(g, gen) for g, gen in enumerate(history)],
         **({"fitness_fingerprints": list(fitted_on)} if fitted_on else {}),
+        **({"fitness_draws": [{"env": d.env, "preset": d.preset, "seed": d.seed}
+                              for d in draws]} if draws else {}),
     }
 
 
@@ -296,9 +315,11 @@ def read_state(out_dir: str | Path) -> dict:
 
     dims = f"the {config.family} parameters"
     check_size("mean_vector", state.mean_vector, dim, dims)
-    if state.fitness_fingerprints is not None and isinstance(config.fitness, FitnessConfig):
-        check_size("fitness_fingerprints", state.fitness_fingerprints,
-                   len(config.fitness.data), "config.fitness.data")
+    if isinstance(config.fitness, FitnessConfig):
+        n_data = len(config.fitness.data)
+        for where in ("fitness_fingerprints", "fitness_draws"):
+            if getattr(state, where) is not None:
+                check_size(where, getattr(state, where), n_data, "config.fitness.data")
     n = len(state.history)
     check("generations_done", state.generations_done == n,
           f"is {state.generations_done}, but history holds {n} generations")
@@ -308,6 +329,11 @@ def read_state(out_dir: str | Path) -> dict:
         check(f"history.{g}.generation", gen.generation == g, f"is {gen.generation}, expected {g}")
         check_size(f"history.{g}.mean_vector", gen.mean_vector, dim, dims)
         check_size(f"history.{g}.fitness", gen.fitness, config.popsize, "config.popsize")
+        if gen.draws is not None and isinstance(config.fitness, FitnessConfig):
+            check_size(f"history.{g}.draws", gen.draws, config.fitness.fitness_seeds,
+                       "config.fitness.fitness_seeds")
+            check(f"history.{g}.draws", max(gen.draws) < len(config.fitness.data),
+                  f"names a dataset beyond the {len(config.fitness.data)} of config.fitness.data")
     vectors = {"mean_vector": state.mean_vector}
     if state.best is not None:
         check("best.generation", state.best.generation < n,
@@ -345,10 +371,10 @@ def load_result(out_dir: str | Path) -> SearchResult:
 
 
 def _save(out: Path, config: SearchConfig, history: list[Generation], best: Best | None,
-          mean: np.ndarray, fitted_on: Sequence[str] = ()) -> None:
+          mean: np.ndarray, fitted_on: Sequence[str] = (), draws: Sequence[Draw] = ()) -> None:
     """Write state.json (the record resume reads), then best.json and mean.json (with the
     fitness datasets' fingerprints as ``fitted_on``)."""
-    state = state_to_json(config, history, best, mean, fitted_on)
+    state = state_to_json(config, history, best, mean, fitted_on, draws)
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, allow_nan=False) + "\n")
     family = get_family(config.family)
 
@@ -399,7 +425,7 @@ def _evaluate(fitness_fn: FitnessFn, candidates: np.ndarray, generation: int) ->
 def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn, *,
                resume: bool, progress: Callable[[int], None] | None = None,
                log: Callable[[str], None] | None = None,
-               fitted_on: Sequence[str] = ()) -> SearchResult:
+               fitted_on: Sequence[str] = (), draws: Sequence[Draw] = ()) -> SearchResult:
     """Run (or, with ``resume``, continue) the search ``config`` in ``out_dir``.
 
     Without ``resume`` a directory that already holds a state.json is refused; with it, a
@@ -409,8 +435,14 @@ def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn,
     ``fitness_fn`` propagates; every generation completed before it is on disk.
     ``progress(1)`` is called per generation, replayed ones included. ``fitted_on`` (the
     fitness datasets' fingerprints) is recorded in state.json and the loss files; a resume
-    with other fingerprints than the recorded ones is refused.
+    with other fingerprints than the recorded ones is refused. ``draws`` (the fitness
+    datasets as ``Draw`` records) gives the fingerprints when ``fitted_on`` is not, and is
+    recorded too: each dataset's environment, preset and seed, and in pool mode each
+    generation's draw per fitness seed slot.
     """
+    if draws and fitted_on and tuple(fitted_on) != tuple(d.fingerprint for d in draws):
+        raise ValueError("run_search: fitted_on and draws name different fingerprints")
+    fitted_on = tuple(fitted_on) or tuple(d.fingerprint for d in draws)
     out = Path(out_dir)
     recorded = _recorded_history(out, config, resume, fitted_on)
     if recorded and log is not None:
@@ -433,7 +465,7 @@ def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn,
         history.append(Generation(mean, fitness))
         best = update_best(best, candidates, fitness, g)
         if g + 1 >= len(recorded):  # new, or the last replayed (refreshes best/mean.json)
-            _save(out, config, history, best, strategy.mean, fitted_on)
+            _save(out, config, history, best, strategy.mean, fitted_on, draws)
         if log is not None and g >= len(recorded):
             s = generation_stats(g, fitness)
             log(f"generation {g + 1}/{config.generations}: best {s.best:.4g}, "

@@ -94,6 +94,49 @@ V2_NAMES = ("lam_sigmoid", "anchor_logsigmoid", "anchor_sigmoid", "anchor_square
 """Coordinates new in version 2; a version-1 vector is the version-2 one without them."""
 
 
+@dataclass(frozen=True)
+class Term:
+    """One term of the loss that a knock-out ablation (``mirrorpo.ablation``) can drop: the
+    coordinates that switch it on and the neutral value that switches it off, the rest of the
+    loss unchanged. ``neutral`` is a number, or ``"mean"`` for a TA-MPO schedule, made constant
+    at its mean over training, ∫₀¹ v(τ) dτ = (v(0) + 2v(½) + v(1)) / 4 of its non-negative
+    knot values (the term keeps its total weight and loses only its timing)."""
+
+    name: str
+    part: str
+    """Where it acts, for people (docs/mpo.md, "Knock-out terms")."""
+    coords: tuple[str, ...]
+    neutral: float | str
+    families: tuple[str, ...] = ("mpo", "ta-mpo")
+
+
+TERMS = (
+    Term("length_power", "input u = ℓ/|y|^s (s = 0: summed ℓ)", ("length_power",), 0.0),
+    Term("ref_switch", "Δ = f(u) − r·f(u_ref) (r = 1: full reference)", ("ref_switch",), 1.0),
+    Term("w_id", "mirror map f: identity", ("w_id",), 0.0),
+    Term("w_logodds", "mirror map f: logodds", ("w_logodds",), 0.0),
+    Term("w_exp", "mirror map f: e^(qu)", ("w_exp",), 0.0),
+    Term("w_sp1", "mirror map f: softplus 1", ("w_sp1",), 0.0),
+    Term("w_sp2", "mirror map f: softplus 2", ("w_sp2",), 0.0),
+    Term("lam_logsigmoid", "link g: log σ", ("lam_logsigmoid",), 0.0),
+    Term("lam_exp", "link g: −e^(−z)", ("lam_exp",), 0.0),
+    Term("lam_hinge", "link g: −hinge", ("lam_hinge",), 0.0),
+    Term("lam_sigmoid", "link g: σ", ("lam_sigmoid",), 0.0),
+    Term("margin", "link g: margin m (asymmetry about z = 0)", ("margin",), 0.0),
+    Term("anchor_logsigmoid", "anchor A: −log σ", ("anchor_logsigmoid",), 0.0),
+    Term("anchor_sigmoid", "anchor A: 1 − σ", ("anchor_sigmoid",), 0.0),
+    Term("anchor_square", "anchor A: (x − ½)²/β²", ("anchor_square",), 0.0),
+    Term("alpha", "imitation α(τ)·(−u_w)", ("alpha0", "alpha_half", "alpha1"), 0.0),
+    Term("alpha_schedule", "timing of α(τ)", ("alpha0", "alpha_half", "alpha1"), "mean",
+         ("ta-mpo",)),
+    Term("rho_schedule", "timing of ρ(τ)", ("rho0", "rho_half", "rho1"), "mean", ("ta-mpo",)),
+)
+"""The terms of the MPO/TA-MPO loss, each with its neutral value; the knock-out ablation's
+variants are these, one at a time. Every coordinate is in a term or in ``KEPT``."""
+KEPT = ("beta", "log_q", "log_a1", "c1", "log_a2", "c2")
+"""Coordinates no knock-out changes: the scale β and the shapes (rates, locations) of terms."""
+
+
 def param_names(family: str) -> tuple[str, ...]:
     """Names of the flat-vector coordinates of ``family``, in order."""
     if family == "mpo":

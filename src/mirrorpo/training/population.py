@@ -132,14 +132,15 @@ class SegmentTable:
         return len(self.lengths) // 2
 
     @classmethod
-    def from_arrays(cls, data: dict[str, np.ndarray], dtype: torch.dtype) -> SegmentTable:
+    def from_arrays(cls, data: dict[str, np.ndarray], dtype: torch.dtype,
+                    device: torch.device | str = "cpu") -> SegmentTable:
         def flat(key: str) -> torch.Tensor:
             both = np.concatenate([data[f"chosen_{key}"], data[f"rejected_{key}"]])
-            rows = torch.as_tensor(both.reshape(-1, both.shape[-1]), dtype=dtype)
+            rows = torch.as_tensor(both.reshape(-1, both.shape[-1]), dtype=dtype, device=device)
             return torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
 
         lengths = np.concatenate([data["chosen_length"], data["rejected_length"]])
-        return cls(flat("obs"), flat("actions"), torch.as_tensor(lengths).long(),
+        return cls(flat("obs"), flat("actions"), torch.as_tensor(lengths, device=device).long(),
                    int(data["chosen_obs"].shape[1]))
 
 
@@ -156,15 +157,16 @@ def packed_rows(table: SegmentTable, segments: torch.Tensor) -> tuple[torch.Tens
     the valid steps first keeps the padding at the end of each member's rows.
     """
     p, s = segments.shape
+    dev = table.lengths.device
     lengths = table.lengths[segments].reshape(-1)  # (P·S,)
-    seg = torch.repeat_interleave(torch.arange(p * s), lengths)  # owner of each valid step
-    t = torch.arange(len(seg)) - (torch.cumsum(lengths, 0) - lengths)[seg]
+    seg = torch.repeat_interleave(torch.arange(p * s, device=dev), lengths)  # step → owner
+    t = torch.arange(len(seg), device=dev) - (torch.cumsum(lengths, 0) - lengths)[seg]
     counts = lengths.reshape(p, s).sum(1)
     member = seg // s
-    col = torch.arange(len(seg)) - (torch.cumsum(counts, 0) - counts)[member]
+    col = torch.arange(len(seg), device=dev) - (torch.cumsum(counts, 0) - counts)[member]
     width = s * table.horizon
-    rows = torch.full((p, width), len(table.obs) - 1, dtype=torch.long)
-    local = torch.full((p, width), s, dtype=torch.long)
+    rows = torch.full((p, width), len(table.obs) - 1, dtype=torch.long, device=dev)
+    local = torch.full((p, width), s, dtype=torch.long, device=dev)
     rows[member, col] = segments.reshape(-1)[seg] * table.horizon + t
     local[member, col] = seg % s
     return rows, local
@@ -189,7 +191,8 @@ def segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch
 
 
 def valid_segment_logps(policy: PopulationPolicy, table: SegmentTable, segments: torch.Tensor,
-                        log_resolution: float, members: slice, inputs: torch.Tensor) -> torch.Tensor:
+                        log_resolution: float, members: slice,
+                        inputs: torch.Tensor) -> torch.Tensor:
     """``segment_logps`` over each member's valid rows only (TrainConfig.skip_padding).
 
     The packed rows are cut at the largest member's step count W ≤ S·H (about 0.6·S·H on
@@ -305,6 +308,10 @@ class TrainConfig:
         help="Run each minibatch's forward and backward over its valid steps only "
              "(valid_segment_logps); False runs the padded rows too, the arithmetic of runs "
              "made before this option (configs without it read as False).")
+    device: str = setting(
+        "cpu", choices=("cpu", "cuda"),
+        help="Where the population trains and its policies act when scored: cpu, or cuda "
+             "(one GPU; the simulation stays on the CPU).")
 
     def __post_init__(self):
         check(self)
@@ -313,13 +320,31 @@ class TrainConfig:
                               f"{self.snapshot_steps}")
 
     def to_json(self) -> dict:
-        return {**asdict(self), "snapshot_steps": list(self.snapshot_steps)}
+        """The config as JSON; ``device`` left out when "cpu", as configs saved before it."""
+        raw = {**asdict(self), "snapshot_steps": list(self.snapshot_steps)}
+        if self.device == "cpu":
+            del raw["device"]
+        return raw
 
     @classmethod
     def from_json(cls, raw: dict) -> TrainConfig:
-        """A saved config; one saved before ``skip_padding`` existed ran the padded rows."""
+        """A saved config; one saved before ``skip_padding`` existed ran the padded rows, one
+        without ``device`` ran on the CPU."""
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         return cls(**{"skip_padding": False, **values})
+
+
+def require_device(device: str) -> torch.device:
+    """``TrainConfig.device`` as a torch device, refused (ConfigError) where it is absent.
+
+    Checked when work starts, not when a config is built, so that a config saved on a GPU
+    machine still reads on a CPU one.
+    """
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("TrainConfig.device: cuda asked for, but torch sees no GPU "
+                          f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); "
+                          "use cpu")
+    return torch.device(device)
 
 
 LOG_KEYS = ("loss", "chosen_logps", "rejected_logps", "chosen_logratios", "rejected_logratios",
@@ -361,8 +386,8 @@ def reference_logps(reference: PolicyStack, table: SegmentTable, log_resolution:
     arithmetic does not depend on the other rows, and the per-segment sums add the same steps
     in the same order, so the result equals the padded pass bit for bit (tests).
     """
-    ref = PopulationPolicy(reference, dtype=dtype)
-    ids = torch.arange(len(table.lengths))
+    ref = PopulationPolicy(reference, dtype=dtype).to(table.obs.device)
+    ids = torch.arange(len(table.lengths), device=table.obs.device)
     out = []
     with torch.no_grad():
         for part in ids.split(chunk):
@@ -412,7 +437,7 @@ def _group_losses(groups: list[tuple[BatchLoss, list[int]]], chunk: slice, logps
         local = [m - chunk.start for m in members if chunk.start <= m < chunk.stop]
         if not local:
             continue
-        i = torch.as_tensor(local)
+        i = torch.as_tensor(local, device=logps.device)
         batch = PreferenceBatch(logps[i, :b], logps[i, b:], ref[i, :b], ref[i, b:],
                                 lengths[i, :b], lengths[i, b:], tau)
         out.append((i, fn(batch).mean(-1)))
@@ -433,13 +458,16 @@ def train_population(
     """Train one member per (loss, seed) pair from the reference on a preference dataset.
 
     ``data`` holds the dataset arrays (see mirrorpo.data.dataset.SCHEMA); ``losses[i]`` and
-    ``seeds[i]`` define member i. Members with the same seed draw the same minibatches.
+    ``seeds[i]`` define member i. Members with the same seed draw the same minibatches (on
+    the CPU, whatever ``cfg.device``). The result's policy lives on ``cfg.device``; its
+    ``to_stack()`` is on the CPU.
     """
+    device = require_device(cfg.device)
     if len(losses) != len(seeds):
         raise ValueError("one seed per member loss")
     n_members = len(losses)
-    policy = PopulationPolicy(reference.repeat(n_members), dtype=dtype)
-    table = SegmentTable.from_arrays(data, dtype)
+    policy = PopulationPolicy(reference.repeat(n_members), dtype=dtype).to(device)
+    table = SegmentTable.from_arrays(data, dtype, device)
     log_res = float(np.log(cfg.action_resolution))
     ref_logps = reference_logps(reference, table, log_res, dtype)
     with torch.no_grad():
@@ -458,13 +486,13 @@ def train_population(
     for step in range(cfg.steps):
         idx = torch.stack([torch.randint(0, n_pairs, (cfg.batch_pairs,), generator=g)
                            for g in gens])  # (P, B)
-        segs = torch.cat([idx, idx + n_pairs], 1)  # chosen then rejected
+        segs = torch.cat([idx, idx + n_pairs], 1).to(device)  # chosen then rejected
         ref_b, len_b = ref_logps[segs], lengths[segs]
         b = cfg.batch_pairs
-        tau = torch.tensor(step / max(cfg.steps - 1, 1), dtype=dtype)
+        tau = torch.tensor(step / max(cfg.steps - 1, 1), dtype=dtype, device=device)
         opt.zero_grad()
-        member_loss = torch.empty(n_members, dtype=dtype)
-        logps = torch.empty(n_members, 2 * b, dtype=dtype)
+        member_loss = torch.empty(n_members, dtype=dtype, device=device)
+        logps = torch.empty(n_members, 2 * b, dtype=dtype, device=device)
         for chunk in _chunks(n_members, chunk_size):
             if cfg.skip_padding:
                 lp = valid_segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
@@ -476,11 +504,12 @@ def train_population(
             with _threads(1):
                 loss = _group_losses(groups, chunk, leaf, ref_b[chunk], len_b[chunk], tau, b)
                 member_loss[chunk], logps[chunk] = loss.detach(), leaf.detach()
-                live = torch.as_tensor(~failed[chunk]) & torch.isfinite(loss.detach())
+                live = torch.as_tensor(~failed[chunk], device=device) & torch.isfinite(
+                    loss.detach())
                 total = torch.where(live, loss, torch.zeros_like(loss)).sum()
                 (grad,) = torch.autograd.grad(total, leaf)
             lp.backward(grad)
-        bad = ~torch.isfinite(member_loss.detach()).numpy() & ~failed
+        bad = ~torch.isfinite(member_loss.detach()).cpu().numpy() & ~failed
         for m in np.flatnonzero(bad):
             failed[m], reasons[m] = True, f"non-finite loss at step {step}"
         _clip_and_freeze(policy, opt, cfg.max_grad_norm, failed, reasons, step)
@@ -490,7 +519,7 @@ def train_population(
                                    ratio[:, :b].mean(1), ratio[:, b:].mean(1),
                                    (ratio[:, :b] - ratio[:, b:]).mean(1)]))
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            means = torch.stack(window).mean(0).numpy()
+            means = torch.stack(window).mean(0).cpu().numpy()
             window.clear()
             log.steps.append(step)
             for key, row in zip(LOG_KEYS, means, strict=True):
@@ -511,10 +540,10 @@ def _clip_and_freeze(policy: PopulationPolicy, opt: torch.optim.Optimizer, max_n
     params = list(policy.parameters())
     sq = sum(p.grad.reshape(p.shape[0], -1).pow(2).sum(1) for p in params)  # (P,)
     norm = sq.sqrt()
-    for m in np.flatnonzero(~torch.isfinite(norm).numpy() & ~failed):
+    for m in np.flatnonzero(~torch.isfinite(norm).cpu().numpy() & ~failed):
         failed[m], reasons[m] = True, f"non-finite gradient at step {step}"
     scale = (max_norm / (norm + 1e-12)).clamp(max=1.0)
-    dead = torch.as_tensor(failed)
+    dead = torch.as_tensor(failed, device=norm.device)
     scale = torch.where(dead | ~torch.isfinite(scale), torch.zeros_like(scale), scale)
     for p in params:
         g = p.grad

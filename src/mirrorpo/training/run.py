@@ -143,7 +143,8 @@ def train(data: PreferenceDataset | str, losses: Sequence[LossLike | NamedLoss],
                                [k for _, _, k in plan], config.train, progress=advance)
     stack = res.policy.to_stack()
     scores = score_policies(env, stack, episodes=config.episodes, seed=config.eval_seed,
-                            progress=progress, nthread=nthread)
+                            progress=progress, nthread=nthread,
+                            device=config.train.device)
     members = tuple(
         MemberResult(name, nl.label, nl.record, k, bool(res.failed[i]), res.fail_reason[i],
                      None if res.failed[i] else scores[i],
