@@ -194,6 +194,11 @@ class SearchGeneration(Strict):
     draws: list[Count] | None = None
     """Pool mode: the dataset index (``config.fitness.data``) each fitness seed slot trained
     on, shared by the generation's candidates; runs made before it have none."""
+    score: list[EncodedFloat] | None = None
+    """Successive halving: each candidate's score at the last step it trained (a rung's
+    score on fewer episodes for a dropped one; ``fitness`` is what the strategy was told)."""
+    steps: list[Count] | None = None
+    """Successive halving: the steps each candidate trained."""
 
 
 class SearchBest(Strict):

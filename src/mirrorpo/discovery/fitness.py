@@ -29,13 +29,20 @@ search (common random numbers across generations); with ``reseed`` generation g 
 search cannot fit one training trajectory and one set of episodes. Under protocol 2
 (mirrorpo.protocol) fitness seed s is scored on reset seeds 700000 + (s − 2000)·E + j, j < E
 episodes: no two fitness seeds share a start state.
+
+Successive halving (``halving_rungs``, off by default, not yet measured; docs/protocol.md):
+the generation's members train as one population; after each rung's step count every
+candidate still training is scored on ``halving_episodes`` episodes of reset seeds 900000 +
+(s − 2000)·E' + j (disjoint from the fitness episodes while fitness seeds × episodes ≤ 200000),
+ranked by its mean over its seeds, and only the better ⌈C/2⌉ of the C go on (``halve``). A
+candidate's fitness is then ordered by (steps trained, score) (``halving_fitness``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -45,7 +52,7 @@ from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.losses.family import get_family
 from mirrorpo.policies import PolicyStack
 from mirrorpo.protocol import PROTOCOL, PROTOCOLS, eval_seed
-from mirrorpo.training.population import TrainConfig, train_population
+from mirrorpo.training.population import Pruning, Rung, TrainConfig, train_population
 
 if TYPE_CHECKING:  # evaluation imports the simulators; annotations only need the name
     from mirrorpo.evaluation import Scorer
@@ -55,6 +62,9 @@ FITNESS_SEED_BASE = 2000
 FITNESS_EVAL_SEED = 700_000
 """... and is scored on the episodes of reset seeds 700000 + k·E + j (protocol 2, E episodes;
 700000 + (2000 + k) + j under protocol 1)."""
+HALVING_EVAL_SEED = 900_000
+"""At a halving rung, member k is ranked on reset seeds 900000 + k·E' + j (E' =
+halving_episodes; 900000 + (2000 + k) + j under protocol 1)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,14 @@ class FitnessConfig:
                                      "and seed, shared by the generation's candidates), so a "
                                      "generation costs the same whatever the pool's size; the "
                                      "draws may be of several environments.")
+    halving_rungs: tuple[int, ...] = setting(
+        (), help="Successive halving (off when empty; not yet measured): after each of these "
+                 "step counts, rank the candidates still training on halving_episodes "
+                 "episodes and train only the better half on; increasing, below the "
+                 "training steps; one dataset, local backend.")
+    halving_episodes: int = setting(5, ge=1, help="Episodes per fitness member at a halving "
+                                                  "rung (reset seeds apart from the fitness "
+                                                  "episodes).")
     protocol: int = setting(PROTOCOL, ge=min(PROTOCOLS), le=max(PROTOCOLS), cli=False,
                             help="Seed layout of the evaluation episodes (mirrorpo.protocol); "
                                  "a config saved without it is protocol 1.")
@@ -90,6 +108,15 @@ class FitnessConfig:
                               f"draw k, so {len(self.data) - self.fitness_seeds} of the "
                               f"{len(self.data)} draws would never be used; give fitness_seeds "
                               "≥ the number of draws, or reseed")
+        rungs = self.halving_rungs
+        if rungs and (list(rungs) != sorted(set(rungs)) or rungs[0] < 1
+                      or rungs[-1] >= self.train.steps):
+            raise ConfigError(f"FitnessConfig.halving_rungs: increasing step counts in [1, "
+                              f"{self.train.steps}) (TrainConfig.steps), got "
+                              f"{','.join(map(str, rungs))}")
+        if rungs and len(self.data) > 1:
+            raise ConfigError("FitnessConfig.halving_rungs: one dataset only (a candidate is "
+                              f"ranked within one population), got {len(self.data)}")
         # resolved, so the same dataset named by a relative or an absolute path is one config
         object.__setattr__(self, "data", tuple(os.path.abspath(d) for d in self.data))
 
@@ -102,9 +129,12 @@ class FitnessConfig:
             raw["pool"] = True
         if self.protocol != 1:  # configs saved before protocols existed are protocol 1
             raw["protocol"] = self.protocol
+        if self.halving_rungs:  # off: as configs saved before halving existed
+            raw["halving_rungs"] = list(self.halving_rungs)
+            raw["halving_episodes"] = self.halving_episodes
         return raw
 
-    OPTIONAL = frozenset({"reseed", "pool", "protocol"})
+    OPTIONAL = frozenset({"reseed", "pool", "protocol", "halving_rungs", "halving_episodes"})
     """Keys ``to_json`` may leave out."""
 
     @staticmethod
@@ -119,6 +149,8 @@ class FitnessConfig:
         return cls(data=tuple(raw["data"]), fitness_seeds=raw["fitness_seeds"],
                    episodes=raw["episodes"], reseed=raw.get("reseed", False),
                    pool=raw.get("pool", False), protocol=raw.get("protocol", 1),
+                   halving_rungs=tuple(raw.get("halving_rungs", ())),
+                   halving_episodes=raw.get("halving_episodes", 5),
                    train=TrainConfig.from_json(raw["train"]))
 
 
@@ -135,6 +167,9 @@ class FitnessSetup:
     episodes: int = 10
     """Evaluation episodes per member (the scorer's): the stride of the reset seeds."""
     protocol: int = PROTOCOL
+    halving_rungs: tuple[int, ...] = ()
+    """Successive halving's step counts (FitnessConfig); () is off."""
+    halving_episodes: int = 5
 
 
 class Draw(NamedTuple):
@@ -270,16 +305,92 @@ def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
     scorer = ctx.scorer[shard.dataset]  # of the dataset's environment, as its reference
     res = train_population(ctx.reference[shard.dataset], ctx.datasets[shard.dataset], losses,
                            list(shard.seeds), ctx.setup.train, progress=progress)
-    stack = res.policy.to_stack()
-    scores = np.full(len(losses), -np.inf)
-    seeds = np.asarray(shard.seeds)
-    for s in np.unique(seeds):
-        idx = np.flatnonzero(seeds == s).tolist()
-        seed = eval_seed(FITNESS_EVAL_SEED, int(s), FITNESS_SEED_BASE, ctx.setup.episodes,
-                         ctx.setup.protocol)
-        scores[idx] = scorer(stack.select(idx), seed)[0]
+    scores = member_scores(scorer, res.policy.to_stack(), np.asarray(shard.seeds),
+                           FITNESS_EVAL_SEED, ctx.setup.episodes, ctx.setup.protocol)
     scores[res.failed] = -np.inf
     return scores
+
+
+def member_scores(scorer: Scorer, stack: PolicyStack, seeds: np.ndarray, base: int,
+                  episodes: int, protocol: int) -> np.ndarray:
+    """Sampled-action scores (M,) of the M policies of ``stack``, member i trained with
+    ``seeds[i]`` and scored on the ``episodes`` episodes (the scorer's) of its evaluation
+    seed (``eval_seed`` from ``base``)."""
+    scores = np.full(len(seeds), -np.inf)
+    for s in np.unique(seeds):
+        idx = np.flatnonzero(seeds == s).tolist()
+        seed = eval_seed(base, int(s), FITNESS_SEED_BASE, episodes, protocol)
+        scores[idx] = scorer(stack.select(idx), seed)[0]
+    return scores
+
+
+def halve(candidate: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Successive halving's cut (Jamieson & Talwalkar 2016, arXiv 1502.07943): members (M,)
+    of candidates ``candidate`` with scores ``score`` → bool (M,), True for the members of the
+    better ⌈C/2⌉ of the C candidates, ranked by their mean score (non-finite counts as −inf;
+    ties go to the lower candidate index), so a candidate's members stay or go together."""
+    ids, inv = np.unique(candidate, return_inverse=True)
+    s = np.where(np.isfinite(score), score, -np.inf)
+    mean = np.zeros(len(ids))
+    np.add.at(mean, inv, s)
+    mean /= np.bincount(inv)
+    order = np.lexsort((ids, -mean))  # best first
+    keep = np.zeros(len(ids), dtype=bool)
+    keep[order[:-(-len(ids) // 2)]] = True
+    return keep[inv]
+
+
+def halving_fitness(score: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The fitness (P,) told to the strategy under successive halving: candidates ordered by
+    (steps trained, score) lexicographically, so a candidate dropped at a rung ranks below
+    every one that went further. Those that trained longest keep their score; each lower
+    rung's finite scores s are shifted by one constant, f = s − max s + min f_above − 1, where
+    min f_above is the lowest finite fitness of the longer-trained candidates. Non-finite stays
+    (the strategies rank it worst). OpenAI-ES (centred ranks) and CMA-ES (rank-based
+    selection) use only the order, which the shift keeps within a rung."""
+    f = np.array(score, dtype=np.float64)
+    steps = np.asarray(steps)
+    floor = None
+    for r in sorted(set(steps.tolist()), reverse=True):
+        at = (steps == r) & np.isfinite(f)
+        if not at.any():
+            continue
+        if floor is not None:
+            f[at] += floor - 1.0 - f[at].max()
+        floor = f[at].min()
+    return f
+
+
+def halving_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
+                   progress: Callable[[int], None] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Successive halving over the shard's members (module docstring) → their scores (M,),
+    each at the last step it trained (its rung's on ``halving_episodes`` episodes, or the
+    fitness score after all steps; −inf where training failed), and those steps (M,)."""
+    setup = ctx.setup
+    family = get_family(setup.family)
+    losses = [family.loss(vectors[i]) for i in shard.candidates]
+    scorer = ctx.scorer[shard.dataset]
+    rung_scorer = replace(scorer, episodes=setup.halving_episodes)
+    candidates, seeds = np.asarray(shard.candidates), np.asarray(shard.seeds)
+    scores = np.full(len(losses), -np.inf)
+
+    def keep(rung: Rung) -> np.ndarray:
+        s = member_scores(rung_scorer, rung.stack, seeds[rung.members], HALVING_EVAL_SEED,
+                          setup.halving_episodes, setup.protocol)
+        s[rung.failed] = -np.inf
+        scores[rung.members] = s
+        return rung.members[halve(candidates[rung.members], s)]
+
+    res = train_population(ctx.reference[shard.dataset], ctx.datasets[shard.dataset], losses,
+                           list(shard.seeds), setup.train, progress=progress,
+                           pruning=Pruning(setup.halving_rungs, keep))
+    done = np.flatnonzero(res.steps_trained == setup.train.steps)
+    scores[done] = member_scores(scorer, res.policy.to_stack().select(done.tolist()),
+                                 seeds[done], FITNESS_EVAL_SEED, setup.episodes,
+                                 setup.protocol)
+    scores[res.failed] = -np.inf
+    return scores, res.steps_trained
 
 
 class InProcess:
@@ -311,18 +422,39 @@ def combine(shards: list[Shard], results: list[np.ndarray], n_candidates: int,
     return total / count
 
 
-def make_fitness(ctx: FitnessContext, backend: Backend
-                 ) -> Callable[[np.ndarray, int], np.ndarray]:
-    """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets
-    (in pool mode, over seeds, each on its draw: ``member_draws`` in the pool's order)."""
+class Halved(NamedTuple):
+    """A generation's fitness under successive halving (``make_fitness``)."""
 
-    def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
+    fitness: np.ndarray
+    """(P,) what the strategy is told: ``halving_fitness`` of the two below."""
+    score: np.ndarray
+    """(P,) each candidate's mean score at the last step it trained."""
+    steps: np.ndarray
+    """(P,) int: the steps it trained (TrainConfig.steps when it was never dropped)."""
+
+
+def make_fitness(ctx: FitnessContext, backend: Backend
+                 ) -> Callable[[np.ndarray, int], np.ndarray | Halved]:
+    """fitness_fn(candidates (P, dim), generation) → (P,) mean score over seeds and datasets
+    (in pool mode, over seeds, each on its draw: ``member_draws`` in the pool's order); with
+    ``halving_rungs``, a ``Halved`` (one population, in this process: an ``InProcess``
+    backend)."""
+
+    def fitness(candidates: np.ndarray, generation: int) -> np.ndarray | Halved:
         setup = ctx.setup
         seeds = fitness_seeds(setup.fitness_seeds, generation, setup.reseed)
         draws = member_draws(len(seeds), ctx.order(), generation, setup.reseed) \
             if setup.pool else None
         shards = plan_shards(len(candidates), seeds, len(ctx.datasets), backend.workers, draws)
-        return combine(shards, backend.map(candidates, shards), len(candidates),
-                       len(ctx.datasets))
+        if not setup.halving_rungs:
+            return combine(shards, backend.map(candidates, shards), len(candidates),
+                           len(ctx.datasets))
+        if not isinstance(backend, InProcess) or len(shards) != 1:
+            raise ConfigError("FitnessConfig.halving_rungs: needs every member in one "
+                              "population (one dataset, the local backend)")
+        score, steps = halving_scores(ctx, candidates, shards[0], backend.progress)
+        per_candidate = [combine(shards, [v], len(candidates), 1) for v in (score, steps)]
+        score, steps = per_candidate[0], per_candidate[1].astype(int)
+        return Halved(halving_fitness(score, steps), score, steps)
 
     return fitness

@@ -44,7 +44,9 @@ def fitness_context(config: SearchConfig, nthread: int | None = None) -> Fitness
                           "FitnessConfig.pool")
     setup = FitnessSetup(family=config.family, fitness_seeds=fit.fitness_seeds,
                          reseed=fit.reseed, train=fit.train, pool=fit.pool,
-                         episodes=fit.episodes, protocol=fit.protocol)
+                         episodes=fit.episodes, protocol=fit.protocol,
+                         halving_rungs=fit.halving_rungs,
+                         halving_episodes=fit.halving_episodes)
     references = {e: load_reference(e) for e in envs}
     scorers = {e: NormalisedScorer.for_env(e, fit.episodes, mean_action=False, nthread=nthread,
                                            device=fit.train.device)
@@ -76,6 +78,9 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
         raise ConfigError(f"backend: unknown {backend!r}; choose one of {', '.join(BACKENDS)}")
     if address is not None and backend != "ray":
         raise ConfigError("address: only with the ray backend")
+    if backend != "local" and config.fitness.halving_rungs:
+        raise ConfigError("backend: successive halving (FitnessConfig.halving_rungs) runs "
+                          "with the local backend only")
     out = Path(out)
     check_output_dir(out, STATE_FILE, "search", resume=resume, can_resume=True)
     ctx = fitness_context(config, nthread)

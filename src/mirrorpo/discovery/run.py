@@ -6,7 +6,10 @@ After every generation three files are replaced atomically (``write_text_atomic`
 * ``state.json``: the config, the history (per generation: the mean the candidates were sampled
   around, their fitness, best / mean / median of the finite fitness values, and in pool mode
   ``draws``, the dataset index each fitness seed slot trained on, shared by the generation's
-  candidates), the best candidate so far, the current mean and its formula, and
+  candidates; with successive halving ``score`` and ``steps``, each candidate's score at the
+  last step it trained and those steps, ``fitness`` being what the strategy was told and the
+  best / mean / median over the candidates that trained every step), the best candidate so
+  far, the current mean and its formula, and
   (``fitness_fingerprints``) the content fingerprint of each fitness dataset, with
   (``fitness_draws``) its environment, preset and seed;
 * ``best.json`` and ``mean.json``: the best candidate so far and the current mean as loss files
@@ -31,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mirrorpo.config import ConfigError, check, first_difference, setting
-from mirrorpo.discovery.fitness import Draw, FitnessConfig, member_draws, pool_order
+from mirrorpo.discovery.fitness import Draw, FitnessConfig, Halved, member_draws, pool_order
 from mirrorpo.discovery.strategies import STRATEGIES
 from mirrorpo.fileio import read_json, write_text_atomic
 from mirrorpo.losses.family import FAMILIES, get_family, load_loss, start_point_names
@@ -44,8 +47,9 @@ START_POINTS = start_point_names()
 """The start-point names of every loss family (a family's own: ``get_family(f).start_points``,
 name → vector)."""
 
-FitnessFn = Callable[[np.ndarray, int], np.ndarray]
-"""fitness_fn(candidates (P, dim), generation) → fitness (P,); higher is better, NaN/±inf fail."""
+FitnessFn = Callable[[np.ndarray, int], np.ndarray | Halved]
+"""fitness_fn(candidates (P, dim), generation) → fitness (P,); higher is better, NaN/±inf fail
+(or a ``Halved``: that fitness with each candidate's score and steps trained)."""
 
 
 @dataclass(frozen=True)
@@ -174,13 +178,17 @@ class GenerationStats(NamedTuple):
     """Members whose fitness was NaN or ±inf."""
 
 
-def generation_stats(generation: int, fitness: np.ndarray) -> GenerationStats:
-    """Best, mean and median of the finite entries of ``fitness`` (P,), and the failed count."""
-    finite = fitness[np.isfinite(fitness)]
+def generation_stats(generation: int, fitness: np.ndarray,
+                     complete: np.ndarray | None = None) -> GenerationStats:
+    """Best, mean and median of the finite entries of ``fitness`` (P,), and the failed count;
+    with ``complete`` (P,) bool, best, mean and median over those entries only (successive
+    halving: the candidates that trained every step)."""
+    finite = fitness[np.isfinite(fitness) & (True if complete is None else complete)]
     if finite.size == 0:
-        return GenerationStats(generation, math.nan, math.nan, math.nan, int(fitness.size))
+        return GenerationStats(generation, math.nan, math.nan, math.nan,
+                               int((~np.isfinite(fitness)).sum()))
     return GenerationStats(generation, float(finite.max()), float(finite.mean()),
-                           float(np.median(finite)), int(fitness.size - finite.size))
+                           float(np.median(finite)), int((~np.isfinite(fitness)).sum()))
 
 
 class Generation(NamedTuple):
@@ -188,6 +196,13 @@ class Generation(NamedTuple):
 
     mean: np.ndarray  # (dim,) the centre its candidates were sampled around
     fitness: np.ndarray  # (P,) as returned by fitness_fn, non-finite values kept
+    score: np.ndarray | None = None  # (P,) successive halving: score at the last step trained
+    steps: np.ndarray | None = None  # (P,) successive halving: steps trained
+
+    def stats(self, generation: int) -> GenerationStats:
+        """``generation_stats``, over the candidates that trained every step."""
+        complete = None if self.steps is None else self.steps == self.steps.max()
+        return generation_stats(generation, self.fitness, complete)
 
 
 class Best(NamedTuple):
@@ -256,8 +271,10 @@ def state_to_json(config: SearchConfig, history: list[Generation], best: Best | 
     ``fitness_draws`` and each generation's ``draws`` (pool mode) only with ``draws``."""
     def generation(g: int, gen: Generation) -> dict:
         record = {**{k: _encode_float(v) if isinstance(v, float) else v
-                     for k, v in generation_stats(g, gen.fitness)._asdict().items()},
+                     for k, v in gen.stats(g)._asdict().items()},
                   "mean_vector": encode_floats(gen.mean), "fitness": encode_floats(gen.fitness)}
+        if gen.steps is not None:
+            record |= {"score": encode_floats(gen.score), "steps": gen.steps.tolist()}
         slots = generation_draws(config, draws, g)
         return record if slots is None else {**record, "draws": slots}
 
@@ -329,6 +346,10 @@ def read_state(out_dir: str | Path) -> dict:
         check(f"history.{g}.generation", gen.generation == g, f"is {gen.generation}, expected {g}")
         check_size(f"history.{g}.mean_vector", gen.mean_vector, dim, dims)
         check_size(f"history.{g}.fitness", gen.fitness, config.popsize, "config.popsize")
+        for key in ("score", "steps"):
+            if getattr(gen, key) is not None:
+                check_size(f"history.{g}.{key}", getattr(gen, key), config.popsize,
+                           "config.popsize")
         if gen.draws is not None and isinstance(config.fitness, FitnessConfig):
             check_size(f"history.{g}.draws", gen.draws, config.fitness.fitness_seeds,
                        "config.fitness.fitness_seeds")
@@ -355,7 +376,9 @@ def history_from_json(raw: dict, path: str | Path = STATE_FILE) -> list[Generati
 
     history = raw.get("history") if isinstance(raw, dict) else None
     return [Generation(np.array(g.mean_vector, dtype=np.float64),
-                       np.array(g.fitness, dtype=np.float64))
+                       np.array(g.fitness, dtype=np.float64),
+                       None if g.score is None else np.array(g.score, dtype=np.float64),
+                       None if g.steps is None else np.array(g.steps, dtype=np.int64))
             for g in validate(SEARCH_HISTORY, history, path, field="history")]
 
 
@@ -367,7 +390,7 @@ def load_result(out_dir: str | Path) -> SearchResult:
     best = None if b is None else Best(decode_floats(b["vector"]), float(b["fitness"]),
                                        b["generation"])
     return SearchResult(best, decode_floats(raw["mean_vector"]), history,
-                        tuple(generation_stats(g, gen.fitness) for g, gen in enumerate(history)))
+                        tuple(gen.stats(g) for g, gen in enumerate(history)))
 
 
 def _save(out: Path, config: SearchConfig, history: list[Generation], best: Best | None,
@@ -414,12 +437,17 @@ def _recorded_history(out: Path, config: SearchConfig, resume: bool,
     return history
 
 
-def _evaluate(fitness_fn: FitnessFn, candidates: np.ndarray, generation: int) -> np.ndarray:
-    fitness = np.asarray(fitness_fn(candidates.copy(), generation), dtype=np.float64)
+def _evaluate(fitness_fn: FitnessFn, candidates: np.ndarray, generation: int,
+              mean: np.ndarray) -> Generation:
+    out = fitness_fn(candidates.copy(), generation)
+    score = steps = None
+    if isinstance(out, Halved):
+        out, score, steps = out.fitness, np.asarray(out.score, np.float64), np.asarray(out.steps)
+    fitness = np.asarray(out, dtype=np.float64)
     if fitness.shape != (candidates.shape[0],):
         raise ValueError(f"fitness_fn returned shape {fitness.shape}, "
                          f"expected ({candidates.shape[0]},)")
-    return fitness
+    return Generation(mean, fitness, score, steps)
 
 
 def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn, *,
@@ -458,20 +486,21 @@ def run_search(config: SearchConfig, out_dir: str | Path, fitness_fn: FitnessFn,
                 raise RuntimeError(f"{out}: cannot resume, replay does not reproduce the mean "
                                    f"of generation {g} (start point, strategy code or loss-family "
                                    f"version changed?)")
-            fitness = recorded[g].fitness
+            gen = recorded[g]
         else:
-            fitness = _evaluate(fitness_fn, candidates, g)
+            gen = _evaluate(fitness_fn, candidates, g, mean)
+        fitness = gen.fitness
         strategy.tell(fitness)
-        history.append(Generation(mean, fitness))
+        history.append(gen)
         best = update_best(best, candidates, fitness, g)
         if g + 1 >= len(recorded):  # new, or the last replayed (refreshes best/mean.json)
             _save(out, config, history, best, strategy.mean, fitted_on, draws)
         if log is not None and g >= len(recorded):
-            s = generation_stats(g, fitness)
+            s = gen.stats(g)
             log(f"generation {g + 1}/{config.generations}: best {s.best:.4g}, "
                 f"mean {s.mean:.4g}, median {s.median:.4g}, failed {s.failed}; best so far "
                 f"{math.nan if best is None else best.fitness:.4g}")
         if progress is not None:
             progress(1)
     return SearchResult(best, strategy.mean, tuple(history),
-                        tuple(generation_stats(g, gen.fitness) for g, gen in enumerate(history)))
+                        tuple(gen.stats(g) for g, gen in enumerate(history)))

@@ -14,8 +14,9 @@ unchanged by the shift (it cancels in the margin); ORPO/SimPO/MPO inputs become 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -375,6 +376,36 @@ class TrainResult:
     log: TrainLog
     snapshots: dict[int, PolicyStack] = field(default_factory=dict)
     """Steps done → every member's weights then (see TrainConfig.snapshot_steps)."""
+    steps_trained: np.ndarray | None = None
+    """(P,) int: optimiser steps each member trained (``cfg.steps`` unless ``Pruning``
+    dropped it at a rung, where ``policy`` holds its weights from then)."""
+
+
+class Rung(NamedTuple):
+    """What a ``Pruning.keep`` call sees: the members still training after ``steps`` steps."""
+
+    steps: int
+    members: np.ndarray
+    """(P',) their indices in the run's member list, increasing."""
+    stack: PolicyStack
+    """(P',) their weights now."""
+    failed: np.ndarray
+    """(P',) bool: hit a non-finite loss or gradient."""
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """Drop members during training (successive halving, mirrorpo.discovery.fitness).
+
+    After ``steps[i]`` steps the trainer calls ``keep(rung)`` and continues with only the
+    members it returns (indices of the run's member list, a subset of ``rung.members``), so
+    later steps cost less. A kept member's numbers do not depend on which members share its
+    batch (module docstring), so it ends as it would without pruning; a dropped one keeps its
+    weights of the rung.
+    """
+
+    steps: tuple[int, ...]
+    keep: Callable[[Rung], Sequence[int]]
 
 
 def reference_logps(reference: PolicyStack, table: SegmentTable, log_resolution: float,
@@ -454,18 +485,27 @@ def train_population(
     *,
     dtype: torch.dtype = torch.float32,
     progress: Callable[[int], None] | None = None,
+    pruning: Pruning | None = None,
 ) -> TrainResult:
     """Train one member per (loss, seed) pair from the reference on a preference dataset.
 
     ``data`` holds the dataset arrays (see mirrorpo.data.dataset.SCHEMA); ``losses[i]`` and
     ``seeds[i]`` define member i. Members with the same seed draw the same minibatches (on
     the CPU, whatever ``cfg.device``). The result's policy lives on ``cfg.device``; its
-    ``to_stack()`` is on the CPU.
+    ``to_stack()`` is on the CPU. ``pruning``: drop members at rungs (``Pruning``); their
+    logged curves read NaN from the first logged point whose window reaches past their last
+    step.
     """
     device = require_device(cfg.device)
     if len(losses) != len(seeds):
         raise ValueError("one seed per member loss")
-    n_members = len(losses)
+    if pruning is not None and (cfg.snapshot_steps or any(
+            not 0 < r < cfg.steps for r in pruning.steps)):
+        raise ValueError("pruning: rungs in (0, steps), and no snapshot_steps")
+    n_members = n_total = len(losses)
+    active = np.arange(n_total)  # run indices of the members still training
+    steps_trained = np.full(n_total, cfg.steps)
+    stopped: _Stopped | None = None
     policy = PopulationPolicy(reference.repeat(n_members), dtype=dtype).to(device)
     table = SegmentTable.from_arrays(data, dtype, device)
     log_res = float(np.log(cfg.action_resolution))
@@ -515,9 +555,9 @@ def train_population(
         _clip_and_freeze(policy, opt, cfg.max_grad_norm, failed, reasons, step)
         opt.step()
         ratio = logps - ref_b
-        window.append(torch.stack([member_loss, logps[:, :b].mean(1), logps[:, b:].mean(1),
-                                   ratio[:, :b].mean(1), ratio[:, b:].mean(1),
-                                   (ratio[:, :b] - ratio[:, b:]).mean(1)]))
+        window.append(_widen(torch.stack([
+            member_loss, logps[:, :b].mean(1), logps[:, b:].mean(1), ratio[:, :b].mean(1),
+            ratio[:, b:].mean(1), (ratio[:, :b] - ratio[:, b:]).mean(1)]), active, n_total))
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             means = torch.stack(window).mean(0).cpu().numpy()
             window.clear()
@@ -526,9 +566,95 @@ def train_population(
                 getattr(log, key).append(row.copy())
         if step + 1 in cfg.snapshot_steps:
             snapshots[step + 1] = policy.to_stack()
+        if pruning is not None and step + 1 in pruning.steps:
+            kept = np.asarray(sorted(set(int(m) for m in pruning.keep(
+                Rung(step + 1, active.copy(), policy.to_stack(), failed.copy())))), dtype=int)
+            if not len(kept) or not np.isin(kept, active).all():
+                raise ValueError(f"pruning: keep must return some of the members {active}, "
+                                 f"got {kept}")
+            pos = np.searchsorted(active, kept)  # their positions in the running population
+            stopped = stopped or _Stopped.of(policy, n_total)
+            stopped.record(policy, active, failed, reasons)
+            steps_trained[np.setdiff1d(active, kept)] = step + 1
+            opt = _select_members(policy, opt, pos)
+            active, failed = kept, failed[pos]
+            gens, losses = [gens[i] for i in pos], [losses[i] for i in pos]
+            reasons, groups, n_members = [reasons[i] for i in pos], _member_groups(losses), len(pos)
         if progress is not None:
             progress(1)
-    return TrainResult(policy, failed, reasons, log, snapshots)
+    if stopped is not None:
+        failed, reasons = stopped.restore(policy, active, failed, reasons)
+    return TrainResult(policy, failed, reasons, log, snapshots, steps_trained)
+
+
+def _widen(x: torch.Tensor, active: np.ndarray, n: int) -> torch.Tensor:
+    """(K, P') values of the running members → (K, n), NaN for the dropped ones (x itself
+    while none is dropped)."""
+    if len(active) == n:
+        return x
+    out = x.new_full((x.shape[0], n), float("nan"))
+    out[:, torch.as_tensor(active, device=x.device)] = x
+    return out
+
+
+def _select_members(policy: PopulationPolicy, opt: torch.optim.Adam,
+                    pos: np.ndarray) -> torch.optim.Adam:
+    """Keep only the members at positions ``pos``: their parameters, normalisers and Adam
+    moments, as new parameters → their optimiser (Adam's step count is shared by the
+    members, and kept)."""
+    idx = torch.as_tensor(pos, device=policy.log_std.device)
+    old = list(policy.parameters())
+    _set_parameters(policy, [p.detach()[idx] for p in old])
+    new_opt = torch.optim.Adam(policy.parameters(), **opt.defaults)
+    for p, q in zip(old, policy.parameters(), strict=True):
+        if p in opt.state:
+            new_opt.state[q] = {k: v[idx] if v.dim() else v for k, v in opt.state[p].items()}
+    policy.obs_mean, policy.obs_std = policy.obs_mean[idx], policy.obs_std[idx]
+    return new_opt
+
+
+def _set_parameters(policy: PopulationPolicy, values: list[torch.Tensor]) -> None:
+    """Replace the parameters, in ``parameters()`` order (log σ, weights, biases)."""
+    n = len(policy.weights)
+    policy.log_std = torch.nn.Parameter(values[0])
+    for i in range(n):
+        policy.weights[i] = torch.nn.Parameter(values[1 + i])
+        policy.biases[i] = torch.nn.Parameter(values[1 + n + i])
+
+
+@dataclass
+class _Stopped:
+    """Parameters, normalisers, failure flags and reasons of all n members; a dropped member's
+    stay as they were at its rung."""
+
+    params: list[torch.Tensor]
+    buffers: tuple[torch.Tensor, torch.Tensor]
+    failed: np.ndarray
+    reasons: list[str | None]
+
+    @classmethod
+    def of(cls, policy: PopulationPolicy, n: int) -> _Stopped:
+        return cls([p.detach().clone() for p in policy.parameters()],
+                   (policy.obs_mean, policy.obs_std), np.zeros(n, dtype=bool), [None] * n)
+
+    def record(self, policy: PopulationPolicy, active: np.ndarray, failed: np.ndarray,
+               reasons: list[str | None]) -> None:
+        """Store the running members (run indices ``active``) as they are now."""
+        idx = torch.as_tensor(active, device=policy.log_std.device)
+        for full, p in zip(self.params, policy.parameters(), strict=True):
+            full[idx] = p.detach()
+        self.failed[active] = failed
+        for m, r in zip(active, reasons, strict=True):
+            self.reasons[m] = r
+
+    def restore(self, policy: PopulationPolicy, active: np.ndarray, failed: np.ndarray,
+                reasons: list[str | None]) -> tuple[np.ndarray, list[str | None]]:
+        """Put every member back into ``policy``, the survivors (``active``) as they are
+        now; → the failure flags and reasons of all members."""
+        self.record(policy, active, failed, reasons)
+        _set_parameters(policy, self.params)
+        policy.obs_mean, policy.obs_std = self.buffers
+        return self.failed, self.reasons
 
 
 def _clip_and_freeze(policy: PopulationPolicy, opt: torch.optim.Optimizer, max_norm: float,
