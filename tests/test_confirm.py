@@ -59,6 +59,18 @@ def test_confirm_scores_pairs_and_judges(setup, monkeypatch):
     again = confirm(config, tmp_path / "confirm")  # resumes: every unit is on disk
     assert again[0].differences["dpo (tuned)"] == d
     assert round_verdicts([tmp_path / "confirm"])[0].differences["dpo (tuned)"] == d
+    wider = round_verdicts([tmp_path / "confirm"], family_size=36)[0].differences["dpo (tuned)"]
+    assert wider.level == pytest.approx(1 - 0.05 / 36) and wider.mean == d.mean
+    assert wider.ci[0] < d.ci[0] and wider.ci[1] > d.ci[1]
+
+    from click.testing import CliRunner
+
+    from mirrorpo.cli import main
+
+    res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "36"])
+    assert res.exit_code == 0 and "1 primary comparisons of a family of 36" in res.output
+    res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "0"])
+    assert res.exit_code != 0 and "--family-size" in res.output
 
 
 def test_confirm_refuses_draws_that_are_not_fresh(setup):

@@ -52,6 +52,17 @@ def test_holm_steps_down_and_stops():
         assert holm(p)[0] == multipletests(p, 0.05, method="holm")[0].tolist()
 
 
+def test_a_registered_family_size_counts_missing_comparisons_as_not_rejected():
+    p = [0.001, 0.004, 0.02]
+    rejected, levels = holm(p, alpha=0.05, family_size=10)
+    padded = holm(p + [1.0] * 7, alpha=0.05)
+    assert (rejected, levels) == (padded[0][:3], padded[1][:3])
+    assert rejected == [True, True, False]  # 0.004 < 0.05/9, 0.02 > 0.05/8
+    assert holm(p, alpha=0.05)[0] == [True, True, True]  # m = 3 would reject all three
+    with pytest.raises(ValueError, match="family size 2 is smaller than the 3"):
+        holm(p, family_size=2)
+
+
 def test_corrected_t_interval_excludes_zero_exactly_when_holm_rejects():
     rng = np.random.default_rng(1)
     comparisons = {("t1", "c"): {f"b{i}": rng.normal(mu, 1.0, (4, 10))

@@ -278,9 +278,11 @@ def search_budgets(candidates) -> list[tuple[str, int, Path]]:
     return out
 
 
-def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05) -> list[Verdict]:
+def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05,
+                   family_size: int | None = None) -> list[Verdict]:
     """The primary comparisons of several confirmation runs as one Holm family (the round's
-    correction); each run's scores.json is read, nothing is trained."""
+    correction, of ``family_size`` comparisons when the round registered more than these runs
+    hold); each run's scores.json is read, nothing is trained."""
     comparisons: dict[tuple, dict] = {}
     methods = set()
     for d in run_dirs:
@@ -292,4 +294,4 @@ def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05) -> list[Verd
                                               for b in raw["baselines"]}
     if len(methods) != 1:
         raise ValueError(f"runs use different interval methods: {sorted(methods)}")
-    return primary_verdicts(comparisons, methods.pop(), alpha)
+    return primary_verdicts(comparisons, methods.pop(), alpha, family_size)

@@ -97,15 +97,21 @@ def difference(diff: np.ndarray, method: str = "draw-t", level: float = 0.95) ->
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def holm(p_values: list[float], alpha: float = 0.05) -> tuple[list[bool], list[float]]:
+def holm(p_values: list[float], alpha: float = 0.05,
+         family_size: int | None = None) -> tuple[list[bool], list[float]]:
     """Holm–Bonferroni step-down: (rejected, CI level) per comparison, in the given order.
 
     The i-th smallest p-value (i from 1) is tested at α/(m − i + 1) while all smaller ones
-    were rejected; its level 1 − α/(m − i + 1) is the corrected CI level.
+    were rejected; its level 1 − α/(m − i + 1) is the corrected CI level. ``family_size``:
+    a registered m larger than the comparisons given; the missing ones count as p = 1 (not
+    rejected, last in the order), which is Holm over the whole family (Holm 1979).
     """
-    m = len(p_values)
+    m = len(p_values) if family_size is None else family_size
+    if m < len(p_values):
+        raise ValueError(f"family size {m} is smaller than the {len(p_values)} comparisons "
+                         "given")
     order = np.argsort(p_values, kind="stable")
-    rejected, levels = [False] * m, [0.0] * m
+    rejected, levels = [False] * len(p_values), [0.0] * len(p_values)
     going = True
     for rank, i in enumerate(order):
         threshold = alpha / (m - rank)
@@ -130,15 +136,17 @@ class Verdict:
 
 
 def primary_verdicts(comparisons: dict[tuple[str, str], dict[str, np.ndarray]],
-                     method: str = "draw-t", alpha: float = 0.05) -> list[Verdict]:
+                     method: str = "draw-t", alpha: float = 0.05,
+                     family_size: int | None = None) -> list[Verdict]:
     """Corrected verdicts of all primary comparisons of a protocol.
 
     ``comparisons`` maps (target, candidate) → {baseline: diff (draws, seeds)}; every
-    (target, candidate, baseline) is one test of the Holm family.
+    (target, candidate, baseline) is one test of the Holm family, of ``family_size`` tests
+    in all when a round registered more than have run (``holm``).
     """
     keys = [(t, c, b) for (t, c), by in comparisons.items() for b in by]
     raw = [difference(comparisons[(t, c)][b], method) for t, c, b in keys]
-    rejected, levels = holm([d.p_value for d in raw], alpha)
+    rejected, levels = holm([d.p_value for d in raw], alpha, family_size)
     out = []
     for (t, c), by in comparisons.items():
         diffs, rej = {}, {}

@@ -171,15 +171,25 @@ def confirm_cmd(more_candidates, out, threads, **options) -> None:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.05, show_default=True, help="Family-wise error rate.")
+@click.option("--family-size", type=click.IntRange(min=1), default=None,
+              help="The round's registered number of primary comparisons, when the runs "
+                   "given hold fewer (targets not yet confirmed count as not rejected) "
+                   "[default: the comparisons in RUNS].")
 @friendly_errors
-def verdicts_cmd(runs, alpha) -> None:
+def verdicts_cmd(runs, alpha, family_size) -> None:
     """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
     Holm–Bonferroni family: each candidate's corrected differences and verdict."""
     from mirrorpo.confirm import round_verdicts
 
-    verdicts = round_verdicts(list(runs), alpha)
-    m = sum(len(v.differences) for v in verdicts)
-    click.echo(f"{m} primary comparisons, Holm-corrected at α = {alpha}\n")
+    verdicts = round_verdicts(list(runs), alpha)  # counts what the runs hold
+    n = sum(len(v.differences) for v in verdicts)
+    if family_size is not None and family_size < n:
+        raise click.BadParameter(f"{family_size} is smaller than the {n} primary comparisons "
+                                 "in RUNS", param_hint="--family-size")
+    if family_size is not None:
+        verdicts = round_verdicts(list(runs), alpha, family_size)
+    m = family_size or n
+    click.echo(f"{n} primary comparisons of a family of {m}, Holm-corrected at α = {alpha}\n")
     click.echo("| target | candidate | baseline | difference [corrected CI] | verdict |")
     click.echo("|---|---|---|---|---|")
     for v in verdicts:
