@@ -1,0 +1,109 @@
+#!/bin/bash
+# The issue-16 round's run queue, in order, every step resumable or skipped when done:
+#   nohup scripts/p16/queue.sh [PID to wait for] > runs/p16/queue.log 2>&1 &
+# Each step runs the code its protocol fixes (docs/protocols/): Hopper mixed from the worktree
+# frozen at ac21f36 (/work/p16-tree), every other target from the one frozen at b29e348
+# (/work/p16-tree2). Outputs under runs/p16/<target>/ as the protocols name them.
+set -e
+cd /work/main
+[ -n "$1" ] && while kill -0 "$1" 2>/dev/null; do sleep 30; done
+T1=/work/p16-tree T2=/work/p16-tree2
+[ -d $T1 ] || git worktree add --detach $T1 ac21f36
+[ -d $T2 ] || git worktree add --detach $T2 b29e348
+mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
+stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
+list() { local IFS=,; echo "$*"; }
+
+draw() {  # draw ENV PRESET SEED DIR
+  [ -f $4/card.json ] && return 0
+  stamp "data make $1 $2 s$3 -> $4"
+  mp $T2 data make --env $1 --preset $2 --seed $3 --out $4
+}
+draws() {  # draws ENV PRESET TARGETDIR: pool s0-7 and test s100-109
+  for S in 0 1 2 3 4 5 6 7; do draw $1 $2 $S $3/pool/s$S; done
+  for S in 100 101 102 103 104 105 106 107 108 109; do draw $1 $2 $S $3/test/s$S; done
+}
+search() {  # search TREE OUT POOLDIRS [extra options]
+  local tree=$1 out=$2 pool=$3; shift 3
+  stamp "search $out"
+  mp $tree search --data $pool --pool --reseed --fitness-seeds 2 --popsize 16 --generations 24 \
+    --strategy openai-es --seed 0 --episodes 10 --out $out "$@" \
+    $( [ -f $out/state.json ] && echo --resume )
+}
+tune() {  # tune TREE LOSSES DATA OUT
+  stamp "tune $4"
+  mp $1 tune --losses $2 --data $3 --val-seeds 2 --out $4
+}
+confirm() {  # confirm TREE TARGET CANDIDATES TUNED DRAWS OUT
+  stamp "confirm $6"
+  mp $1 confirm --target "$2" --candidates $3 --tuned $4 --draws $5 --seeds 3 --episodes 10 \
+    --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $6
+}
+
+# 1. Hopper mixed, MPO and TA-MPO (hopper-mixed-mpo.md, hopper-mixed-ta-mpo.md)
+P=runs/p16/hopper-mixed
+for S in 0 1 2 3 4 5 6 7; do draw hopper mixed $S $P/pool/s$S; done
+for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper mixed $S $P/test/s$S; done
+POOL=$(list $P/pool/s{0..7})
+search $T1 $P/search $POOL
+tune $T1 dpo,hinge,ipo,cdpo $(list $P/pool/s{0..1}) $P/tune
+search $T1 $P/search-ta $POOL --family ta-mpo --start dpo
+confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+
+# 2. Walker2d mixed, MPO (walker2d-mixed-mpo.md): a second environment family
+P=runs/p16/walker2d-mixed
+draws walker2d mixed $P
+search $T2 $P/search $(list $P/pool/s{0..7})
+tune $T2 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune
+confirm $T2 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+
+# 3. Hopper noisy-30, MPO and TA-MPO (hopper-noisy30-mpo.md, hopper-noisy30-ta-mpo.md)
+P=runs/p16/hopper-noisy-30
+draws hopper noisy-30 $P
+search $T2 $P/search $(list $P/pool/s{0..7})
+search $T2 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
+tune $T2 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune
+confirm $T2 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+
+# 4. Generalist pool and search (generalist-mpo.md); Hopper/Walker2d mixed s0-1 are copies
+G=runs/p16/generalist
+for E in hopper walker2d; do for PR in clean noisy-20 mixed; do for S in 0 1; do
+  D=$G/pool/$E-$PR-s$S
+  if [ ! -f $D/card.json ] && [ $PR = mixed ] && [ -f runs/p16/$E-mixed/pool/s$S/card.json ]; then
+    mkdir -p $G/pool && cp -r runs/p16/$E-mixed/pool/s$S $D
+  fi
+  draw $E $PR $S $D
+done; done; done
+GPOOL=$(for E in hopper walker2d; do for S in 0 1; do for PR in clean noisy-20 mixed; do
+  echo -n "$G/pool/$E-$PR-s$S,"; done; done; done | sed 's/,$//')
+search $T2 $G/search "$GPOOL"
+
+# 5. Hopper stochastic: specialist (hopper-stochastic-mpo.md) and generalist target A
+P=runs/p16/hopper-stochastic
+for S in 0 1 2 3 4 5 6 7; do draw hopper stochastic $S $P/pool/s$S; done
+for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper stochastic $S $G/test/hopper-stochastic-s$S; done
+search $T2 $P/search $(list $P/pool/s{0..7})
+for S in 0 1; do [ -f $G/tune-data/hopper-stochastic-s$S/card.json ] || \
+  { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/hopper-stochastic-s$S; }; done
+tune $T2 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper
+confirm $T2 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
+  $(list $G/test/hopper-stochastic-s{100..109}) $G/confirm-hopper
+
+# 6. HalfCheetah mixed, suite v2: specialist (halfcheetah-mixed-mpo.md) and generalist target B
+P=runs/p16/halfcheetah-mixed
+for S in 0 1 2 3 4 5 6 7; do draw halfcheetah mixed $S $P/pool/s$S; done
+for S in 100 101 102 103 104 105 106 107 108 109; do draw halfcheetah mixed $S $G/test/halfcheetah-mixed-s$S; done
+stamp "bench halfcheetah mixed (baseline choice)"
+mp $T2 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench
+search $T2 $P/search $(list $P/pool/s{0..7})
+BASES=$(grep -o 'baselines named: [a-z_,]*' docs/protocols/halfcheetah-mixed-mpo.md | cut -d' ' -f3 || true)
+if [ -z "$BASES" ]; then
+  stamp "STOP: amend halfcheetah-mixed-mpo.md and generalist-mpo.md with 'baselines named: dpo,B1,B2,B3' from $P/bench/summary.md, commit, rerun"
+  exit 0
+fi
+for S in 0 1; do [ -f $G/tune-data/halfcheetah-mixed-s$S/card.json ] || \
+  { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/halfcheetah-mixed-s$S; }; done
+tune $T2 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah
+confirm $T2 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json $G/tune-halfcheetah/tuned.json \
+  $(list $G/test/halfcheetah-mixed-s{100..109}) $G/confirm-halfcheetah
+stamp ALLDONE
