@@ -115,7 +115,9 @@ def test_valid_rows_gradients_pass_gradcheck():
 class _Params:
     """A stand-in for PopulationPolicy whose parameters are given tensors (autograd leaves
     that gradcheck perturbs): valid_segment_logps reads weights, biases, log_std and
-    activation only."""
+    activation only, through PopulationPolicy.mlp."""
+
+    mlp = after.PopulationPolicy.mlp
 
     def __init__(self, policy, values):
         n = len(policy.weights)  # parameters() order: log_std, weights, biases

@@ -57,7 +57,9 @@ class PopulationPolicy(torch.nn.Module):
         """obs (P', N, O) → Gaussian means (P', N, A) of the members in ``members``."""
         return self.mlp(self.normalize(obs, members), members)
 
-    def mlp(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
+    def mlp(self, x: torch.Tensor, members: slice = slice(None),
+            affine: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None
+            = None) -> torch.Tensor:
         """Normalised inputs x (P', N, O) → Gaussian means (P', N, A).
 
         tanh layers run as sigmoids: tanh(z) = 2σ(2z) − 1, and the affine map 2s − 1 of each
@@ -71,7 +73,12 @@ class PopulationPolicy(torch.nn.Module):
         ``baddbmm(2b, x, 4w)`` bit for bit (scaling by 2ᵏ is exact, so both round the same
         exact sum once), and so do their gradients, but baddbmm's backward multiplies the full
         (P', N, H) gradient by alpha and by beta, two extra passes per layer that this saves.
+
+        ``affine(x, w, b)`` computes each layer's x·w + b (default ``baddbmm``;
+        ``valid_segment_logps`` passes a row-restricted one).
         """
+        if affine is None:
+            affine = _baddbmm
         last = len(self.weights) - 1
         tanh = self.activation == "tanh"
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -81,11 +88,11 @@ class PopulationPolicy(torch.nn.Module):
             else:
                 w_scale = 1.0
             if i == last:
-                return torch.baddbmm(b[:, None, :], x, w if w_scale == 1.0 else w * w_scale)
+                return affine(x, w if w_scale == 1.0 else w * w_scale, b)
             if tanh:
-                x = torch.sigmoid(torch.baddbmm((b * 2.0)[:, None, :], x, w * (2 * w_scale)))
+                x = torch.sigmoid(affine(x, w * (2 * w_scale), b * 2.0))
             else:
-                x = torch.relu(torch.baddbmm(b[:, None, :], x, w))
+                x = torch.relu(affine(x, w, b))
         raise AssertionError("unreachable")
 
     def log_density(self, obs: torch.Tensor, actions: torch.Tensor,
@@ -216,21 +223,15 @@ def valid_segment_logps(policy: PopulationPolicy, table: SegmentTable, segments:
         rows = torch.cat([rows, rows.new_full((len(rows), extra), len(table.obs) - 1)], 1)
         local = torch.cat([local, local.new_full((len(local), extra), segments.shape[1])], 1)
     rows, local = rows[:, :width], local[:, :width]
-    x = inputs[rows]
-    last = len(policy.weights) - 1
-    tanh = policy.activation == "tanh"
-    for i, (w, b) in enumerate(zip(policy.weights, policy.biases, strict=True)):
-        w, b = w[members], b[members]
-        if tanh and i > 0:  # as PopulationPolicy.mlp: x holds s = σ(2z) of the previous layer
-            b, w = b - w.sum(-2), w * 2.0
-        if i == last:
-            mean = _RowLinear.apply(x, w, b, counts)
-        elif tanh:
-            x = torch.sigmoid(_RowLinear.apply(x, w * 2.0, b * 2.0, counts))
-        else:
-            x = torch.relu(_RowLinear.apply(x, w, b, counts))
+    mean = policy.mlp(inputs[rows], members,
+                      lambda x, w, b: _RowLinear.apply(x, w, b, counts))
     step = _RowGaussian.apply(mean, table.actions[rows], policy.log_std[members], counts)
     return _sum_segments(step, table, local, segments.shape[1], log_resolution)
+
+
+def _baddbmm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """x·w + b for stacked members: x (P, N, I), w (P, I, O), b (P, O) → (P, N, O)."""
+    return torch.baddbmm(b[:, None, :], x, w)
 
 
 class _RowLinear(torch.autograd.Function):
