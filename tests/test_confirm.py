@@ -84,3 +84,38 @@ def test_confirm_refuses_draws_that_are_not_fresh(setup):
     assert not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists()
     with pytest.raises(ConfigError, match="at least 2 fresh draws"):
         replace(config, draws=config.draws[:1])
+
+
+def test_exploratory_rows_added_later_score_as_if_present_from_the_start(setup, monkeypatch):
+    """Only the missing rows train when exploratory rows join a finished run, and they get
+    the scores a run with every row from the start gives (members are batch-independent)."""
+    from dataclasses import replace
+
+    config, pool, tmp_path = setup
+    mean = tmp_path / "search" / "mean.json"
+    MPOLoss("mpo", dpo_point(0.05), fitted_on=(pool[0][1].fingerprint,)).save(mean)
+    confirm(config, tmp_path / "later")
+    before = json.loads((tmp_path / "later" / "scores.json").read_text())["scores"]
+    trained = []
+    real = bench_mod.train_and_score
+
+    def spy(arrays, reference, specs, labels, *a, **k):
+        trained.append(sorted(set(labels)))
+        return real(arrays, reference, specs, labels, *a, **k)
+
+    monkeypatch.setattr(bench_mod, "train_and_score", spy)
+    wider = replace(config, exploratory=(str(mean), "ipo"))
+    confirm(wider, tmp_path / "later")
+    assert sorted(trained) == [["ipo", "mpo:mean"]] * 2  # candidate lr/steps, one per draw
+    later = json.loads((tmp_path / "later" / "scores.json").read_text())
+    assert later["exploratory"] == ["mpo:mean", "ipo"] and later["candidates"] == ["mpo:best"]
+    assert all(later["scores"][k] == v for k, v in before.items())
+    monkeypatch.setattr(bench_mod, "train_and_score", real)
+    confirm(wider, tmp_path / "at-once")
+    at_once = json.loads((tmp_path / "at-once" / "scores.json").read_text())["scores"]
+    assert at_once == later["scores"]
+    md = (tmp_path / "later" / "verdicts.md").read_text()
+    assert "Exploratory rows (uncorrected)" in md and "| mpo:mean | dpo (tuned) |" in md
+    assert round_verdicts([tmp_path / "later"])[0].candidate == "mpo:best"  # not primary
+    with pytest.raises(FileExistsError, match="seeds"):  # other primary settings: refused
+        confirm(replace(wider, seeds=2), tmp_path / "later")

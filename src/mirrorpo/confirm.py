@@ -10,10 +10,15 @@ comparison is against every tuned baseline, as paired differences per (draw, see
 candidate's β and reference weight) are reported beside, as exploratory. Candidates that are
 knock-out variants (loss files with ``ablation_of``, ``mirrorpo ablate``) are exploratory too:
 trained like the candidates, compared with each primary candidate and each tuned baseline
-without correction, outside the primary family and its verdicts. ``round_verdicts`` corrects
+without correction, outside the primary family and its verdicts; so are the ``exploratory``
+rows (transfer rows from other targets, a search's ``mean.json``). ``round_verdicts`` corrects
 the primary comparisons of several targets' runs as one family.
 
-Units (one per draw and training setting) are saved as they finish; a run resumes.
+Units (one per draw and training setting, holding each row's scores) are saved as they
+finish; a run resumes. Exploratory rows may be added to a run later, even a finished one: only
+the rows missing from a unit are trained, which gives the scores a run with every row from the
+start would have given, because a member's training and episodes do not depend on which
+members share its batch (tests/test_population_speed.py, tests/test_confirm.py).
 """
 
 from __future__ import annotations
@@ -57,6 +62,11 @@ class ConfirmConfig:
     alpha: float = setting(0.05, gt=0, lt=1, help="Family-wise error rate (Holm).")
     controls: bool = setting(True, help="Add DPO and hinge at each candidate file's β and r "
                                         "(exploratory).")
+    exploratory: tuple[Any, ...] = setting((), help="Comma-separated further losses trained "
+                                                    "like the candidates and compared with "
+                                                    "each candidate and tuned baseline, "
+                                                    "uncorrected (transfer rows, mean.json); "
+                                                    "may be added to a finished run.")
 
     def __post_init__(self):
         check(self)
@@ -66,8 +76,13 @@ class ConfirmConfig:
             raise ConfigError("ConfirmConfig.candidates: at least one loss")
 
     def to_json(self) -> dict:
+        """The config as config.json records it; ``exploratory`` only when given (runs made
+        before it existed resume)."""
         raw = asdict(self)
         raw["candidates"] = [n.record for n in resolve_losses(self.candidates)]
+        raw["exploratory"] = [n.record for n in resolve_losses(self.exploratory)]
+        if not raw["exploratory"]:
+            del raw["exploratory"]
         return json.loads(json.dumps(raw))
 
 
@@ -79,7 +94,7 @@ class Row:
     learning_rate: float
     steps: int
     role: str
-    """"candidate", "baseline", "control" or "ablation" (a knock-out variant, exploratory)."""
+    """"candidate", "baseline", "control", "ablation" (a knock-out variant) or "exploratory"."""
 
 
 def _is_variant(loss: NamedLoss) -> bool:
@@ -89,8 +104,9 @@ def _is_variant(loss: NamedLoss) -> bool:
 
 
 def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
-    """The candidates, every tuned baseline (at its tuned setting), the controls and the
-    knock-out variants among the candidates (role "ablation")."""
+    """The candidates, every tuned baseline (at its tuned setting), the controls, the
+    knock-out variants among the candidates or exploratory losses (role "ablation") and the
+    other exploratory losses (role "exploratory", trained like the candidates)."""
     from mirrorpo.losses.resolve import resolve_loss
     from mirrorpo.tuning import beta_controls
 
@@ -109,6 +125,9 @@ def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
                     rows.append(Row(NamedLoss(f"{label} of {c.label}", fn, None),
                                     config.candidate_learning_rate, config.candidate_steps,
                                     "control"))
+    rows += [Row(x, config.candidate_learning_rate, config.candidate_steps,
+                 "ablation" if _is_variant(x) else "exploratory")
+             for x in resolve_losses(config.exploratory)]
     labels = [r.loss.label for r in rows]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"ConfirmConfig: two rows share a label ({labels})")
@@ -161,7 +180,7 @@ def confirm(config: ConfirmConfig, out: str | Path, *, progress: Progress = no_p
     fps = check_fresh(config, tuned_path)
     check_output_dir(out, "config.json", "confirmation", resume=True)
     raw = config.to_json()
-    refuse_other_config(out / "config.json", raw, "confirmation")
+    refuse_other_config(out / "config.json", raw, "confirmation", ignore=("exploratory",))
     (out / "units").mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.json", json.dumps(raw, indent=1))
     sets = [load_dataset(d) for d in config.draws]
@@ -178,24 +197,25 @@ def confirm(config: ConfirmConfig, out: str | Path, *, progress: Progress = no_p
     for d, (ds, fp) in enumerate(zip(sets, fps, strict=True)):
         for (lr, steps), members in groups.items():
             path = out / "units" / f"draw{d}-{fp}.lr{lr:g}.steps{steps}.json"
-            if path.exists():
-                unit = read_json(path, "confirmation unit")
-            else:
-                labels = [r.loss.label for r in members for _ in seeds]
-                lookup = {r.loss.label: r.loss.fn for r in members}
+            unit = read_json(path, "confirmation unit") if path.exists() else {}
+            todo = [r for r in members if r.loss.label not in unit]
+            if todo:  # a new unit, or exploratory rows added to a run
+                labels = [r.loss.label for r in todo for _ in seeds]
+                lookup = {r.loss.label: r.loss.fn for r in todo}
                 cfg = TrainConfig(steps=steps, batch_pairs=config.batch_pairs,
                                   learning_rate=lr)
                 with progress(f"draw {d}: {len(labels)} members, lr {lr:g}, {steps} steps",
                               steps) as adv:
                     ms, _ = train_and_score(
-                        ds.arrays, reference, labels, labels, seeds * len(members), cfg,
+                        ds.arrays, reference, labels, labels, seeds * len(todo), cfg,
                         lambda s: TEST_EVAL_SEED + s * config.episodes, scorer, adv, lookup)
-                unit = {r.loss.label: [None] * config.seeds for r in members}
+                unit |= {r.loss.label: [None] * config.seeds for r in todo}
                 for m in ms:
                     unit[m.loss][m.seed] = None if m.failed else m.score
                 write_text_atomic(path, json.dumps(unit, indent=1, allow_nan=False))
-            for label, vals in unit.items():
-                scores[label][d] = [-np.inf if v is None else v for v in vals]
+            for r in members:
+                scores[r.loss.label][d] = [-np.inf if v is None else v
+                                           for v in unit[r.loss.label]]
     return judge(config, rows, scores, tuned, out)
 
 
@@ -206,6 +226,7 @@ def judge(config: ConfirmConfig, rows: list[Row], scores: dict[str, np.ndarray],
     cands = [r.loss.label for r in rows if r.role == "candidate"]
     bases = [r.loss.label for r in rows if r.role == "baseline"]
     variants = [r.loss.label for r in rows if r.role == "ablation"]
+    extra = [r.loss.label for r in rows if r.role == "exploratory"]
     comparisons = {(config.target, c): {b: paired_differences(scores[c], scores[b])
                                         for b in bases} for c in cands}
     verdicts = primary_verdicts(comparisons, config.method, config.alpha)
@@ -214,13 +235,15 @@ def judge(config: ConfirmConfig, rows: list[Row], scores: dict[str, np.ndarray],
                 for c in cands for r in rows if r.role == "control" and c in r.loss.label}
     ablations = {(v, o): difference(paired_differences(scores[v], scores[o]), config.method)
                  for v in variants for o in cands + bases}
+    exploratory = {(x, o): difference(paired_differences(scores[x], scores[o]), config.method)
+                   for x in extra for o in cands + bases}
     write_text_atomic(out / SCORES_FILE, json.dumps(
         {"target": config.target, "method": config.method, "alpha": config.alpha,
-         "candidates": cands, "baselines": bases, "ablations": variants,
+         "candidates": cands, "baselines": bases, "ablations": variants, "exploratory": extra,
          "scores": {k: np.where(np.isfinite(v), v, 0.0).tolist() for k, v in scores.items()},
          "tuning_runs": tuned.get("runs")}, indent=1))
     write_text_atomic(out / "verdicts.md", markdown(config, verdicts, controls, scores, tuned,
-                                                    ablations))
+                                                    ablations, exploratory))
     write_text_atomic(out / "verdicts.json", json.dumps(
         [{"target": v.target, "candidate": v.candidate, "verdict": v.verdict,
           "differences": {b: asdict(d) for b, d in v.differences.items()},
@@ -232,9 +255,10 @@ def _cell(d) -> str:
     return f"{d.mean:+.1f} [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}] @{d.level:.4g}, p = {d.p_value:.3g}"
 
 
-def markdown(config, verdicts, controls, scores, tuned, ablations=None) -> str:
-    """The verdict table, the means, the controls and knock-out variants (exploratory) and
-    the budgets."""
+def markdown(config, verdicts, controls, scores, tuned, ablations=None,
+             exploratory=None) -> str:
+    """The verdict table, the means, the controls, knock-out variants and other exploratory
+    rows, and the budgets."""
     lines = [f"# Confirmation: {config.target}", "",
              f"{len(config.draws)} fresh draws × {config.seeds} test seeds, {config.episodes} "
              f"episodes; paired differences by {config.method}, Holm over "
@@ -257,6 +281,10 @@ def markdown(config, verdicts, controls, scores, tuned, ablations=None) -> str:
         lines += ["", "## Knock-out variants (exploratory, uncorrected)", "",
                   "| variant | against | difference [95% CI] |", "|---|---|---|"]
         lines += [f"| {v} | {o} | {_cell(d)} |" for (v, o), d in ablations.items()]
+    if exploratory:
+        lines += ["", "## Exploratory rows (uncorrected)", "",
+                  "| loss | against | difference [95% CI] |", "|---|---|---|"]
+        lines += [f"| {x} | {o} | {_cell(d)} |" for (x, o), d in exploratory.items()]
     lines += ["", "## Budgets", "",
               f"- baselines: {tuned.get('runs')} tuning runs (tuned.json)"]
     lines += [f"- {c}: {n} search training runs ({state})"

@@ -128,16 +128,23 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def refuse_other_config(path: str | Path, record: dict, kind: str,
-                        how: str = "pass the same config to resume it") -> None:
+                        how: str = "pass the same config to resume it",
+                        ignore: tuple[str, ...] = ()) -> None:
     """Refuse to continue a run whose saved config ``path`` differs from ``record`` (JSON),
-    naming the first field that differs (FileExistsError); nothing when absent or equal."""
+    naming the first field that differs (FileExistsError); nothing when absent or equal.
+    Top-level keys in ``ignore`` may differ (options that a run accepts changing)."""
     from mirrorpo.config import first_difference
     from mirrorpo.fileio import read_json
 
     path = Path(path)
     if not path.exists():
         return
-    diff = first_difference(read_json(path, f"{kind} config"), json.loads(json.dumps(record)))
+    saved = read_json(path, f"{kind} config")
+    given = json.loads(json.dumps(record))
+    if isinstance(saved, dict):
+        saved = {k: v for k, v in saved.items() if k not in ignore}
+    given = {k: v for k, v in given.items() if k not in ignore}
+    diff = first_difference(saved, given)
     if diff:
         raise FileExistsError(f"{path}: holds a different {kind} ({diff}); {how}, or choose "
                               "another directory")
