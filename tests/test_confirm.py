@@ -93,7 +93,7 @@ def test_exploratory_rows_added_later_score_as_if_present_from_the_start(setup, 
 
     config, pool, tmp_path = setup
     mean = tmp_path / "search" / "mean.json"
-    MPOLoss("mpo", dpo_point(0.05), fitted_on=(pool[0][1].fingerprint,)).save(mean)
+    MPOLoss("mpo", dpo_point(0.05), fitted_on=(pool[1][1].fingerprint,)).save(mean)
     confirm(config, tmp_path / "later")
     before = json.loads((tmp_path / "later" / "scores.json").read_text())["scores"]
     trained = []
@@ -119,3 +119,5 @@ def test_exploratory_rows_added_later_score_as_if_present_from_the_start(setup, 
     assert round_verdicts([tmp_path / "later"])[0].candidate == "mpo:best"  # not primary
     with pytest.raises(FileExistsError, match="seeds"):  # other primary settings: refused
         confirm(replace(wider, seeds=2), tmp_path / "later")
+    with pytest.raises(ConfigError, match="mean.json was fitted on it"):
+        confirm(replace(wider, draws=(pool[1][0], config.draws[0])), tmp_path / "stale")

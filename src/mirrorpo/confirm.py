@@ -144,7 +144,7 @@ def check_fresh(config: ConfirmConfig, tuned_path: Path) -> list[str]:
     if len(set(fps)) != len(fps):
         raise ConfigError("ConfirmConfig.draws: two draws have the same content")
     used: dict[str, str] = {}
-    for c in config.candidates:
+    for c in (*config.candidates, *config.exploratory):
         if isinstance(c, str) and c.endswith(".json"):
             used |= {fp: f"{c} was fitted on it" for fp in load_mpo(c).fitted_on}
     tuning_cfg = tuned_path.parent / "config.json"
