@@ -69,6 +69,9 @@ def test_confirm_scores_pairs_and_judges(setup, monkeypatch):
 
     res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "36"])
     assert res.exit_code == 0 and "1 primary comparisons of a family of 36" in res.output
+    row = next(line for line in res.output.splitlines() if line.startswith("| hopper"))
+    runs = json.loads((tmp_path / "tune" / "tuned.json").read_text())["choices"]["dpo"]["runs"]
+    assert f"| mpo:best | — | dpo (tuned) | {runs} |" in row  # no search state beside best
     res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "0"])
     assert res.exit_code != 0 and "--family-size" in res.output
 

@@ -306,6 +306,51 @@ def search_budgets(candidates) -> list[tuple[str, int, Path]]:
     return out
 
 
+def run_budgets(run_dir: str | Path) -> dict[str, int | None]:
+    """Training runs behind each row of a confirmation run: a candidate's search runs (when
+    its loss file sits beside a search's state.json) and a tuned baseline's tuning runs
+    (tuned.json); None where the run's files do not say."""
+    cfg = read_json(Path(run_dir) / "config.json", "confirmation config")
+    out: dict[str, int | None] = {}
+    for c in cfg.get("candidates", []):
+        spec = c if isinstance(c, str) else None
+        label = resolve_losses([spec])[0].label if spec and Path(spec).is_file() else None
+        if label is not None:
+            found = search_budgets([spec])
+            out[label] = found[0][1] if found else None
+    tuned = Path(cfg.get("tuned", ""))
+    if tuned.is_file():
+        for loss, ch in read_json(tuned, "tuning result").get("choices", {}).items():
+            out[f"{loss} (tuned)"] = ch.get("runs")
+    return out
+
+
+def round_table(run_dirs: list[str | Path], alpha: float = 0.05,
+                family_size: int | None = None) -> str:
+    """The round's primary comparisons as one markdown table: per candidate and tuned
+    baseline, the paired difference with its Holm-corrected CI (``round_verdicts``), the
+    verdict, and the training runs each side spent (``run_budgets``)."""
+    verdicts = round_verdicts(run_dirs, alpha, family_size)
+    budgets: dict[tuple[str, str], int | None] = {}
+    for d in run_dirs:
+        target = read_json(Path(d) / SCORES_FILE, "confirmation scores")["target"]
+        budgets |= {(target, k): v for k, v in run_budgets(d).items()}
+    n = sum(len(v.differences) for v in verdicts)
+    lines = [f"{n} primary comparisons of a family of {family_size or n}, Holm-corrected at "
+             f"α = {alpha} (paired per draw and seed; a win needs every row of its candidate "
+             "above zero).", "",
+             "| target | candidate | search runs | tuned baseline | tuning runs | "
+             "difference [corrected CI] | verdict |", "|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        for b, d in v.differences.items():
+            runs = [budgets.get((v.target, k)) for k in (v.candidate, b)]
+            cells = ["—" if r is None else str(r) for r in runs]
+            lines.append(f"| {v.target} | {v.candidate} | {cells[0]} | {b} | {cells[1]} | "
+                         f"{d.mean:+.1f} [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}] @{d.level:.4g} | "
+                         f"{v.verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05,
                    family_size: int | None = None) -> list[Verdict]:
     """The primary comparisons of several confirmation runs as one Holm family (the round's

@@ -175,27 +175,24 @@ def confirm_cmd(more_candidates, out, threads, **options) -> None:
               help="The round's registered number of primary comparisons, when the runs "
                    "given hold fewer (targets not yet confirmed count as not rejected) "
                    "[default: the comparisons in RUNS].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Also write the table to this markdown file.")
 @friendly_errors
-def verdicts_cmd(runs, alpha, family_size) -> None:
+def verdicts_cmd(runs, alpha, family_size, out) -> None:
     """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
-    Holm–Bonferroni family: each candidate's corrected differences and verdict."""
-    from mirrorpo.confirm import round_verdicts
+    Holm–Bonferroni family: each candidate's corrected differences, verdict, and the training
+    runs of both sides."""
+    from mirrorpo.confirm import round_table, round_verdicts
+    from mirrorpo.fileio import write_text_atomic
 
-    verdicts = round_verdicts(list(runs), alpha)  # counts what the runs hold
-    n = sum(len(v.differences) for v in verdicts)
+    n = sum(len(v.differences) for v in round_verdicts(list(runs), alpha))
     if family_size is not None and family_size < n:
         raise click.BadParameter(f"{family_size} is smaller than the {n} primary comparisons "
                                  "in RUNS", param_hint="--family-size")
-    if family_size is not None:
-        verdicts = round_verdicts(list(runs), alpha, family_size)
-    m = family_size or n
-    click.echo(f"{n} primary comparisons of a family of {m}, Holm-corrected at α = {alpha}\n")
-    click.echo("| target | candidate | baseline | difference [corrected CI] | verdict |")
-    click.echo("|---|---|---|---|---|")
-    for v in verdicts:
-        for b, d in v.differences.items():
-            click.echo(f"| {v.target} | {v.candidate} | {b} | {d.mean:+.1f} "
-                       f"[{d.ci[0]:+.1f}, {d.ci[1]:+.1f}] @{d.level:.4g} | {v.verdict} |")
+    table = round_table(list(runs), alpha, family_size)
+    click.echo(table)
+    if out is not None:
+        write_text_atomic(out, table)
 
 
 @click.command()
