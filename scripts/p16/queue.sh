@@ -3,13 +3,16 @@
 #   nohup scripts/p16/queue.sh [PID to wait for] > runs/p16/queue.log 2>&1 &
 # Each step runs the code its protocol fixes (docs/protocols/): Hopper mixed from the worktree
 # frozen at ac21f36 (/work/p16-tree), every other target from the one frozen at b29e348
-# (/work/p16-tree2). Outputs under runs/p16/<target>/ as the protocols name them.
+# (/work/p16-tree2); exploratory rows added to a finished confirmation run from the tag
+# p17-tree (/work/p17-tree, whose trainer is bit-identical). Outputs under runs/p16/<target>/
+# as the protocols name them.
 set -e
 cd /work/main
 [ -n "$1" ] && while kill -0 "$1" 2>/dev/null; do sleep 30; done
-T1=/work/p16-tree T2=/work/p16-tree2
+T1=/work/p16-tree T2=/work/p16-tree2 T3=/work/p17-tree
 [ -d $T1 ] || git worktree add --detach $T1 ac21f36
 [ -d $T2 ] || git worktree add --detach $T2 b29e348
+[ -d $T3 ] || git worktree add --detach $T3 p17-tree  # confirm --exploratory (tag)
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 list() { local IFS=,; echo "$*"; }
@@ -34,10 +37,11 @@ tune() {  # tune TREE LOSSES DATA OUT
   stamp "tune $4"
   mp $1 tune --losses $2 --data $3 --val-seeds 2 --out $4
 }
-confirm() {  # confirm TREE TARGET CANDIDATES TUNED DRAWS OUT
-  stamp "confirm $6"
-  mp $1 confirm --target "$2" --candidates $3 --tuned $4 --draws $5 --seeds 3 --episodes 10 \
-    --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $6
+confirm() {  # confirm TREE TARGET CANDIDATES TUNED DRAWS OUT [extra options]
+  local tree=$1 target=$2 cands=$3 tuned=$4 draws=$5 out=$6; shift 6
+  stamp "confirm $out $*"
+  mp $tree confirm --target "$target" --candidates $cands --tuned $tuned --draws $draws --seeds 3 \
+    --episodes 10 --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $out "$@"
 }
 
 # 1. Hopper mixed, MPO and TA-MPO (hopper-mixed-mpo.md, hopper-mixed-ta-mpo.md)
@@ -49,6 +53,24 @@ search $T1 $P/search $POOL
 tune $T1 dpo,hinge,ipo,cdpo $(list $P/pool/s{0..1}) $P/tune
 search $T1 $P/search-ta $POOL --family ta-mpo --start dpo
 confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+
+# 1b. Issue 17, successive halving measured (exploratory, not part of the round): two 12-generation
+# searches on Hopper mixed pool draw s0, identical but for --halving-rungs 250,500; their best
+# files, and both protocol searches' mean.json, join the confirmation above as exploratory rows
+# (only those rows train; the primary units stay as they are).
+H=runs/p17/halving
+for KIND in plain halving; do
+  if [ ! -f $H/$KIND-best.json ]; then
+    stamp "search $H/$KIND"
+    mp $T2 search --data $P/pool/s0 --reseed --fitness-seeds 2 --popsize 16 --generations 12 \
+      --strategy openai-es --seed 0 --episodes 10 --out $H/$KIND \
+      $( [ $KIND = halving ] && echo --halving-rungs 250,500 --halving-episodes 5 ) \
+      $( [ -f $H/$KIND/state.json ] && echo --resume )
+    cp $H/$KIND/best.json $H/$KIND-best.json
+  fi
+done
+confirm $T3 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm \
+  --exploratory $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
 
 # 2. Walker2d mixed, MPO (walker2d-mixed-mpo.md): a second environment family
 P=runs/p16/walker2d-mixed
