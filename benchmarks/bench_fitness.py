@@ -2,16 +2,21 @@
 
 The 32 losses are an antithetic OpenAI-ES population around the DPO point (σ = 0.1), trained
 population-batched with the default TrainConfig and scored with 10 episodes each. Prints wall
-time per phase and the process's peak resident memory. Targets: <= 180 s, < 4 GiB.
+time per phase and the process's peak resident memory. Targets (issue 17): <= 60 s, < 4 GiB.
+With ``--before`` the same evaluation first runs with the trainer before issue 17
+(benchmarks/population_before.py) and the ratio of the two wall times is printed: run it on an
+otherwise idle machine (the two runs are minutes apart, so load changes between them count).
 
-    python benchmarks/bench_fitness.py --data runs/suite/hopper/noisy-20
+    python benchmarks/bench_fitness.py --data runs/suite/hopper/noisy-20 [--before]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +26,7 @@ from mirrorpo.data.dataset import load_dataset
 from mirrorpo.envs import get_spec
 from mirrorpo.evaluation import score_population
 from mirrorpo.losses.mpo import MPOLoss, dpo_point, from_vector, to_vector
-from mirrorpo.training.population import TrainConfig, train_population
+from mirrorpo.training.population import TrainConfig
 
 
 def es_population(family: str, size: int, sigma: float, seed: int) -> list[MPOLoss]:
@@ -31,35 +36,64 @@ def es_population(family: str, size: int, sigma: float, seed: int) -> list[MPOLo
     return [MPOLoss(family, from_vector(centre + sigma * e, family)) for e in eps]
 
 
+def fitness_evaluation(module, ref, info, spec, arrays, losses, episodes: int,
+                       steps: int) -> dict:
+    """One fitness evaluation with ``module``'s trainer: wall times and scores."""
+    t0 = time.perf_counter()
+    res = module.train_population(ref, arrays, losses, [0] * len(losses),
+                                  module.TrainConfig(steps=steps))
+    t1 = time.perf_counter()
+    scores = score_population(spec, res.policy.to_stack(), info.random_return,
+                              info.expert_return, episodes=episodes, seed=600_000)
+    t2 = time.perf_counter()
+    return {"train": t1 - t0, "evaluate": t2 - t1, "total": t2 - t0,
+            "failed": int(np.asarray(res.failed).sum()),
+            "scores": np.array([x.sampled_mean for x in scores])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--members", type=int, default=32)
     ap.add_argument("--family", default="mpo", choices=["mpo", "ta-mpo"])
     ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=TrainConfig().steps, help="(smoke runs)")
+    ap.add_argument("--before", action="store_true",
+                    help="also run the trainer before issue 17 and print the ratio")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    from mirrorpo.training import population as today
+
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     ds = load_dataset(args.data)
     env = ds.card["env"]
     ref, info, spec = load_reference(env), load_suite_info(env), get_spec(env)
     losses = es_population(args.family, args.members, 0.1, 0)
-    cfg = TrainConfig()
-    t1 = time.perf_counter()
-    res = train_population(ref, ds.arrays, losses, [0] * len(losses), cfg)
-    t2 = time.perf_counter()
-    scores = score_population(spec, res.policy.to_stack(), info.random_return,
-                              info.expert_return, episodes=args.episodes, seed=600_000)
-    t3 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB
-    s = np.array([x.sampled_mean for x in scores])
     print(f"{env} {ds.card['preset']}: {len(ds.arrays['chosen_length'])} pairs, H="
-          f"{ds.card['horizon']}; {args.members} {args.family} losses × {cfg.steps} steps × "
-          f"{cfg.batch_pairs} pairs, {args.episodes} episodes each")
-    print(f"  load {t1 - t0:.1f} s, train {t2 - t1:.1f} s, evaluate {t3 - t2:.1f} s, "
-          f"total {t3 - t0:.1f} s (target <= 180 s)")
-    print(f"  peak memory {peak:.2f} GiB (target < 4 GiB); failed members "
-          f"{int(res.failed.sum())}; scores mean {s.mean():.1f}, best {s.max():.1f}")
+          f"{ds.card['horizon']}; {args.members} {args.family} losses × "
+          f"{args.steps} steps × {TrainConfig().batch_pairs} pairs, {args.episodes} "
+          f"episodes each, {args.threads} threads (load {time.perf_counter() - t0:.1f} s)")
+    runs = []
+    if args.before:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import population_before
+
+        runs.append(("before issue 17", population_before))
+    runs.append(("today", today))
+    got = {}
+    for name, module in runs:
+        r = got[name] = fitness_evaluation(module, ref, info, spec, ds.arrays, losses,
+                                           args.episodes, args.steps)
+        print(f"  {name:16s} train {r['train']:6.1f} s, evaluate {r['evaluate']:5.1f} s, "
+              f"total {r['total']:6.1f} s (target <= 60 s); failed {r['failed']}; scores "
+              f"mean {r['scores'].mean():.1f}, best {r['scores'].max():.1f}")
+    if args.before:
+        a, b = got["before issue 17"], got["today"]
+        print(f"  ratio before/today: total {a['total'] / b['total']:.2f}x, train "
+              f"{a['train'] / b['train']:.2f}x")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB
+    print(f"  peak memory {peak:.2f} GiB (target < 4 GiB)")
 
 
 if __name__ == "__main__":
