@@ -144,3 +144,15 @@ def test_valid_rows_member_does_not_depend_on_its_batch(threads):
             torch.set_num_threads(old)
         for a, b in zip(together.policy.parameters(), alone.policy.parameters(), strict=True):
             assert torch.equal(a[m], b[0])
+
+
+def test_valid_rows_do_not_depend_on_the_thread_count():
+    """float32, Hopper-sized rows (64 units, segments up to 300 steps): one and two torch
+    threads train the same weights bit for bit, so Ray workers (one thread each) and a
+    two-thread process agree. The per-member reductions of the valid-rows backward run on one
+    thread (torch splits a long reduction between threads, which changes its rounding)."""
+    ref = random_stack(11, 3, 1, hidden=(64, 64), seed=5)
+    data = tiny_data(n=24, h=300, seed=3)
+    runs = [_train(after, ref, data, threads, torch.float32) for threads in (1, 2)]
+    for a, b in zip(runs[0].policy.parameters(), runs[1].policy.parameters(), strict=True):
+        assert torch.equal(a, b)

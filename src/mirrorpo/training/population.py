@@ -250,8 +250,9 @@ class _RowLinear(torch.autograd.Function):
     def backward(ctx, dy):
         x, w = ctx.saved_tensors
         dx = torch.bmm(dy, w.transpose(1, 2)) if ctx.needs_input_grad[0] else None
-        dw = torch.stack([x[m, :c].T @ dy[m, :c] for m, c in enumerate(ctx.counts)])
-        db = torch.stack([dy[m, :c].sum(0) for m, c in enumerate(ctx.counts)])
+        with _threads(1):
+            dw = torch.stack([x[m, :c].T @ dy[m, :c] for m, c in enumerate(ctx.counts)])
+            db = torch.stack([dy[m, :c].sum(0) for m, c in enumerate(ctx.counts)])
         return dx, dw, db, None
 
 
@@ -273,8 +274,9 @@ class _RowGaussian(torch.autograd.Function):
         z, inv = ctx.saved_tensors
         gz = g[..., None] * z
         d_mean = gz * inv
-        d_log_std = torch.stack([(gz[m, :c] * z[m, :c] - g[m, :c, None]).sum(0)
-                                 for m, c in enumerate(ctx.counts)])
+        with _threads(1):
+            d_log_std = torch.stack([(gz[m, :c] * z[m, :c] - g[m, :c, None]).sum(0)
+                                     for m, c in enumerate(ctx.counts)])
         return d_mean, None, d_log_std, None
 
 
