@@ -6,7 +6,18 @@ Both trainers start from copies of the same model, train on the same rows with t
 in rounds, so machine load hits both alike; tokens/s is prompt + response tokens of the
 batches over the median wall time per round. Target: MPO within 5% of TRL.
 
+The speed part compares today's LoRA configuration of ``llm bench`` (adapters on q/k/v/o of
+every layer, a reference forward per step) with the fast one (adapters on the top N layers
+only, ``lora_layers``, and the reference log-likelihoods precomputed from a warm cache,
+``precompute_ref``) for each N of --lora-layers, all through ``build_trainer`` with the MPO
+loss; only ``trainer.train()`` is timed, so the cached precompute (and the model hashing that
+keys it) is not counted: its one-time cost, on a cold cache, and the per-run setup on a warm
+one are printed apart. It also checks that backprop stops below the adapted layers, and times
+TRL's own DPOTrainer (sigmoid) under the fast configuration for the MPO / TRL ratio there.
+Targets: fast / today >= 3, MPO / TRL >= 0.98.
+
     python benchmarks/bench_llm.py --model runs/llm/smollm2 [--data runs/llm/data/mixed.jsonl]
+        [--parts loss,speed] [--lora-layers 2,4,8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -14,13 +25,17 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import tempfile
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from mirrorpo.llm.data import load_preferences
 from mirrorpo.llm.model import load_model, offline
 from mirrorpo.losses.mpo import MPOLoss, dpo_point
+from mirrorpo.losses.resolve import resolve_loss
 
 
 def synthetic_rows(n: int) -> list[dict]:
@@ -42,18 +57,35 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--parts", default="loss,speed",
+                    help="comma-separated: loss (MPO vs TRL, full fine-tuning), speed (today's "
+                         "LoRA vs lora_layers + precompute_ref)")
+    ap.add_argument("--lora-layers", default="2,4,8", help="N of the fast configurations")
     args = ap.parse_args()
     offline()
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
 
-    from mirrorpo.llm.trainer import MirrorPOTrainer
-
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     model, tok = load_model(args.model)
     n = args.steps * args.batch_size
     data = (load_preferences(args.data).select(range(n)) if args.data
             else Dataset.from_list(synthetic_rows(n)))
+    parts = set(args.parts.split(","))
+    if "loss" in parts:
+        loss_comparison(args, model, tok, data)
+    if "speed" in parts:
+        speed_comparison(args, model, tok, data,
+                         [int(x) for x in args.lora_layers.split(",")])
+
+
+def loss_comparison(args, model, tok, data) -> None:
+    """MPO (MirrorPOTrainer) against TRL's sigmoid (DPOTrainer): full fine-tuning, a reference
+    copy, the same batches."""
+    from trl import DPOConfig, DPOTrainer
+
+    from mirrorpo.llm.trainer import MirrorPOTrainer
+
     cfg = dict(output_dir="/tmp/bench-llm", use_cpu=True, bf16=False, fp16=False,
                activation_checkpointing=False, per_device_train_batch_size=args.batch_size,
                max_steps=args.steps, max_length=args.max_length, learning_rate=5e-6,
@@ -89,6 +121,113 @@ def main() -> None:
         print(f"  {k:4s} median {statistics.median(times[k]):6.1f} s/round, {rate[k]:7.1f} "
               f"tokens/s (rounds: {', '.join(f'{t:.1f}' for t in times[k])})")
     print(f"  MPO / TRL throughput: {rate['mpo'] / rate['trl']:.3f} (target >= 0.95)")
+
+
+def train_tokens(trainer) -> int:
+    """Prompt + response tokens (chosen and rejected rows) of the training batches."""
+    return sum(int(b["attention_mask"].sum()) for b in trainer.get_train_dataloader())
+
+
+def grad_layers(trainer) -> list[int]:
+    """Decoder layers whose outputs carry gradients in one training forward (where backprop
+    goes), with transformers' input-grads hook checked absent."""
+    model = trainer.model
+    decoder = model.get_base_model().model
+    assert getattr(decoder.embed_tokens, "_require_grads_hook", None) is None
+    assert getattr(model.get_base_model(), "_require_grads_hook", None) is None
+    carries = set()
+
+    def record(i):
+        def hook(module, inputs, output):
+            hidden = output[0] if isinstance(output, tuple) else output
+            if hidden.requires_grad:
+                carries.add(i)
+        return hook
+
+    handles = [layer.register_forward_hook(record(i)) for i, layer in enumerate(decoder.layers)]
+    model.train()
+    try:
+        trainer.compute_loss(model, next(iter(trainer.get_train_dataloader())))
+    finally:
+        for h in handles:
+            h.remove()
+    return sorted(carries)
+
+
+def speed_comparison(args, model, tok, data, layer_counts: list[int]) -> None:
+    """Today's LoRA (all layers, reference forward per step) against lora_layers=N with
+    precompute_ref from a warm cache; and MPO / TRL under the fast configuration."""
+    from transformers import PrinterCallback
+    from trl import DPOTrainer
+
+    from mirrorpo.llm.config import LLMTrainConfig
+    from mirrorpo.llm.run import build_trainer, dpo_config, lora_config
+    from mirrorpo.llm.trainer import MirrorPOTrainer
+
+    work = Path(tempfile.mkdtemp(prefix="bench-llm-speed-"))
+    cache = work / "ref_cache"
+    mpo = resolve_loss(MPOLoss("mpo", dpo_point()))
+    today = LLMTrainConfig(steps=args.steps, batch_size=args.batch_size, lora=True,
+                           max_length=args.max_length, seed=0)
+    configs = {"today": today} | {f"fast-{k}": replace(today, lora_layers=k, precompute_ref=True)
+                                  for k in layer_counts}
+    ratio_at = min(layer_counts)  # the fewest layers: the loss's own cost weighs most there
+    num_layers = model.config.num_hidden_layers
+
+    def build(kind: str, ref_cache=cache):
+        policy = copy.deepcopy(model)
+        torch.manual_seed(0)
+        t0 = time.perf_counter()
+        if kind == "trl-fast":
+            cfg = configs[f"fast-{ratio_at}"]
+            trainer = DPOTrainer(model=policy, args=dpo_config(cfg, work / kind),
+                                 train_dataset=data, processing_class=tok,
+                                 peft_config=lora_config(cfg, num_layers))
+            trainer.remove_callback(PrinterCallback)  # as build_trainer does
+        else:
+            trainer = build_trainer(policy, tok, data, mpo, configs[kind], work / kind,
+                                    ref_cache=ref_cache)
+        assert isinstance(trainer, MirrorPOTrainer) == (kind != "trl-fast")
+        return trainer, time.perf_counter() - t0
+
+    _, cold = build(f"fast-{ratio_at}", ref_cache=work / "cold")  # the one-time precompute
+    kinds = [*configs, "trl-fast"]
+    times = {k: [] for k in kinds}
+    setup = {k: [] for k in kinds}
+    tokens, reach = {}, {}
+    for r in range(args.rounds):
+        for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+            trainer, s = build(kind)
+            setup[kind].append(s)
+            tokens[kind] = train_tokens(trainer)
+            t0 = time.perf_counter()
+            trainer.train()
+            times[kind].append(time.perf_counter() - t0)
+            if r == 0:
+                reach[kind] = grad_layers(trainer)
+            del trainer
+    assert len(set(tokens.values())) == 1, f"the trainers saw different batches: {tokens}"
+    ntok = tokens["today"]
+    rate = {k: ntok / statistics.median(v) for k, v in times.items()}
+    print(f"speed: {args.rounds} rounds × {args.steps} LoRA steps of {args.batch_size} pairs "
+          f"(max_length {args.max_length}), {ntok} tokens per round, MPO loss, "
+          f"{torch.get_num_threads()} torch thread(s)")
+    for k in kinds:
+        span = f"{reach[k][0]}..{reach[k][-1]}" if reach[k] else "none"
+        print(f"  {k:9s} median {statistics.median(times[k]):6.1f} s/round, {rate[k]:7.1f} "
+              f"tokens/s, {rate[k] / rate['today']:5.2f}× today; setup "
+              f"{statistics.median(setup[k]):5.1f} s; backprop through layers {span} of "
+              f"{num_layers} (rounds: {', '.join(f'{t:.1f}' for t in times[k])})")
+    warm = statistics.median(setup[f"fast-{ratio_at}"])
+    print(f"  precompute_ref on a cold cache: setup {cold:.1f} s against {warm:.1f} s warm "
+          f"(one-time cost {cold - warm:.1f} s per preset; the warm setup hashes the base "
+          "weights and reads the cache)")
+    best = max(layer_counts, key=lambda k: rate[f"fast-{k}"])
+    print("  fast / today: " + ", ".join(f"N={k} {rate[f'fast-{k}'] / rate['today']:.2f}×"
+                                          for k in layer_counts)
+          + f" (target >= 3; best N={best})")
+    print(f"  MPO / TRL throughput at N={ratio_at} with precompute_ref: "
+          f"{rate[f'fast-{ratio_at}'] / rate['trl-fast']:.3f} (target >= 0.98)")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ evaluated (as ``evaluate``, with the unit's seed as sampling seed) against the r
 An output directory holds config.json (the :class:`~mirrorpo.llm.config.LLMBenchConfig` with
 the losses as recorded), ``reference/seed-K.json`` (the reference's judged samples, drawn once
 per seed and shared by every unit of that seed), ``units/PRESET/LOSS/seed-K/`` (a training run
-and its eval.json), summary.md / summary.csv and plots/win_rate_PRESET.png. A finished unit is
-never redone, so an interrupted bench resumes with the same config; another config is refused,
-naming the first setting that differs.
+and its eval.json), ``ref_cache/`` (with ``precompute_ref``: the reference log-likelihoods of
+each preset, computed by its first unit and shared by the others), summary.md / summary.csv
+and plots/win_rate_PRESET.png. A finished unit is never redone, so an interrupted bench
+resumes with the same config; another config is refused, naming the first setting that
+differs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mirrorpo.losses.resolve import resolve_loss
 from mirrorpo.progress import Log, Progress, no_log, no_progress
 
 EVAL_FILE = "eval.json"
+REF_CACHE_DIR = "ref_cache"
 
 
 def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
@@ -87,7 +90,7 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
                            "seed": unit.seed, "pairs": len(data[unit.preset])}
             trained, history, train_s = fit(model, tok, data[unit.preset], losses[unit.label],
                                             replace(config.train, seed=unit.seed),
-                                            unit_record, udir)
+                                            unit_record, udir, ref_cache=out / REF_CACHE_DIR)
             t0 = time.time()
             unit_gen = {**gen, "seed": unit.seed}
             pol_side = judged_samples(trained.eval(), reference, tok, prompts, judge, unit_gen)

@@ -56,9 +56,18 @@ class LLMTrainConfig:
     seed: int = setting(0, help="Training seed (initialisation of adapters, batch order).",
                         ge=0)
     bf16: bool = setting(False, help="bf16 mixed precision (on a GPU that has it).")
+    lora_layers: int | None = setting(
+        None, help="LoRA adapters on the top N decoder layers only (needs lora); backprop "
+                   "then stops below them [default: every layer].", ge=1)
+    precompute_ref: bool = setting(False, help="Compute the reference log-likelihoods once "
+                                               "before training instead of a reference "
+                                               "forward per step.")
 
     def __post_init__(self):
         check(self)
+        if self.lora_layers is not None and not self.lora:
+            raise ConfigError(f"{type(self).__name__}.lora_layers: needs lora (adapters "
+                              "restricted to the top layers)")
 
     @property
     def effective_learning_rate(self) -> float:
@@ -68,11 +77,18 @@ class LLMTrainConfig:
         return LORA_LEARNING_RATE if self.lora else FULL_LEARNING_RATE
 
     def to_json(self) -> dict:
-        """The settings as a run's config.json records them (the learning rate resolved)."""
-        return {"steps": self.steps, "batch_size": self.batch_size,
-                "grad_accum": self.grad_accum, "learning_rate": self.effective_learning_rate,
-                "lora": self.lora, "lora_rank": self.lora_rank, "max_length": self.max_length,
-                "beta": self.beta, "seed": self.seed, "bf16": self.bf16}
+        """The settings as a run's config.json records them (the learning rate resolved;
+        ``lora_layers`` and ``precompute_ref`` only when set, so that runs and benches begun
+        before they existed resume)."""
+        out = {"steps": self.steps, "batch_size": self.batch_size,
+               "grad_accum": self.grad_accum, "learning_rate": self.effective_learning_rate,
+               "lora": self.lora, "lora_rank": self.lora_rank, "max_length": self.max_length,
+               "beta": self.beta, "seed": self.seed, "bf16": self.bf16}
+        if self.lora_layers is not None:
+            out["lora_layers"] = self.lora_layers
+        if self.precompute_ref:
+            out["precompute_ref"] = True
+        return out
 
 
 @dataclass(frozen=True)

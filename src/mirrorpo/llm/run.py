@@ -94,17 +94,19 @@ def train(data, loss: LossLike | NamedLoss, model, config: LLMTrainConfig | None
 
 
 def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict, out: Path,
-        *, progress: Progress = no_progress):
+        *, progress: Progress = no_progress, ref_cache: Path | None = None):
     """Train with TRL and save OUT/model, OUT/log.csv and OUT/config.json (``record`` with the
     training time), swapped in whole; returns (trained model, possibly PEFT-wrapped; per-step
-    log; seconds)."""
+    log; seconds). ``ref_cache``: where precomputed reference log-likelihoods are shared
+    (``config.precompute_ref``; None computes them afresh)."""
     from mirrorpo.fileio import write_csv_atomic, write_text_atomic
     from mirrorpo.outputs import atomic_dir
 
     with atomic_dir(out) as tmp:
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(record, indent=1))
         with progress(f"train {loss.label}", config.steps) as advance:
-            trainer = build_trainer(model, tok, data, loss, config, tmp, advance)
+            trainer = build_trainer(model, tok, data, loss, config, tmp, advance,
+                                    ref_cache=ref_cache)
             t0 = time.time()
             trainer.train()
             elapsed = time.time() - t0
@@ -117,20 +119,12 @@ def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict,
     return trainer.model, history, elapsed
 
 
-def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out: Path,
-                  advance: Advance | None = None):
-    """A :class:`~mirrorpo.llm.trainer.MirrorPOTrainer` for ``config`` (full fine-tuning with a
-    frozen copy as reference, or LoRA with the base as reference); ``advance(1)`` after every
-    optimiser step (TRL's own progress bar and log printing are off)."""
-    import copy
-
+def dpo_config(config: LLMTrainConfig, out: Path):
+    """TRL's DPOConfig of ``config`` (on the GPU when there is one; OUT/trl as output_dir)."""
     import torch
-    from transformers import PrinterCallback, TrainerCallback
     from trl import DPOConfig
 
-    from mirrorpo.llm.trainer import MirrorPOTrainer
-
-    args = DPOConfig(
+    return DPOConfig(
         output_dir=str(out / "trl"), use_cpu=not torch.cuda.is_available(), bf16=config.bf16,
         fp16=False, activation_checkpointing=False,
         per_device_train_batch_size=config.batch_size,
@@ -138,18 +132,49 @@ def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out
         learning_rate=config.effective_learning_rate, max_length=config.max_length,
         beta=config.beta, logging_steps=1, report_to="none", save_strategy="no",
         seed=config.seed, dataloader_num_workers=0, lr_scheduler_type="constant",
-        disable_tqdm=True)
+        disable_tqdm=True, precompute_ref_log_probs=config.precompute_ref)
+
+
+def lora_config(config: LLMTrainConfig, num_layers: int):
+    """peft's LoraConfig of ``config``: rank r, alpha 2r, on q/k/v/o of every decoder layer, or
+    of the top ``lora_layers`` (L−N..L−1 of ``num_layers`` L) only."""
+    from peft import LoraConfig
+
+    from mirrorpo.config import ConfigError
+
+    layers = None
+    if config.lora_layers is not None:
+        if config.lora_layers > num_layers:
+            raise ConfigError(f"LLMTrainConfig.lora_layers: {config.lora_layers} exceeds the "
+                              f"model's {num_layers} decoder layers")
+        layers = list(range(num_layers - config.lora_layers, num_layers))
+    return LoraConfig(
+        r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM",
+        layers_to_transform=layers, layers_pattern="layers" if layers else None)
+
+
+def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out: Path,
+                  advance: Advance | None = None, *, ref_cache: Path | None = None):
+    """A :class:`~mirrorpo.llm.trainer.MirrorPOTrainer` for ``config`` (full fine-tuning with a
+    frozen copy as reference, or LoRA with the base as reference; with ``precompute_ref`` the
+    reference log-likelihoods are computed once, before training, and no reference is kept,
+    shared through ``ref_cache`` when given); ``advance(1)`` after every optimiser step (TRL's
+    own progress bar and log printing are off)."""
+    import copy
+
+    from transformers import PrinterCallback, TrainerCallback
+
+    from mirrorpo.llm.trainer import MirrorPOTrainer
+
+    args = dpo_config(config, out)
     kwargs = {}
     if config.lora:
-        from peft import LoraConfig
-
-        kwargs["peft_config"] = LoraConfig(
-            r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
-    else:
+        kwargs["peft_config"] = lora_config(config, model.config.num_hidden_layers)
+    elif not config.precompute_ref:  # precomputed: TRL scores with the untrained policy
         kwargs["ref_model"] = copy.deepcopy(model).eval()
     trainer = MirrorPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
-                              loss=loss.fn, **kwargs)
+                              loss=loss.fn, ref_cache=ref_cache, **kwargs)
     trainer.remove_callback(PrinterCallback)
     if advance is not None:
         class StepProgress(TrainerCallback):

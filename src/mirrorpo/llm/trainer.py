@@ -8,21 +8,90 @@ adapters disabled, or precomputed reference log-probabilities) and its reward me
 feeds the per-pair summed log-likelihoods, completion lengths and training progress τ to a
 mirrorpo :data:`~mirrorpo.losses.registry.BatchLoss` (DPO, ORPO, SimPO, MPO/TA-MPO files, ...).
 The method is private in TRL, hence the exact ``trl`` pin of the ``llm`` extra.
+
+With ``precompute_ref_log_probs`` and a ``ref_cache`` directory, the reference log-likelihoods
+are kept in ``REF_CACHE/<sha256>.npz``, keyed by the tokenised rows, the reference's weights
+(LoRA adapters excluded, so every seed and adapter placement shares them), max_length and the
+tokenizer: TRL's own cache key hashes the whole model, random adapters included.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
 import torch
 from trl import DPOTrainer
 
 from mirrorpo.losses.registry import BatchLoss, PreferenceBatch
 
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
+REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 
 
 def _model_kwargs(inputs: dict) -> dict:
     """The collated batch without the entries that are not model inputs."""
     return {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
+
+
+def rows_digest(dataset) -> str:
+    """sha256 of a dataset's columns (names and values, in row order)."""
+    h = hashlib.sha256()
+    for col in sorted(dataset.column_names):
+        h.update(json.dumps([col, dataset[col]], default=str).encode())
+    return h.hexdigest()
+
+
+def weights_digest(model) -> str:
+    """sha256 of a (possibly PEFT-wrapped) model's base weights: names with PEFT's prefixes
+    removed, dtype, shape and bytes of every parameter and buffer except LoRA's."""
+    h = hashlib.sha256()
+    seen = set()
+    named = list(model.named_parameters()) + list(model.named_buffers())
+    for name, t in sorted(named, key=lambda kv: base_name(kv[0])):
+        if "lora_" in name or id(t) in seen:
+            continue
+        seen.add(id(t))
+        t = t.detach().cpu().contiguous()
+        h.update(f"{base_name(name)}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def base_name(name: str) -> str:
+    """A parameter's name in the plain model (without PEFT's wrappers)."""
+    return name.removeprefix("base_model.model.").replace(".base_layer.", ".")
+
+
+def ref_cache_key(rows: str, weights: str, settings: dict) -> str:
+    """sha256 of (rows' digest, weights' digest, the settings as sorted JSON)."""
+    blob = json.dumps({"rows": rows, "weights": weights, "settings": settings},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_ref_columns(path: Path, n: int) -> dict | None:
+    """The cached reference columns of ``n`` rows, or None (no file, or not a valid one)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            cols = {c: z[c].astype(np.float32) for c in REF_COLUMNS}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return cols if all(v.shape == (n,) for v in cols.values()) else None
+
+
+def save_ref_columns(path: Path, cols: dict) -> Path:
+    """``cols`` as an npz file, written to a temporary sibling and renamed (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **cols)
+    tmp.replace(path)
+    return path
 
 
 def training_progress(step: int, max_steps: int) -> float:
@@ -37,9 +106,37 @@ class MirrorPOTrainer(DPOTrainer):
     training loss is their mean. ``beta`` of the DPOConfig only scales the logged rewards.
     """
 
-    def __init__(self, *args, loss: BatchLoss, **kwargs):
+    def __init__(self, *args, loss: BatchLoss, ref_cache: str | Path | None = None, **kwargs):
         self.mirrorpo_loss = loss
+        self.ref_cache = None if ref_cache is None else Path(ref_cache)
         super().__init__(*args, **kwargs)
+
+    def ref_cache_file(self, dataset) -> Path:
+        """REF_CACHE/<key>.npz of ``dataset`` (TRL's tokenised rows) for this reference."""
+        args, tok = self.args, self.processing_class
+        settings = {"max_length": args.max_length, "truncation_mode": args.truncation_mode,
+                    "ld_alpha": self.ld_alpha, "bf16": bool(args.bf16),
+                    "fp16": bool(args.fp16), "tokenizer": getattr(tok, "name_or_path", ""),
+                    "vocab": len(tok)}
+        ref = self.ref_model if self.ref_model is not None else self.model
+        key = ref_cache_key(rows_digest(dataset), weights_digest(ref), settings)
+        return self.ref_cache / f"{key}.npz"
+
+    def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
+        """TRL's precompute, loaded from / saved to ``ref_cache`` when one was given."""
+        if self.ref_cache is None:
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+        from datasets import Dataset, concatenate_datasets
+
+        path = self.ref_cache_file(dataset)
+        cached = load_ref_columns(path, len(dataset))
+        if cached is not None:
+            return concatenate_datasets([dataset, Dataset.from_dict(cached)], axis=1)
+        out = super()._precompute_ref_logps(dataset, name, batch_size)
+        if self.accelerator.is_main_process:
+            save_ref_columns(path, {c: np.asarray(out[c], dtype=np.float32)
+                                    for c in REF_COLUMNS})
+        return out
 
     def preference_batch(self, model, inputs) -> PreferenceBatch:
         """Policy and reference summed log-likelihoods of the chosen / rejected completions."""
