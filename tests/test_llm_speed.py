@@ -199,3 +199,39 @@ def test_config_errors_and_records():
     fast_bench = LLMBenchConfig(data="d", model="m", losses=("dpo",),
                                 train=LLMBenchTrainConfig(lora_layers=2, precompute_ref=True))
     assert fast_bench.train_json()["lora_layers"] == 2
+
+
+def test_compact_head_gives_the_same_numbers_on_fewer_positions(tiny, tmp_path, monkeypatch):
+    """compact_head scores the completion positions only (TRL's Triton-device branch) and
+    gives the full head's log-likelihoods and loss curve up to rounding."""
+    import trl.trainer.utils as trl_utils
+
+    rows_scored = []
+    real = trl_utils._ChunkedLogProbFunction.apply
+
+    def spy(hidden, *a, **k):
+        rows_scored.append(hidden.shape[0])
+        return real(hidden, *a, **k)
+
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", spy)
+    full, compact = (make(tiny, tmp_path, compact_head=c) for c in (False, True))
+    batch = next(iter(full.get_train_dataloader()))
+    got = []
+    for trainer in (full, compact):
+        rows_scored.clear()
+        with trainer._head_scope():
+            got.append(trainer.preference_batch(trainer.model, batch))
+        positions = batch["completion_mask"][:, 1:].sum().item()
+        expected = positions if trainer.compact_head else batch["input_ids"][:, 1:].numel()
+        assert rows_scored == [expected, expected]  # the policy and the reference forward
+    for name in ("policy_chosen_logps", "policy_rejected_logps"):
+        torch.testing.assert_close(getattr(got[1], name), getattr(got[0], name), rtol=1e-5,
+                                   atol=1e-5)
+    assert trl_utils._use_triton(torch.device("cpu")) is False  # restored after the block
+    curves = []
+    for trainer in (make(tiny, tmp_path, compact_head=c) for c in (False, True)):
+        trainer.train()
+        curves.append([h["loss"] for h in trainer.state.log_history if "loss" in h])
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-4, atol=1e-5)
+    assert LLMTrainConfig(compact_head=True).to_json()["compact_head"] is True
+    assert "compact_head" not in LLMTrainConfig().to_json()

@@ -62,6 +62,9 @@ class LLMTrainConfig:
     precompute_ref: bool = setting(False, help="Compute the reference log-likelihoods once "
                                                "before training instead of a reference "
                                                "forward per step.")
+    compact_head: bool = setting(False, help="Score only the completion positions in the "
+                                             "LM head (TRL does so only on Triton devices); "
+                                             "equal up to rounding, faster on a CPU.")
 
     def __post_init__(self):
         check(self)
@@ -78,8 +81,8 @@ class LLMTrainConfig:
 
     def to_json(self) -> dict:
         """The settings as a run's config.json records them (the learning rate resolved;
-        ``lora_layers`` and ``precompute_ref`` only when set, so that runs and benches begun
-        before they existed resume)."""
+        ``lora_layers``, ``precompute_ref`` and ``compact_head`` only when set, so that runs
+        and benches begun before they existed resume)."""
         out = {"steps": self.steps, "batch_size": self.batch_size,
                "grad_accum": self.grad_accum, "learning_rate": self.effective_learning_rate,
                "lora": self.lora, "lora_rank": self.lora_rank, "max_length": self.max_length,
@@ -88,6 +91,8 @@ class LLMTrainConfig:
             out["lora_layers"] = self.lora_layers
         if self.precompute_ref:
             out["precompute_ref"] = True
+        if self.compact_head:
+            out["compact_head"] = True
         return out
 
 

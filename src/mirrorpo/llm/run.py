@@ -174,7 +174,8 @@ def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out
     elif not config.precompute_ref:  # precomputed: TRL scores with the untrained policy
         kwargs["ref_model"] = copy.deepcopy(model).eval()
     trainer = MirrorPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
-                              loss=loss.fn, ref_cache=ref_cache, **kwargs)
+                              loss=loss.fn, ref_cache=ref_cache,
+                              compact_head=config.compact_head, **kwargs)
     trainer.remove_callback(PrinterCallback)
     if advance is not None:
         class StepProgress(TrainerCallback):

@@ -13,6 +13,13 @@ With ``precompute_ref_log_probs`` and a ``ref_cache`` directory, the reference l
 are kept in ``REF_CACHE/<sha256>.npz``, keyed by the tokenised rows, the reference's weights
 (LoRA adapters excluded, so every seed and adapter placement shares them), max_length and the
 tokenizer: TRL's own cache key hashes the whole model, random adapters included.
+
+With ``compact_head``, TRL's fused LM head scores the completion positions only (the
+positions whose log-probabilities enter the loss) instead of every position, prompt and
+padding included: TRL compacts only on Triton devices (``trl.trainer.utils``, ``compact =
+_use_triton(device)``), and on a CPU the (vocabulary × hidden) head over every position was
+the largest part of a step with adapters on the top layers. The same per-position function
+on fewer rows: equal log-likelihoods up to the matrix product's rounding.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +103,20 @@ def save_ref_columns(path: Path, cols: dict) -> Path:
     return path
 
 
+@contextmanager
+def completion_positions_only() -> Iterator[None]:
+    """Within the block, TRL's fused LM head scores only the positions with a label (module
+    docstring): its Triton-device branch, which is plain tensor indexing, on any device."""
+    import trl.trainer.utils as trl_utils
+
+    saved = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = saved
+
+
 def training_progress(step: int, max_steps: int) -> float:
     """τ = step / (max_steps − 1) ∈ [0, 1], as in the control-suite trainer (TA-MPO's clock)."""
     return min(1.0, step / max(max_steps - 1, 1))
@@ -106,10 +129,20 @@ class MirrorPOTrainer(DPOTrainer):
     training loss is their mean. ``beta`` of the DPOConfig only scales the logged rewards.
     """
 
-    def __init__(self, *args, loss: BatchLoss, ref_cache: str | Path | None = None, **kwargs):
+    def __init__(self, *args, loss: BatchLoss, ref_cache: str | Path | None = None,
+                 compact_head: bool = False, **kwargs):
         self.mirrorpo_loss = loss
         self.ref_cache = None if ref_cache is None else Path(ref_cache)
+        self.compact_head = compact_head
         super().__init__(*args, **kwargs)
+
+    @contextmanager
+    def _head_scope(self) -> Iterator[None]:
+        if self.compact_head:
+            with completion_positions_only():
+                yield
+        else:
+            yield
 
     def ref_cache_file(self, dataset) -> Path:
         """REF_CACHE/<key>.npz of ``dataset`` (TRL's tokenised rows) for this reference."""
@@ -118,6 +151,8 @@ class MirrorPOTrainer(DPOTrainer):
                     "ld_alpha": self.ld_alpha, "bf16": bool(args.bf16),
                     "fp16": bool(args.fp16), "tokenizer": getattr(tok, "name_or_path", ""),
                     "vocab": len(tok)}
+        if self.compact_head:  # other rounding of the head's product
+            settings["compact_head"] = True
         ref = self.ref_model if self.ref_model is not None else self.model
         key = ref_cache_key(rows_digest(dataset), weights_digest(ref), settings)
         return self.ref_cache / f"{key}.npz"
@@ -125,14 +160,16 @@ class MirrorPOTrainer(DPOTrainer):
     def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
         """TRL's precompute, loaded from / saved to ``ref_cache`` when one was given."""
         if self.ref_cache is None:
-            return super()._precompute_ref_logps(dataset, name, batch_size)
+            with self._head_scope():
+                return super()._precompute_ref_logps(dataset, name, batch_size)
         from datasets import Dataset, concatenate_datasets
 
         path = self.ref_cache_file(dataset)
         cached = load_ref_columns(path, len(dataset))
         if cached is not None:
             return concatenate_datasets([dataset, Dataset.from_dict(cached)], axis=1)
-        out = super()._precompute_ref_logps(dataset, name, batch_size)
+        with self._head_scope():
+            out = super()._precompute_ref_logps(dataset, name, batch_size)
         if self.accelerator.is_main_process:
             save_ref_columns(path, {c: np.asarray(out[c], dtype=np.float32)
                                     for c in REF_COLUMNS})
@@ -160,7 +197,8 @@ class MirrorPOTrainer(DPOTrainer):
                                torch.tensor(tau, dtype=logps.dtype, device=logps.device))
 
     def _compute_loss(self, model, inputs, return_outputs):
-        batch = self.preference_batch(model, inputs)
+        with self._head_scope():
+            batch = self.preference_batch(model, inputs)
         loss = self.mirrorpo_loss(batch).mean()
         self._log_rewards(batch)
         if return_outputs:  # evaluation with prediction_loss_only=False wants model outputs
