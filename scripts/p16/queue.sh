@@ -1,26 +1,33 @@
 #!/bin/bash
-# The issue-16 round's run queue, in order, every step resumable or skipped when done:
-#   nohup scripts/p16/queue.sh [PID to wait for] > runs/p16/queue.log 2>&1 &
-# Each step runs the code its protocol fixes (docs/protocols/): Hopper mixed from the worktree
-# frozen at ac21f36 (/work/p16-tree), every other target from the one frozen at b29e348
-# (/work/p16-tree2); exploratory rows added to a finished confirmation run from the tag
-# p17-tree (/work/p17-tree, whose trainer is bit-identical). Outputs under runs/p16/<target>/
-# as the protocols name them.
+# The issue-16 round's run queue in two lanes that run side by side, every step resumable or
+# skipped when done:
+#   nohup scripts/p16/queue.sh A [PID to wait for] > runs/p16/queue-A.log 2>&1 &
+#   nohup scripts/p16/queue.sh B > runs/p16/queue-B.log 2>&1 &
+# Lane A: Hopper mixed (MPO, TA-MPO), the issue-17 halving measurement, Hopper noisy-30, then
+# HalfCheetah mixed (whose confirmation waits for lane B's generalist search). Lane B:
+# Walker2d mixed, the generalist's pool and search, Hopper stochastic.
+# Code (docs/protocols/ amendments): Hopper mixed from the worktree frozen at ac21f36
+# (/work/p16-tree, torch's default two threads, as its search and tuning ran); every other
+# target from the tag p16-tree3 (/work/p16-tree3) with one torch thread per process, so the two
+# lanes share the two cores; exploratory rows added to the finished Hopper mixed confirmation
+# from the tag p17-tree (/work/p17-tree, two threads like the rows already there).
 set -e
 cd /work/main
-[ -n "$1" ] && while kill -0 "$1" 2>/dev/null; do sleep 30; done
-T1=/work/p16-tree T2=/work/p16-tree2 T3=/work/p17-tree
+LANE=$1
+[ -n "$2" ] && while kill -0 "$2" 2>/dev/null; do sleep 30; done
+T1=/work/p16-tree T3=/work/p16-tree3 TX=/work/p17-tree
 [ -d $T1 ] || git worktree add --detach $T1 ac21f36
-[ -d $T2 ] || git worktree add --detach $T2 b29e348
-[ -d $T3 ] || git worktree add --detach $T3 p17-tree  # confirm --exploratory (tag)
+[ -d $T3 ] || git worktree add --detach $T3 p16-tree3
+[ -d $TX ] || git worktree add --detach $TX p17-tree
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 list() { local IFS=,; echo "$*"; }
+one() { [ "$1" = "$T1" ] || [ "$1" = "$TX" ] || echo --threads 1; }  # thread option of a tree
 
 draw() {  # draw ENV PRESET SEED DIR
   [ -f $4/card.json ] && return 0
   stamp "data make $1 $2 s$3 -> $4"
-  mp $T2 data make --env $1 --preset $2 --seed $3 --out $4
+  mp $T3 data make --env $1 --preset $2 --seed $3 --out $4
 }
 draws() {  # draws ENV PRESET TARGETDIR: pool s0-7 and test s100-109
   for S in 0 1 2 3 4 5 6 7; do draw $1 $2 $S $3/pool/s$S; done
@@ -30,102 +37,121 @@ search() {  # search TREE OUT POOLDIRS [extra options]
   local tree=$1 out=$2 pool=$3; shift 3
   stamp "search $out"
   mp $tree search --data $pool --pool --reseed --fitness-seeds 2 --popsize 16 --generations 24 \
-    --strategy openai-es --seed 0 --episodes 10 --out $out "$@" \
+    --strategy openai-es --seed 0 --episodes 10 --out $out $(one $tree) "$@" \
     $( [ -f $out/state.json ] && echo --resume )
 }
 tune() {  # tune TREE LOSSES DATA OUT
   stamp "tune $4"
-  mp $1 tune --losses $2 --data $3 --val-seeds 2 --out $4
+  mp $1 tune --losses $2 --data $3 --val-seeds 2 --out $4 $(one $1)
 }
 confirm() {  # confirm TREE TARGET CANDIDATES TUNED DRAWS OUT [extra options]
   local tree=$1 target=$2 cands=$3 tuned=$4 draws=$5 out=$6; shift 6
   stamp "confirm $out $*"
   mp $tree confirm --target "$target" --candidates $cands --tuned $tuned --draws $draws --seeds 3 \
-    --episodes 10 --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $out "$@"
+    --episodes 10 --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $out $(one $tree) "$@"
+}
+G=runs/p16/generalist
+
+lane_a() {
+  # 1. Hopper mixed, MPO and TA-MPO (hopper-mixed-mpo.md, hopper-mixed-ta-mpo.md)
+  local P=runs/p16/hopper-mixed
+  for S in 0 1 2 3 4 5 6 7; do draw hopper mixed $S $P/pool/s$S; done
+  for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper mixed $S $P/test/s$S; done
+  local POOL; POOL=$(list $P/pool/s{0..7})
+  search $T1 $P/search $POOL
+  tune $T1 dpo,hinge,ipo,cdpo $(list $P/pool/s{0..1}) $P/tune
+  search $T1 $P/search-ta $POOL --family ta-mpo --start dpo
+  confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
+    $(list $P/test/s{100..109}) $P/confirm
+
+  # 1b. Issue 17, successive halving measured (exploratory, not part of the round): two
+  # 12-generation searches on pool draw s0, identical but for --halving-rungs 250,500; their best
+  # files and both protocol searches' mean.json join the confirmation as exploratory rows.
+  local H=runs/p17/halving KIND
+  for KIND in plain halving; do
+    if [ ! -f $H/$KIND-best.json ]; then
+      stamp "search $H/$KIND"
+      mp $T3 search --data $P/pool/s0 --reseed --fitness-seeds 2 --popsize 16 --generations 12 \
+        --strategy openai-es --seed 0 --episodes 10 --out $H/$KIND --threads 1 \
+        $( [ $KIND = halving ] && echo --halving-rungs 250,500 --halving-episodes 5 ) \
+        $( [ -f $H/$KIND/state.json ] && echo --resume )
+      cp $H/$KIND/best.json $H/$KIND-best.json
+    fi
+  done
+  confirm $TX "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
+    $(list $P/test/s{100..109}) $P/confirm \
+    --exploratory $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
+
+  # 2. Hopper noisy-30, MPO and TA-MPO (hopper-noisy30-mpo.md, hopper-noisy30-ta-mpo.md)
+  P=runs/p16/hopper-noisy-30
+  draws hopper noisy-30 $P
+  search $T3 $P/search $(list $P/pool/s{0..7})
+  search $T3 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
+  tune $T3 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune
+  confirm $T3 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
+    $(list $P/test/s{100..109}) $P/confirm
+
+  # 3. HalfCheetah mixed, suite v2: specialist (halfcheetah-mixed-mpo.md), generalist target B
+  P=runs/p16/halfcheetah-mixed
+  for S in 0 1 2 3 4 5 6 7; do draw halfcheetah mixed $S $P/pool/s$S; done
+  for S in 100 101 102 103 104 105 106 107 108 109; do
+    draw halfcheetah mixed $S $G/test/halfcheetah-mixed-s$S; done
+  stamp "bench halfcheetah mixed (baseline choice)"
+  mp $T3 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench --threads 1
+  search $T3 $P/search $(list $P/pool/s{0..7})
+  local BASES
+  BASES=$(grep -o 'baselines named: [a-z_,]*' docs/protocols/halfcheetah-mixed-mpo.md | cut -d' ' -f3 || true)
+  if [ -z "$BASES" ]; then
+    stamp "STOP: amend halfcheetah-mixed-mpo.md and generalist-mpo.md with 'baselines named: dpo,B1,B2,B3' from $P/bench/summary.md, commit, rerun lane A"
+    return 0
+  fi
+  for S in 0 1; do [ -f $G/tune-data/halfcheetah-mixed-s$S/card.json ] || \
+    { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/halfcheetah-mixed-s$S; }; done
+  tune $T3 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah
+  while [ ! -f $G/search/state.json ] || ! grep -q '"generations_done": 24' $G/search/state.json; do
+    stamp "waiting for lane B's generalist search"; sleep 600; done
+  confirm $T3 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json \
+    $G/tune-halfcheetah/tuned.json $(list $G/test/halfcheetah-mixed-s{100..109}) $G/confirm-halfcheetah
 }
 
-# 1. Hopper mixed, MPO and TA-MPO (hopper-mixed-mpo.md, hopper-mixed-ta-mpo.md)
-P=runs/p16/hopper-mixed
-for S in 0 1 2 3 4 5 6 7; do draw hopper mixed $S $P/pool/s$S; done
-for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper mixed $S $P/test/s$S; done
-POOL=$(list $P/pool/s{0..7})
-search $T1 $P/search $POOL
-tune $T1 dpo,hinge,ipo,cdpo $(list $P/pool/s{0..1}) $P/tune
-search $T1 $P/search-ta $POOL --family ta-mpo --start dpo
-confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+lane_b() {
+  # 1. Walker2d mixed, MPO (walker2d-mixed-mpo.md): a second environment family
+  local P=runs/p16/walker2d-mixed
+  draws walker2d mixed $P
+  search $T3 $P/search $(list $P/pool/s{0..7})
+  tune $T3 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune
+  confirm $T3 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
 
-# 1b. Issue 17, successive halving measured (exploratory, not part of the round): two 12-generation
-# searches on Hopper mixed pool draw s0, identical but for --halving-rungs 250,500; their best
-# files, and both protocol searches' mean.json, join the confirmation above as exploratory rows
-# (only those rows train; the primary units stay as they are).
-H=runs/p17/halving
-for KIND in plain halving; do
-  if [ ! -f $H/$KIND-best.json ]; then
-    stamp "search $H/$KIND"
-    mp $T2 search --data $P/pool/s0 --reseed --fitness-seeds 2 --popsize 16 --generations 12 \
-      --strategy openai-es --seed 0 --episodes 10 --out $H/$KIND \
-      $( [ $KIND = halving ] && echo --halving-rungs 250,500 --halving-episodes 5 ) \
-      $( [ -f $H/$KIND/state.json ] && echo --resume )
-    cp $H/$KIND/best.json $H/$KIND-best.json
-  fi
-done
-confirm $T3 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm \
-  --exploratory $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
+  # 2. Generalist pool and search (generalist-mpo.md); Hopper/Walker2d mixed s0-1 are copies
+  local E PR S D
+  for E in hopper walker2d; do for PR in clean noisy-20 mixed; do for S in 0 1; do
+    D=$G/pool/$E-$PR-s$S
+    if [ ! -f $D/card.json ] && [ $PR = mixed ] && [ -f runs/p16/$E-mixed/pool/s$S/card.json ]; then
+      mkdir -p $G/pool && cp -r runs/p16/$E-mixed/pool/s$S $D
+    fi
+    draw $E $PR $S $D
+  done; done; done
+  local GPOOL
+  GPOOL=$(for E in hopper walker2d; do for S in 0 1; do for PR in clean noisy-20 mixed; do
+    echo -n "$G/pool/$E-$PR-s$S,"; done; done; done | sed 's/,$//')
+  search $T3 $G/search "$GPOOL"
 
-# 2. Walker2d mixed, MPO (walker2d-mixed-mpo.md): a second environment family
-P=runs/p16/walker2d-mixed
-draws walker2d mixed $P
-search $T2 $P/search $(list $P/pool/s{0..7})
-tune $T2 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune
-confirm $T2 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+  # 3. Hopper stochastic: specialist (hopper-stochastic-mpo.md) and generalist target A
+  P=runs/p16/hopper-stochastic
+  for S in 0 1 2 3 4 5 6 7; do draw hopper stochastic $S $P/pool/s$S; done
+  for S in 100 101 102 103 104 105 106 107 108 109; do
+    draw hopper stochastic $S $G/test/hopper-stochastic-s$S; done
+  search $T3 $P/search $(list $P/pool/s{0..7})
+  for S in 0 1; do [ -f $G/tune-data/hopper-stochastic-s$S/card.json ] || \
+    { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/hopper-stochastic-s$S; }; done
+  tune $T3 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper
+  confirm $T3 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
+    $(list $G/test/hopper-stochastic-s{100..109}) $G/confirm-hopper
+}
 
-# 3. Hopper noisy-30, MPO and TA-MPO (hopper-noisy30-mpo.md, hopper-noisy30-ta-mpo.md)
-P=runs/p16/hopper-noisy-30
-draws hopper noisy-30 $P
-search $T2 $P/search $(list $P/pool/s{0..7})
-search $T2 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
-tune $T2 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune
-confirm $T2 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
-
-# 4. Generalist pool and search (generalist-mpo.md); Hopper/Walker2d mixed s0-1 are copies
-G=runs/p16/generalist
-for E in hopper walker2d; do for PR in clean noisy-20 mixed; do for S in 0 1; do
-  D=$G/pool/$E-$PR-s$S
-  if [ ! -f $D/card.json ] && [ $PR = mixed ] && [ -f runs/p16/$E-mixed/pool/s$S/card.json ]; then
-    mkdir -p $G/pool && cp -r runs/p16/$E-mixed/pool/s$S $D
-  fi
-  draw $E $PR $S $D
-done; done; done
-GPOOL=$(for E in hopper walker2d; do for S in 0 1; do for PR in clean noisy-20 mixed; do
-  echo -n "$G/pool/$E-$PR-s$S,"; done; done; done | sed 's/,$//')
-search $T2 $G/search "$GPOOL"
-
-# 5. Hopper stochastic: specialist (hopper-stochastic-mpo.md) and generalist target A
-P=runs/p16/hopper-stochastic
-for S in 0 1 2 3 4 5 6 7; do draw hopper stochastic $S $P/pool/s$S; done
-for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper stochastic $S $G/test/hopper-stochastic-s$S; done
-search $T2 $P/search $(list $P/pool/s{0..7})
-for S in 0 1; do [ -f $G/tune-data/hopper-stochastic-s$S/card.json ] || \
-  { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/hopper-stochastic-s$S; }; done
-tune $T2 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper
-confirm $T2 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
-  $(list $G/test/hopper-stochastic-s{100..109}) $G/confirm-hopper
-
-# 6. HalfCheetah mixed, suite v2: specialist (halfcheetah-mixed-mpo.md) and generalist target B
-P=runs/p16/halfcheetah-mixed
-for S in 0 1 2 3 4 5 6 7; do draw halfcheetah mixed $S $P/pool/s$S; done
-for S in 100 101 102 103 104 105 106 107 108 109; do draw halfcheetah mixed $S $G/test/halfcheetah-mixed-s$S; done
-stamp "bench halfcheetah mixed (baseline choice)"
-mp $T2 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench
-search $T2 $P/search $(list $P/pool/s{0..7})
-BASES=$(grep -o 'baselines named: [a-z_,]*' docs/protocols/halfcheetah-mixed-mpo.md | cut -d' ' -f3 || true)
-if [ -z "$BASES" ]; then
-  stamp "STOP: amend halfcheetah-mixed-mpo.md and generalist-mpo.md with 'baselines named: dpo,B1,B2,B3' from $P/bench/summary.md, commit, rerun"
-  exit 0
-fi
-for S in 0 1; do [ -f $G/tune-data/halfcheetah-mixed-s$S/card.json ] || \
-  { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/halfcheetah-mixed-s$S; }; done
-tune $T2 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah
-confirm $T2 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json $G/tune-halfcheetah/tuned.json \
-  $(list $G/test/halfcheetah-mixed-s{100..109}) $G/confirm-halfcheetah
-stamp ALLDONE
+case $LANE in
+  A) lane_a ;;
+  B) lane_b ;;
+  *) echo "usage: queue.sh A|B [PID to wait for]"; exit 2 ;;
+esac
+stamp "lane $LANE done"
