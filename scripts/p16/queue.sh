@@ -7,10 +7,11 @@
 # HalfCheetah mixed (whose confirmation waits for lane B's generalist search). Lane B:
 # Walker2d mixed, the generalist's pool and search, Hopper stochastic.
 # Code (docs/protocols/ amendments): Hopper mixed from the worktree frozen at ac21f36
-# (/work/p16-tree, torch's default two threads, as its search and tuning ran); every other
-# target from the tag p16-tree3 (/work/p16-tree3) with one torch thread per process, so the two
-# lanes share the two cores; exploratory rows added to the finished Hopper mixed confirmation
-# from the tag p17-tree (/work/p17-tree, two threads like the rows already there).
+# (/work/p16-tree); every other target from the tag p16-tree3 (/work/p16-tree3); exploratory
+# rows added to the finished Hopper mixed confirmation from the tag p17-tree (/work/p17-tree).
+# Every process runs one torch thread, so the two lanes share the two cores, except the Hopper
+# mixed search and tuning, which began with torch's default two threads and keep them (the
+# trees before p16-tree3 give thread-dependent last bits).
 set -e
 cd /work/main
 LANE=$1
@@ -22,7 +23,7 @@ T1=/work/p16-tree T3=/work/p16-tree3 TX=/work/p17-tree
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 list() { local IFS=,; echo "$*"; }
-one() { [ "$1" = "$T1" ] || [ "$1" = "$TX" ] || echo --threads 1; }  # thread option of a tree
+one() { echo --threads 1; }  # see the header
 
 draw() {  # draw ENV PRESET SEED DIR
   [ -f $4/card.json ] && return 0
@@ -58,8 +59,10 @@ lane_a() {
   for S in 0 1 2 3 4 5 6 7; do draw hopper mixed $S $P/pool/s$S; done
   for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper mixed $S $P/test/s$S; done
   local POOL; POOL=$(list $P/pool/s{0..7})
-  search $T1 $P/search $POOL
-  tune $T1 dpo,hinge,ipo,cdpo $(list $P/pool/s{0..1}) $P/tune
+  stamp "search and tuning (two threads, as they began; finished by hopper-mixed-run.sh)"
+  mp $T1 search --data $POOL --pool --reseed --fitness-seeds 2 --popsize 16 --generations 24 \
+    --strategy openai-es --seed 0 --episodes 10 --out $P/search --resume
+  mp $T1 tune --losses dpo,hinge,ipo,cdpo --data $(list $P/pool/s{0..1}) --val-seeds 2 --out $P/tune
   search $T1 $P/search-ta $POOL --family ta-mpo --start dpo
   confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
     $(list $P/test/s{100..109}) $P/confirm
