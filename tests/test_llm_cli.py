@@ -223,3 +223,46 @@ def test_llm_train_cli_imports_a_loss_by_module_path(tiny_model_dir, tiny_data, 
     res = invoke("train", "--data", tiny_data / "mixed.jsonl", "--model", tiny_model_dir,
                  "--loss", "tests.user_losses:nope", "--out", tmp_path / "r2")
     assert res.exit_code == 2 and "has no attribute 'nope'" in res.output
+
+
+def test_llm_data_v2_resumes_chunk_by_chunk_with_the_same_result(tiny_model_dir, tmp_path,
+                                                                  monkeypatch):
+    """Prompt set v2 samples in seeded chunks saved as they finish: a run interrupted after
+    its first chunk resumes to the same responses as a run that was never interrupted."""
+    import mirrorpo.llm.build as build
+    from mirrorpo.llm.config import LLMDataConfig
+    from mirrorpo.llm.prompts import PROMPT_SETS, prompt_split
+
+    train, held = prompt_split("v2", 0)
+    assert len(train) >= 1000 and len(held) >= 300
+    assert not {p for p in held} & set(train)
+    _, topics = PROMPT_SETS["v2"]
+    assert len(set(topics)) == len(topics)
+
+    cfg = LLMDataConfig(samples=2, max_new_tokens=4, max_prompts=5, prompt_set="v2",
+                        chunk_prompts=2)
+    whole = build.make_data(tiny_model_dir, tmp_path / "whole", cfg)
+    calls, real = [], build.sample_and_judge
+
+    def stop_after_one(*a, **k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(build, "sample_and_judge", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        build.make_data(tiny_model_dir, tmp_path / "resumed", cfg)
+    saved = (tmp_path / "resumed" / build.RESPONSES_FILE).read_text().splitlines()
+    assert len(saved) == 1 + 2  # the settings line and the first chunk's two prompts
+    monkeypatch.setattr(build, "sample_and_judge", real)
+    resumed = build.make_data(tiny_model_dir, tmp_path / "resumed", cfg)
+    assert resumed == whole
+    for name in (build.RESPONSES_FILE, "mixed.jsonl", "heldout.json"):
+        assert (tmp_path / "resumed" / name).read_text() == (tmp_path / "whole" / name).read_text()
+    header = json.loads(saved[0])["settings"]
+    assert header["prompt_set"] == "v2" and header["chunk_prompts"] == 2
+    with pytest.raises(ValueError, match="chunk_prompts"):  # other settings: refused
+        build.make_data(tiny_model_dir, tmp_path / "resumed",
+                        LLMDataConfig(samples=2, max_new_tokens=4, max_prompts=5,
+                                      prompt_set="v2", chunk_prompts=3))

@@ -37,18 +37,52 @@ def make_model(out, gguf=None, *, force: bool = False) -> Path:
 
 
 def data_settings(model, config: LLMDataConfig) -> dict:
-    """What the sampled responses depend on (the header of responses.jsonl)."""
+    """What the sampled responses depend on (the header of responses.jsonl; the prompt set
+    and chunk size only for v2, so that v1 data made before them is reused)."""
     from mirrorpo.llm.judge import JudgeConfig
 
-    return {"model": str(model), "samples": config.samples,
-            "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
-            "max_prompts": config.max_prompts, "seed": config.seed,
-            "judge": JudgeConfig().to_json()}
+    out = {"model": str(model), "samples": config.samples,
+           "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
+           "max_prompts": config.max_prompts, "seed": config.seed,
+           "judge": JudgeConfig().to_json()}
+    if config.prompt_set != "v1":
+        out |= {"prompt_set": config.prompt_set, "chunk_prompts": config.chunk_prompts}
+    return out
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The sampling seed of chunk ``chunk`` (v2): a SeedSequence of (seed, chunk), so a
+    chunk's responses do not depend on where an interrupted run stopped."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+def sample_and_judge(reference, tok, prompts: list[str], config: LLMDataConfig, seed: int,
+                     advance=None) -> list[dict]:
+    """Rows {prompt, responses, terms} of ``prompts``: ``config.samples`` responses each,
+    sampled with ``seed``, and the judge's terms of each response."""
+    from mirrorpo.llm.evaluation import judge_responses
+    from mirrorpo.llm.generate import sample_responses
+    from mirrorpo.llm.judge import JudgeConfig
+
+    n = config.samples
+    responses = sample_responses(reference, tok, prompts, n=n,
+                                 max_new_tokens=config.max_new_tokens,
+                                 temperature=config.temperature, seed=seed,
+                                 batch_size=config.batch_size, progress=advance)
+    flat_p = [p for p, rs in zip(prompts, responses, strict=True) for _ in rs]
+    flat_r = [r for rs in responses for r in rs]
+    terms, _, _ = judge_responses(reference, tok, flat_p, flat_r, JudgeConfig(),
+                                  config.batch_size)
+    return [{"prompt": p, "responses": rs, "terms": terms[i * n:(i + 1) * n]}
+            for i, (p, rs) in enumerate(zip(prompts, responses, strict=True))]
 
 
 def read_responses(path: Path, settings: dict) -> list[dict] | None:
-    """The judged responses cached in ``path`` (None when absent); ValueError naming the first
-    differing setting when they were sampled with other settings."""
+    """The judged responses cached in ``path`` (None when absent; a v2 run's may be a prefix
+    of its prompts); ValueError naming the first differing setting when they were sampled with
+    other settings."""
     from mirrorpo.config import first_difference
 
     if not path.exists():
@@ -79,17 +113,18 @@ def make_data(model, out, config: LLMDataConfig | None = None, *,
     directory ``model``, judge them, and write to ``out``: responses.jsonl (every judged
     response), PRESET.jsonl (conversational prompt/chosen/rejected rows), cards.json (measured
     properties per preset) and heldout.json. Responses already in ``out`` for the same
-    settings are reused (``config`` None: the defaults). Returns cards.json's content."""
+    settings are reused (``config`` None: the defaults). v1 samples every prompt in one pass
+    (one seed); v2 in chunks of ``chunk_prompts``, each seeded by ``chunk_seed`` and saved as it
+    finishes, so an interrupted run resumes with the same result. Returns cards.json's
+    content."""
     import numpy as np
 
     from mirrorpo.fileio import write_text_atomic
     from mirrorpo.llm.data import write_jsonl
-    from mirrorpo.llm.evaluation import HELDOUT_FILE, judge_responses
-    from mirrorpo.llm.generate import sample_responses
-    from mirrorpo.llm.judge import JudgeConfig
+    from mirrorpo.llm.evaluation import HELDOUT_FILE
     from mirrorpo.llm.model import check_model_dir, load_model
     from mirrorpo.llm.pairs import PRESETS, make_pairs, pair_card
-    from mirrorpo.llm.prompts import make_prompts, split_topics
+    from mirrorpo.llm.prompts import prompt_split
     from mirrorpo.outputs import check_output_dir
 
     out, config = Path(out), config or LLMDataConfig()
@@ -98,28 +133,29 @@ def make_data(model, out, config: LLMDataConfig | None = None, *,
     cached = read_responses(out / RESPONSES_FILE, settings)
     check_model_dir(model)
     set_threads(threads)
-    samples, batch_size = config.samples, config.batch_size
-    train_topics, heldout_topics = split_topics(config.seed)
-    train_prompts = make_prompts(train_topics)[:config.max_prompts]
-    heldout_prompts = make_prompts(heldout_topics)[:config.max_prompts]
+    train_prompts, heldout_prompts = prompt_split(config.prompt_set, config.seed)
+    train_prompts = train_prompts[:config.max_prompts]
+    heldout_prompts = heldout_prompts[:config.max_prompts]
     out.mkdir(parents=True, exist_ok=True)
-    if cached is None:
+    rows = list(cached or [])
+    if [r["prompt"] for r in rows] != train_prompts[:len(rows)]:
+        raise ValueError(f"{out / RESPONSES_FILE}: its prompts are not this run's; choose "
+                         "another output directory")
+    if len(rows) < len(train_prompts):
         reference, tok = load_model(model)
-        t0 = time.time()
-        with progress("sampling responses", len(train_prompts) * samples) as advance:
-            responses = sample_responses(reference, tok, train_prompts, n=samples,
-                                         max_new_tokens=config.max_new_tokens,
-                                         temperature=config.temperature, seed=config.seed,
-                                         batch_size=batch_size, progress=advance)
-        flat_p = [p for p, rs in zip(train_prompts, responses, strict=True) for _ in rs]
-        flat_r = [r for rs in responses for r in rs]
-        terms, _, _ = judge_responses(reference, tok, flat_p, flat_r, JudgeConfig(), batch_size)
-        rows = [{"prompt": p, "responses": rs, "terms": terms[i * samples:(i + 1) * samples]}
-                for i, (p, rs) in enumerate(zip(train_prompts, responses, strict=True))]
-        write_jsonl(out / RESPONSES_FILE, [{"settings": settings}] + rows)
-        log(f"sampled and judged {len(flat_r)} responses in {time.time() - t0:.0f}s")
+        t0, done = time.time(), len(rows)
+        chunk = config.chunk_prompts if config.prompt_set != "v1" else len(train_prompts)
+        with progress("sampling responses",
+                      (len(train_prompts) - done) * config.samples) as advance:
+            for start in range(done, len(train_prompts), chunk):
+                seed = config.seed if config.prompt_set == "v1" else \
+                    chunk_seed(config.seed, start // chunk)
+                rows += sample_and_judge(reference, tok, train_prompts[start:start + chunk],
+                                         config, seed, advance)
+                write_jsonl(out / RESPONSES_FILE, [{"settings": settings}] + rows)
+        log(f"sampled and judged {(len(rows) - done) * config.samples} responses in "
+            f"{time.time() - t0:.0f}s")
     else:
-        rows = cached
         log(f"reusing {out / RESPONSES_FILE}")
     rewards = np.array([[t["reward"] for t in row["terms"]] for row in rows])
     cards = {}

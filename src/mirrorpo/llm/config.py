@@ -32,6 +32,12 @@ class LLMDataConfig:
                                                  "prompts (smoke tests).", ge=1)
     batch_size: int = setting(16, help="Prompts per generation / scoring batch.", ge=1)
     seed: int = setting(0, help="Seed of the topic split, the sampling and the pairs.", ge=0)
+    prompt_set: str = setting("v1", choices=("v1", "v2"),
+                              help="Prompts: v1 (288 training prompts, one sampling pass) or "
+                                   "v2 (1032 training prompts, sampled in chunks that are "
+                                   "saved as they finish, so an interrupted run resumes).")
+    chunk_prompts: int = setting(64, ge=1, help="v2: training prompts sampled and judged per "
+                                                "saved chunk (each chunk has its own seed).")
 
     def __post_init__(self):
         check(self)

@@ -37,13 +37,62 @@ TOPICS = (
 )
 
 
-def split_topics(seed: int, held_out: float = 0.25) -> tuple[list[str], list[str]]:
+MORE_TEMPLATES = (
+    "Sum up {topic} in a single sentence.",
+    "Share a quick opinion on {topic}, in one sentence.",
+)
+
+MORE_TOPICS = (
+    "a street food stall", "a crowded beach", "a tram ride", "a vegetable garden",
+    "a rainy commute", "a jazz club", "a mountain hut", "a history lesson",
+    "a new haircut", "a bowling alley", "a car wash", "a late train",
+    "a sushi bar", "a chemistry lab", "a flea market", "a lighthouse tour",
+    "a karaoke night", "a kite festival", "a desert road trip", "a botanical garden",
+    "a sailing lesson", "a zoo visit", "an ice rink", "a marathon finish",
+    "a broken washing machine", "a team meeting", "a tax form", "a spelling test",
+    "a picnic lunch", "a shopping mall", "a new keyboard", "a noisy neighbour",
+    "a piano recital", "a pottery class", "a ski lift", "a hot air balloon",
+    "a train station café", "a photography walk", "a village fair", "a waterfall hike",
+    "a cinema queue", "a handwritten letter", "a grocery delivery", "a fire drill",
+    "a library card", "a pet shop", "a dog walk", "a cat café",
+    "a vintage car", "a lemon tart", "a power nap", "a spring cleaning",
+    "a tennis match", "a swimming pool", "a cycling lane", "a science museum",
+    "a poetry reading", "a comedy show", "a strawberry field", "a treehouse",
+    "a foggy morning", "a full moon", "a heat wave", "a frosty window",
+    "a toy shop", "a bus timetable", "a new recipe", "a sourdough loaf",
+    "a bakery queue", "a garage sale", "a river cruise", "a city marathon",
+    "a chess club", "a language exchange", "a charity run", "a job fair",
+    "a coding bootcamp", "a hackathon", "a robot vacuum", "a smart watch",
+    "a printer jam", "a phone upgrade", "a password reset", "a wifi outage",
+    "a road closure", "a parking ticket", "a taxi ride", "a cable car",
+    "a castle tour", "a cave visit", "a canal walk", "a harbour view",
+    "a bird watching trip", "a stargazing night", "a sunrise run", "a rooftop garden",
+    "a cheese shop", "a tea ceremony", "a spice market", "a chocolate factory",
+    "a dance class", "a choir rehearsal", "a drum lesson", "a guitar shop",
+    "a weekend market", "a village church", "a seaside town", "a forest cabin",
+)
+
+PROMPT_SETS = {"v1": (TEMPLATES, TOPICS),
+               "v2": (TEMPLATES + MORE_TEMPLATES, TOPICS + MORE_TOPICS)}
+"""Prompt sets: v1 (64 topics × 6 templates: 288 training and 96 held-out prompts at seed 0)
+and v2 (172 topics × 8 templates: 1032 training and 344 held-out prompts), split by topic."""
+
+
+def split_topics(seed: int, held_out: float = 0.25,
+                 topics: tuple[str, ...] = TOPICS) -> tuple[list[str], list[str]]:
     """(train topics, held-out topics): a seeded permutation, ``held_out`` of them held out."""
-    order = np.random.default_rng(seed).permutation(len(TOPICS))
-    k = max(1, round(held_out * len(TOPICS)))
-    return [TOPICS[i] for i in sorted(order[k:])], [TOPICS[i] for i in sorted(order[:k])]
+    order = np.random.default_rng(seed).permutation(len(topics))
+    k = max(1, round(held_out * len(topics)))
+    return [topics[i] for i in sorted(order[k:])], [topics[i] for i in sorted(order[:k])]
 
 
-def make_prompts(topics: list[str]) -> list[str]:
+def make_prompts(topics: list[str], templates: tuple[str, ...] = TEMPLATES) -> list[str]:
     """Every template for every topic."""
-    return [t.format(topic=topic) for topic in topics for t in TEMPLATES]
+    return [t.format(topic=topic) for topic in topics for t in templates]
+
+
+def prompt_split(prompt_set: str, seed: int) -> tuple[list[str], list[str]]:
+    """(training prompts, held-out prompts) of a prompt set (``PROMPT_SETS``)."""
+    templates, topics = PROMPT_SETS[prompt_set]
+    train, held = split_topics(seed, topics=topics)
+    return make_prompts(train, templates), make_prompts(held, templates)
