@@ -86,6 +86,24 @@ def test_ray_backend_gives_the_in_process_fitness(tiny_context):
     np.testing.assert_array_equal(remote, local)
 
 
+def test_process_backend_gives_the_in_process_fitness(tiny_context):
+    from mirrorpo.discovery.process_backend import ProcessBackend
+
+    x = candidates()
+    local = make_fitness(tiny_context, InProcess(tiny_context))(x, 0)
+    assert np.isfinite(local).all() and np.ptp(local) > 0
+    backend = ProcessBackend(tiny_context, workers=2)
+    try:
+        shards = plan_shards(len(x), [2000, 2001], 1, backend.workers)
+        assert len(shards) == 2  # one shard per worker
+        remote = make_fitness(tiny_context, backend)(x, 0)
+        again = make_fitness(tiny_context, backend)(x, 1)  # the workers are reused
+    finally:
+        backend.close()
+    np.testing.assert_array_equal(remote, local)
+    assert again.shape == local.shape
+
+
 # ----------------------------------------------------------------------------- meta-train pool
 
 

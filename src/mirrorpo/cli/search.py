@@ -28,9 +28,13 @@ from mirrorpo.training.population import TrainConfig
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True,
               help="Continue the search in --out (after Ctrl-C, a crash or a kill).")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
-              show_default=True, help="Where fitness runs: this process (population-batched) "
-                                      "or Ray workers (members split into one shard per worker).")
+@click.option("--backend", type=click.Choice(["local", "processes", "ray"]), default="local",
+              show_default=True, help="Where fitness runs: this process (population-batched), "
+                                      "local worker processes with one thread each (fastest "
+                                      "on a small machine), or Ray workers; members split "
+                                      "into one shard per worker. Same fitness on each.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="processes: worker processes [default: one per CPU].")
 @click.option("--address", default=None,
               help="Ray: cluster address to join ('auto', 'ray://HEAD:10001') [default: start "
                    "a local Ray instance].")
@@ -38,8 +42,8 @@ from mirrorpo.training.population import TrainConfig
               help="Ray: CPUs (torch and MuJoCo threads) per worker task.")
 @threads_option
 @friendly_errors
-def search_cmd(sigma, es_learning_rate, out, resume, backend, address, worker_cpus, threads,
-               **options) -> None:
+def search_cmd(sigma, es_learning_rate, out, resume, backend, workers, address, worker_cpus,
+               threads, **options) -> None:
     """Evolution strategies over a loss family: fitness is the normalised return after
     training from the reference with each candidate loss. State is saved atomically after
     every generation (state.json, best.json, mean.json); --resume continues exactly."""
@@ -55,8 +59,8 @@ def search_cmd(sigma, es_learning_rate, out, resume, backend, address, worker_cp
     torch.set_num_threads(threads)
     t0 = time.time()
     res = search(config, out, resume=resume, backend=backend, address=address,
-                 worker_cpus=worker_cpus, progress=progress_bar, log=console.print,
-                 nthread=threads)
+                 worker_cpus=worker_cpus, workers=workers, progress=progress_bar,
+                 log=console.print, nthread=threads)
     if res.best is not None:
         console.print(f"best fitness {res.best.fitness:.2f} (generation "
                       f"{res.best.generation + 1}); loss file {out / 'best.json'}")

@@ -1,7 +1,8 @@
 """A search as one job: datasets, reference, scorer and backend assembled from a
 :class:`~mirrorpo.discovery.run.SearchConfig`, then the resumable ES loop of mirrorpo.discovery.run.
 
-Where the fitness runs (this process, or Ray workers) and how many threads it uses are
+Where the fitness runs (this process, local worker processes, or Ray workers) and how many
+threads it uses are
 arguments of :func:`search`, not of the config: they change the wall time, not the numbers, so
 a search started in one place resumes in another.
 """
@@ -22,7 +23,7 @@ from mirrorpo.discovery.run import SearchConfig, SearchResult, read_state, run_s
 from mirrorpo.progress import Log, Progress, no_log, no_progress
 from mirrorpo.training.population import require_device
 
-BACKENDS = ("local", "ray")
+BACKENDS = ("local", "processes", "ray")
 
 
 def fitness_context(config: SearchConfig, nthread: int | None = None) -> FitnessContext:
@@ -58,6 +59,7 @@ def fitness_context(config: SearchConfig, nthread: int | None = None) -> Fitness
 
 def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
            backend: str = "local", address: str | None = None, worker_cpus: int = 1,
+           workers: int | None = None,
            progress: Progress = no_progress, log: Log = no_log,
            nthread: int | None = None) -> SearchResult:
     """Run the search ``config`` in ``out``, or continue it with ``resume`` (a run started
@@ -67,9 +69,11 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     ``fitness_draws``) and in best.json and mean.json (``fitted_on``); a resume whose
     datasets now hold other contents is refused.
 
-    ``backend`` "local" trains every generation as one population in this process; "ray"
-    splits it into shards on a Ray cluster (``address``: "auto", "ray://HEAD:10001", or None
-    to start a local one), ``worker_cpus`` CPUs per shard.
+    ``backend`` "local" trains every generation as one population in this process;
+    "processes" splits it into one shard per local worker process (one thread each; one
+    worker per CPU, or ``workers``), the fastest on a small machine; "ray" splits it into
+    shards on a Ray cluster (``address``: "auto", "ray://HEAD:10001", or None to start a local
+    one), ``worker_cpus`` CPUs per shard. The fitness is the same on every backend.
     """
     from mirrorpo.discovery.run import STATE_FILE
     from mirrorpo.outputs import check_output_dir
@@ -78,6 +82,8 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
         raise ConfigError(f"backend: unknown {backend!r}; choose one of {', '.join(BACKENDS)}")
     if address is not None and backend != "ray":
         raise ConfigError("address: only with the ray backend")
+    if workers is not None and backend != "processes":
+        raise ConfigError("workers: only with the processes backend")
     if backend != "local" and config.fitness.halving_rungs:
         raise ConfigError("backend: successive halving (FitnessConfig.halving_rungs) runs "
                           "with the local backend only")
@@ -89,6 +95,11 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
 
         runner = RayBackend(ctx, address=address, worker_cpus=worker_cpus)
         log(f"Ray backend: {runner.workers} workers × {worker_cpus} CPU")
+    elif backend == "processes":
+        from mirrorpo.discovery.process_backend import ProcessBackend
+
+        runner = ProcessBackend(ctx, workers)
+        log(f"process backend: {runner.workers} workers × 1 thread")
     else:
         runner = InProcess(ctx)
 
