@@ -1,11 +1,12 @@
-"""Ray backend: overhead against in-process fitness, and search time against workers.
+"""Ray and process backends: overhead against in-process fitness, and time against workers.
 
 The same ES generation (an antithetic population of MPO candidates around the DPO point,
 σ = 0.1) is scored by ``make_fitness`` in-process (one population, 2 torch threads) and with
 a local Ray instance of W one-CPU workers (W shards), for each W of ``--workers`` (the cores
 this machine has). Ray's start-up (cluster, worker processes, shipping the dataset) is timed
 apart: it is paid once per search, not per generation. The fitness values must agree exactly.
-Target: warm Ray per-generation time at most 1.10 × in-process.
+Target: warm Ray per-generation time at most 1.10 × in-process. ``--processes`` times the
+standard-library process backend the same way (``--backend processes``).
 
 A cluster larger than this machine (``--simulate``, e.g. 4, 8, 16 one-CPU machines) cannot be
 timed here, so it is predicted: the generation is split into those shards, each shard's
@@ -69,6 +70,8 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--workers", type=ints, default=[2],
                     help="real local Ray workers to time, comma-separated")
+    ap.add_argument("--processes", type=ints, default=[2],
+                    help="local worker processes (--backend processes) to time")
     ap.add_argument("--simulate", type=ints, default=[],
                     help="larger clusters (one-CPU machines) to predict, comma-separated")
     args = ap.parse_args()
@@ -112,6 +115,24 @@ def main() -> None:
               f"1.10); slowest shard alone {max(alone):.1f} s, overhead {overheads[-1]:+.1f} s; "
               f"identical fitness: {same}")
         rows.append((f"Ray, {w} one-CPU worker(s)", "measured (warm)", t_ray))
+    from mirrorpo.discovery.process_backend import ProcessBackend
+
+    for w in args.processes:
+        t0 = time.perf_counter()
+        backend = ProcessBackend(ctx, w)
+        try:
+            first = make_fitness(ctx, backend)(x, 0)  # also starts the workers
+            t_first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = make_fitness(ctx, backend)(x, 0)
+            t_warm = time.perf_counter() - t0
+        finally:
+            backend.close()
+        same = np.array_equal(local, first) and np.array_equal(local, again)
+        print(f"  {w} worker process(es): first {t_first:.1f} s (with start-up), warm "
+              f"{t_warm:.1f} s; ratio warm / in-process {t_warm / t_local:.3f}; identical "
+              f"fitness: {same}")
+        rows.append((f"processes, {w} one-thread workers", "measured (warm)", t_warm))
     overhead = float(np.median(overheads)) if overheads else 0.0
     for w in args.simulate:
         alone = shard_times(ctx, x, w)
