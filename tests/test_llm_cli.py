@@ -97,6 +97,7 @@ def test_llm_bench_trains_evaluates_and_resumes(tiny_model_dir, tiny_data, tmp_p
     assert "### mixed" in summary and "### noisy-20" in summary
     assert "search-run-mean" in summary and "| 2 |" in summary
     assert (out / "plots" / "win_rate_mixed.png").is_file()
+    assert (out / "plots" / "frontier_mixed.png").is_file()
     # the MPO loss at its DPO point trains exactly as dpo: same final loss per seed
     for preset in ("mixed", "noisy-20"):
         for k in range(2):
@@ -266,3 +267,25 @@ def test_llm_data_v2_resumes_chunk_by_chunk_with_the_same_result(tiny_model_dir,
         build.make_data(tiny_model_dir, tmp_path / "resumed",
                         LLMDataConfig(samples=2, max_new_tokens=4, max_prompts=5,
                                       prompt_set="v2", chunk_prompts=3))
+
+
+def test_frontier_groups_each_loss_sweep_in_increasing_kl(tmp_path):
+    from mirrorpo.llm.bench_summary import MetricSummary, frontier_points, loss_family
+    from mirrorpo.plots import frontier
+
+    assert loss_family("dpo:beta=0.3") == "dpo" and loss_family("dpo") == "dpo"
+    assert loss_family("hopper-mixed-best") == "hopper-mixed-best"
+    assert loss_family("pkg.mod:fn") == "pkg.mod:fn"  # an import path, not a sweep
+
+    def m(x):
+        return MetricSummary(x, x - 0.1, x + 0.1, 3)
+
+    summary = {("mixed", "dpo:beta=0.3"): {"kl_to_reference": m(1.0), "reward_mean": m(0.4)},
+               ("mixed", "dpo:beta=0.03"): {"kl_to_reference": m(3.0), "reward_mean": m(0.6)},
+               ("mixed", "ipo"): {"kl_to_reference": m(2.0), "reward_mean": m(0.5)},
+               ("clean", "ipo"): {"kl_to_reference": m(9.0), "reward_mean": m(0.9)}}
+    pts = frontier_points(summary, "mixed")
+    assert [lab for lab, _, _ in pts["dpo"]] == ["dpo:beta=0.3", "dpo:beta=0.03"]
+    assert [lab for lab, _, _ in pts["ipo"]] == ["ipo"] and len(pts) == 2
+    frontier(pts, 0.3, "t", tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000

@@ -114,3 +114,27 @@ def interval_bars(rows: dict[str, tuple[float, float, float]], xlabel: str, titl
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     save_figure(fig, path)
+
+
+def frontier(points: dict[str, list[tuple[str, object, object]]], reference_reward: float | None,
+             title: str, path: Path) -> None:
+    """Judged reward against KL to the reference, one line per loss swept over its
+    hyper-parameter (points: family → [(label, KL summary, reward summary)] in increasing KL;
+    summaries have mean, low, high), 95% CIs as error bars in both directions; the reference's
+    reward (KL 0) as a dashed line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, (fam, pts) in enumerate(points.items()):
+        kl = np.array([k.mean for _, k, _ in pts])
+        rw = np.array([r.mean for _, _, r in pts])
+        xerr = np.array([[k.mean - k.low, k.high - k.mean] for _, k, _ in pts]).T
+        yerr = np.array([[r.mean - r.low, r.high - r.mean] for _, _, r in pts]).T
+        ax.errorbar(kl, rw, xerr=xerr, yerr=yerr, marker="o", ms=4, lw=1.2, capsize=2,
+                    color=f"C{i % 10}", label=fam)
+    if reference_reward is not None:
+        ax.axhline(reference_reward, color="0.3", ls="--", lw=1, label="reference")
+    ax.set_xlabel("KL to the reference (nats per response)")
+    ax.set_ylabel("judged reward")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)

@@ -88,6 +88,26 @@ def summarise(results: list[tuple[Unit, dict]]) -> dict[tuple[str, str], dict]:
     return out
 
 
+def loss_family(label: str) -> str:
+    """The loss a bench label sweeps: the registered name before its hyper-parameters
+    (``dpo:beta=0.3`` → ``dpo``); any other label (a loss file, a callable) is its own."""
+    name, _, rest = label.partition(":")
+    return name if rest and "=" in rest else label
+
+
+def frontier_points(summary: dict[tuple[str, str], dict], preset: str
+                    ) -> dict[str, list[tuple[str, MetricSummary, MetricSummary]]]:
+    """The reward-versus-KL frontier of one preset: loss family (``loss_family``) → its
+    settings as (label, KL to the reference, judged reward), in increasing KL, as the DPO
+    paper's controlled-sentiment frontier draws each loss swept over its hyper-parameter."""
+    out: dict[str, list] = {}
+    for (p, label), m in summary.items():
+        if p == preset:
+            out.setdefault(loss_family(label), []).append(
+                (label, m["kl_to_reference"], m["reward_mean"]))
+    return {fam: sorted(pts, key=lambda x: x[1].mean) for fam, pts in out.items()}
+
+
 def reference_summary(references: list[dict]) -> dict[str, MetricSummary]:
     """The reference's own reward and length over the evaluation seeds."""
     out = {}

@@ -6,7 +6,8 @@ the losses as recorded), ``reference/seed-K.json`` (the reference's judged sampl
 per seed and shared by every unit of that seed), ``units/PRESET/LOSS/seed-K/`` (a training run
 and its eval.json), ``ref_cache/`` (with ``precompute_ref``: the reference log-likelihoods of
 each preset, computed by its first unit and shared by the others), summary.md / summary.csv
-and plots/win_rate_PRESET.png. A finished unit is never redone, so an interrupted bench
+and plots/win_rate_PRESET.png and frontier_PRESET.png (reward against KL, each loss swept
+over its hyper-parameter as one line). A finished unit is never redone, so an interrupted bench
 resumes with the same config; another config is refused, naming the first setting that
 differs.
 """
@@ -125,11 +126,13 @@ def reference_samples(out: Path, reference, tok, prompts, judge, gen: dict, seed
 
 
 def render(out: Path, done: list, presets: list[str]) -> dict:
-    """summary.md/.csv and win-rate plots from the finished units; returns their summary."""
+    """summary.md/.csv, win-rate plots and reward-vs-KL frontiers from the finished units;
+    returns their summary."""
     from mirrorpo import plots
     from mirrorpo.fileio import read_json, write_csv_atomic, write_text_atomic
     from mirrorpo.llm.bench_summary import (
         csv_rows,
+        frontier_points,
         markdown_summary,
         reference_summary,
         summarise,
@@ -154,4 +157,9 @@ def render(out: Path, done: list, presets: list[str]) -> dict:
             plots.interval_bars(bars, "win rate against the reference (mean, 95% CI)",
                                 f"SmolLM2 held-out prompts: {preset}",
                                 out / "plots" / f"win_rate_{preset}.png", line=0.5)
+            ref = reference.get("reward_mean")
+            plots.frontier(frontier_points(summary, preset),
+                           None if ref is None else ref.mean,
+                           f"reward against KL, {preset} (mean, 95% CI)",
+                           out / "plots" / f"frontier_{preset}.png")
     return summary
