@@ -98,6 +98,7 @@ def test_llm_bench_trains_evaluates_and_resumes(tiny_model_dir, tiny_data, tmp_p
     assert "search-run-mean" in summary and "| 2 |" in summary
     assert (out / "plots" / "win_rate_mixed.png").is_file()
     assert (out / "plots" / "frontier_mixed.png").is_file()
+    assert "Head to head against dpo" in summary and "| search-run-mean | " in summary
     # the MPO loss at its DPO point trains exactly as dpo: same final loss per seed
     for preset in ("mixed", "noisy-20"):
         for k in range(2):
@@ -289,3 +290,18 @@ def test_frontier_groups_each_loss_sweep_in_increasing_kl(tmp_path):
     assert [lab for lab, _, _ in pts["ipo"]] == ["ipo"] and len(pts) == 2
     frontier(pts, 0.3, "t", tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_paired_win_rate_counts_ties_half_and_resamples_seeds_and_prompts():
+    import numpy as np
+
+    from mirrorpo.llm.metrics import paired_win_rate
+
+    a = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+    assert paired_win_rate(a, a - 1) == (1.0, 1.0, 1.0)
+    assert paired_win_rate(a, a)[0] == 0.5
+    b = np.array([[0.0, 3.0, 3.0, 5.0], [0.0, 0.0, 0.0, 0.0]])  # seed 0: 1, 0, ½, 0; seed 1: all
+    mean, low, high = paired_win_rate(a, b)
+    assert mean == pytest.approx((1.5 + 4) / 8) and low < mean < high
+    with pytest.raises(ValueError, match="one shape"):
+        paired_win_rate(a, b[:, :3])

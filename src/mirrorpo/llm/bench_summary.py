@@ -118,14 +118,40 @@ def reference_summary(references: list[dict]) -> dict[str, MetricSummary]:
     return out
 
 
+def head_to_head(results: list[tuple[Unit, dict]], preset: str, against: str
+                 ) -> dict[str, MetricSummary]:
+    """Each loss's win rate against the loss labelled ``against`` on ``preset``, paired per
+    held-out prompt and seed (``paired_win_rate`` over the seeds both ran); losses whose units
+    lack per-prompt rewards (evaluated before they were saved) are left out."""
+    from mirrorpo.llm.metrics import paired_win_rate
+
+    by = {}
+    for unit, m in results:
+        if unit.preset == preset and "rewards" in m:
+            by.setdefault(unit.label, {})[unit.seed] = m["rewards"]
+    base = by.get(against, {})
+    out = {}
+    for label, seeds in by.items():
+        common = sorted(set(seeds) & set(base))
+        if label == against or not common:
+            continue
+        a = np.array([seeds[s] for s in common])
+        b = np.array([base[s] for s in common])
+        mean, low, high = paired_win_rate(a, b)
+        out[label] = MetricSummary(mean, low, high, len(common))
+    return out
+
+
 def _cell(s: MetricSummary, digits: int = 3) -> str:
     return f"{s.mean:.{digits}f} [{s.low:.{digits}f}, {s.high:.{digits}f}]"
 
 
 def markdown_summary(summary: dict[tuple[str, str], dict], reference: dict[str, MetricSummary],
-                     presets: list[str]) -> str:
+                     presets: list[str], results: list[tuple[Unit, dict]] | None = None,
+                     against: str = "dpo") -> str:
     """One table per preset: each loss's metrics (mean [95% CI] over seeds); the loss with
-    the best mean win rate in bold."""
+    the best mean win rate in bold; with ``results``, a head-to-head table against the loss
+    labelled ``against`` (``head_to_head``) when the bench has it."""
     lines = []
     for preset in presets:
         rows = {lab: m for (p, lab), m in summary.items() if p == preset}
@@ -144,6 +170,13 @@ def markdown_summary(summary: dict[tuple[str, str], dict], reference: dict[str, 
                          f"{_cell(m['kl_to_reference'], 2)} | {_cell(m['length_mean'], 1)} | "
                          f"{m['win_rate'].runs} |")
         lines.append("")
+        h2h = head_to_head(results, preset, against) if results else {}
+        if h2h:
+            lines += [f"Head to head against {against} (win rate paired per prompt and seed, "
+                      "95% CI from a bootstrap over seeds and prompts):", "",
+                      f"| loss | win rate against {against} | seeds |", "|---|---|---|"]
+            lines += [f"| {lab} | {_cell(s)} | {s.runs} |" for lab, s in h2h.items()]
+            lines.append("")
     return "\n".join(lines)
 
 

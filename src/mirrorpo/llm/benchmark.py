@@ -147,7 +147,7 @@ def render(out: Path, done: list, presets: list[str]) -> dict:
     write_text_atomic(out / "summary.md", "# LLM bench\n\nMean [95% bootstrap CI] over "
                       "training seeds; win rates against the reference's samples of the same "
                       "seed, judged by the reward.\n\n"
-                      + markdown_summary(summary, reference, presets))
+                      + markdown_summary(summary, reference, presets, done))
     write_csv_atomic(out / "summary.csv", csv_rows(summary))
     (out / "plots").mkdir(exist_ok=True)
     for preset in presets:

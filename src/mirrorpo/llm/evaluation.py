@@ -75,6 +75,7 @@ def eval_metrics(pol: dict, ref: dict, prompts: list[str], gen: dict) -> dict:
         "sentiment_mean": float(np.mean(pol["sentiments"])),
         "kl_to_reference": kl_estimate(np.array(pol["logp"]), np.array(pol["reference_logp"])),
         "length_mean": float(len_pol.mean()), "reference_length_mean": float(len_ref.mean()),
+        "rewards": r_pol.tolist(),  # per held-out prompt: head-to-head win rates between runs
         "examples": [{"prompt": p, "policy": a, "reference": b} for p, a, b in
                      list(zip(prompts, pol["responses"], ref["responses"], strict=True))[:5]]}
 
