@@ -1,0 +1,43 @@
+#!/bin/bash
+# Copy the round's small results into docs/results/p16/ (committed; runs/ may not survive a
+# session) and write the round's table, corrected for the whole family (m = 36):
+#   scripts/p16/collect.sh
+# Per target: the search's state/best/mean, its report (figures of f and g over the inputs of
+# its first pool draw), tuned.json and the tuning units, and the confirmation's verdicts,
+# scores and config. Reads only; trains nothing.
+set -e
+cd /work/main
+R=runs/p16 D=docs/results/p16
+copy() { [ -e "$1" ] && mkdir -p "$2" && cp -r "$1" "$2/" || true; }
+target() {  # target NAME RUNDIR [SEARCH...]
+  local name=$1 run=$2; shift 2
+  local s
+  for s in "$@"; do
+    if [ -f $run/$s/state.json ]; then
+      for f in state.json best.json mean.json; do copy $run/$s/$f $D/$name/$s; done
+      mirrorpo report $run/$s --data $run/pool/s0 --out $D/$name/$s/report >/dev/null 2>&1 || \
+        mirrorpo report $run/$s --out $D/$name/$s/report >/dev/null
+    fi
+  done
+  if [ -f $run/tune/tuned.json ]; then copy $run/tune/tuned.json $D/$name/tune; copy $run/tune/units $D/$name/tune; fi
+  for f in verdicts.md verdicts.json scores.json config.json; do copy $run/confirm/$f $D/$name/confirm; done
+}
+target hopper-mixed $R/hopper-mixed search search-ta
+target walker2d-mixed $R/walker2d-mixed search
+target hopper-noisy-30 $R/hopper-noisy-30 search search-ta
+target hopper-stochastic $R/hopper-stochastic search
+target halfcheetah-mixed $R/halfcheetah-mixed search
+G=$R/generalist
+if [ -f $G/search/state.json ]; then
+  for f in state.json best.json mean.json; do copy $G/search/$f $D/generalist/search; done
+fi
+for t in hopper halfcheetah; do
+  copy $G/tune-$t/tuned.json $D/generalist/tune-$t
+  for f in verdicts.md verdicts.json scores.json config.json; do copy $G/confirm-$t/$f $D/generalist/confirm-$t; done
+done
+RUNS=$(ls -d $R/*/confirm $G/confirm-* 2>/dev/null | while read d; do [ -f $d/scores.json ] && echo $d; done)
+if [ -n "$RUNS" ]; then
+  mirrorpo verdicts $RUNS --family-size 36 --out $D/round.md
+else
+  echo "no confirmation has finished yet"
+fi
