@@ -51,6 +51,7 @@ def ints(text: str) -> list[int]:
 
 def shard_times(ctx: FitnessContext, x: np.ndarray, workers: int) -> list[float]:
     """Seconds of each of the ``workers`` shards of generation 0, run alone on one thread."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     times = []
     for shard in plan_shards(len(x), fitness_seeds(ctx.setup.fitness_seeds, 0, False), 1,
@@ -58,7 +59,7 @@ def shard_times(ctx: FitnessContext, x: np.ndarray, workers: int) -> list[float]
         t0 = time.perf_counter()
         shard_scores(ctx, x, shard)
         times.append(time.perf_counter() - t0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(before)
     return times
 
 

@@ -97,6 +97,10 @@ def difference(diff: np.ndarray, method: str = "draw-t", level: float = 0.95) ->
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
+class FamilySizeError(ValueError):
+    """A registered family size below the number of comparisons given."""
+
+
 def holm(p_values: list[float], alpha: float = 0.05,
          family_size: int | None = None) -> tuple[list[bool], list[float]]:
     """Holm–Bonferroni step-down: (rejected, CI level) per comparison, in the given order.
@@ -108,8 +112,8 @@ def holm(p_values: list[float], alpha: float = 0.05,
     """
     m = len(p_values) if family_size is None else family_size
     if m < len(p_values):
-        raise ValueError(f"family size {m} is smaller than the {len(p_values)} comparisons "
-                         "given")
+        raise FamilySizeError(f"family size {m} is smaller than the {len(p_values)} "
+                              "comparisons given")
     order = np.argsort(p_values, kind="stable")
     rejected, levels = [False] * len(p_values), [0.0] * len(p_values)
     going = True

@@ -182,14 +182,14 @@ def verdicts_cmd(runs, alpha, family_size, out) -> None:
     """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
     Holm–Bonferroni family: each candidate's corrected differences, verdict, and the training
     runs of both sides."""
-    from mirrorpo.confirm import round_table, round_verdicts
+    from mirrorpo.confirm import round_table
     from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.verdicts import FamilySizeError
 
-    n = sum(len(v.differences) for v in round_verdicts(list(runs), alpha))
-    if family_size is not None and family_size < n:
-        raise click.BadParameter(f"{family_size} is smaller than the {n} primary comparisons "
-                                 "in RUNS", param_hint="--family-size")
-    table = round_table(list(runs), alpha, family_size)
+    try:
+        table = round_table(list(runs), alpha, family_size)
+    except FamilySizeError as e:
+        raise click.BadParameter(str(e), param_hint="--family-size") from None
     click.echo(table)
     if out is not None:
         write_text_atomic(out, table)

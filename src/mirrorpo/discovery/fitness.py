@@ -297,6 +297,16 @@ def plan_shards(n_candidates: int, seeds: list[int], n_datasets: int, workers: i
     return out
 
 
+def worker_context(ctx: FitnessContext, threads: int) -> FitnessContext:
+    """``ctx`` for a worker of ``threads`` CPUs: torch's threads set to it, and its scorers'
+    MuJoCo stepping threads too (Ray and process backends)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return replace(ctx, scorer=tuple(replace(s, nthread=threads) if hasattr(s, "nthread")
+                                     else s for s in ctx.scorer))
+
+
 def shard_scores(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
                  progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Sampled-action scores (M,) of the shard's M members; −inf where training failed."""

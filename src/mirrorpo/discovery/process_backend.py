@@ -12,26 +12,21 @@ one exactly (tests/test_search_fitness.py).
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from mirrorpo.discovery.fitness import FitnessContext, Shard, shard_scores
+from mirrorpo.discovery.fitness import FitnessContext, Shard, shard_scores, worker_context
 
 _CTX: FitnessContext | None = None
 
 
 def _start_worker(ctx: FitnessContext) -> None:
     """Worker initializer: one torch thread, one MuJoCo thread, the context kept."""
-    import torch
-
     global _CTX
-    torch.set_num_threads(1)
-    _CTX = dataclasses.replace(ctx, scorer=tuple(
-        dataclasses.replace(s, nthread=1) if hasattr(s, "nthread") else s for s in ctx.scorer))
+    _CTX = worker_context(ctx, 1)
 
 
 def _run_shard(vectors: np.ndarray, shard: Shard) -> np.ndarray:

@@ -9,23 +9,14 @@ running cluster is joined. Every node needs mirrorpo installed in the same versi
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from mirrorpo.discovery.fitness import FitnessContext, Shard, shard_scores
+from mirrorpo.discovery.fitness import FitnessContext, Shard, shard_scores, worker_context
 
 
 def _run_shard(ctx: FitnessContext, vectors: np.ndarray, shard: Shard,
                threads: int) -> np.ndarray:
-    import torch
-
-    torch.set_num_threads(threads)
-    # MuJoCo stepping threads follow the task's CPUs
-    ctx = dataclasses.replace(ctx, scorer=tuple(
-        dataclasses.replace(s, nthread=threads) if hasattr(s, "nthread") else s
-        for s in ctx.scorer))
-    return shard_scores(ctx, vectors, shard)
+    return shard_scores(worker_context(ctx, threads), vectors, shard)
 
 
 class RayBackend:
