@@ -1,0 +1,181 @@
+"""The issue-16 round's exploratory follow-ups (docs/protocols/README.md, amendment of
+2026-12-01 18:33 UTC): knock-out ablations and the transfer matrix, as rows added to the
+round's finished confirmations.
+
+    python scripts/p16/followups.py          # the plan: what is missing, what would run
+    python scripts/p16/followups.py --run    # run it (each confirmation resumes)
+
+It waits for the whole round: the ablation rule compares candidates across an environment
+family's targets. Then each confirmation is extended once, with its full list of exploratory
+rows (`confirm --exploratory` replaces the list, and only missing rows train):
+
+- the rows its queue step already gave it (config.json's ``exploratory``);
+- the transfer rows: every other specialist search's best.json, copied to
+  runs/p16/transfer/<name>.json so that its label says where it came from;
+- the knock-out variants of each of its candidates that the rule ablates: every winner of the
+  round table (m = 36); for an environment family without a winner, the family's candidate with
+  the largest mean paired difference against its target's tuned DPO. Variants are written by
+  `mirrorpo ablate` to runs/p16/ablate/<name>/ and copied as <name>--drop-<term>.json (two
+  ablated MPO candidates of one target would otherwise share labels).
+
+The command of each extension is rebuilt from the confirmation's own config.json, run from the
+code tree that ran it (Hopper mixed: the p17-tree worktree, as queue.sh; the rest: p16-tree3),
+with one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path("/work/main")
+R = Path("runs/p16")
+T3, TX = "/work/p16-tree3", "/work/p17-tree"
+FAMILY_SIZE = 36
+
+CONFIRMS = {  # confirmation directory -> code tree that ran it
+    R / "hopper-mixed/confirm": TX,
+    R / "walker2d-mixed/confirm": T3,
+    R / "hopper-noisy-30/confirm": T3,
+    R / "generalist/confirm-hopper": T3,
+    R / "generalist/confirm-halfcheetah": T3,
+}
+SPECIALISTS = {  # transfer name -> the search's best.json
+    "hopper-mixed-mpo": R / "hopper-mixed/search/best.json",
+    "hopper-mixed-ta-mpo": R / "hopper-mixed/search-ta/best.json",
+    "walker2d-mixed-mpo": R / "walker2d-mixed/search/best.json",
+    "hopper-noisy30-mpo": R / "hopper-noisy-30/search/best.json",
+    "hopper-noisy30-ta-mpo": R / "hopper-noisy-30/search-ta/best.json",
+    "hopper-stochastic-mpo": R / "hopper-stochastic/search/best.json",
+    "halfcheetah-mixed-mpo": R / "halfcheetah-mixed/search/best.json",
+}
+DPO = "dpo (tuned)"
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def env_of(target: str) -> str:
+    return target.split()[0]
+
+
+def candidate_name(path: str) -> str:
+    """A name for a candidate file: its transfer name, or <dir>-<stem> (generalist mean)."""
+    for name, p in SPECIALISTS.items():
+        if Path(path) == p:
+            return name
+    return f"{Path(path).parent.parent.name}-{Path(path).stem}"
+
+
+def ablated(confirms: list[Path]) -> set[tuple[Path, str]]:
+    """(confirmation, candidate file) pairs the amendment's rule ablates."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from mirrorpo.confirm import round_verdicts
+    from mirrorpo.losses.resolve import resolve_loss
+
+    verdicts = {(v.target, v.candidate): v
+                for v in round_verdicts(confirms, family_size=FAMILY_SIZE)}
+    rows = []  # (env, confirmation, candidate file, won, mean difference against tuned DPO)
+    for d in confirms:
+        scores, cfg = read(d / "scores.json"), read(d / "config.json")
+        for c in cfg["candidates"]:
+            label = resolve_loss(c).label
+            diff = np.mean(np.asarray(scores["scores"][label])
+                           - np.asarray(scores["scores"][DPO]))
+            won = verdicts[(scores["target"], label)].verdict == "win"
+            rows.append((env_of(scores["target"]), d, c, won, float(diff)))
+    out = {(d, c) for _, d, c, won, _ in rows if won}
+    for env in {r[0] for r in rows}:
+        family = [r for r in rows if r[0] == env]
+        if not any(r[3] for r in family):
+            best = max(family, key=lambda r: r[4])
+            out.add((best[1], best[2]))
+    return out
+
+
+def variants(confirm: Path, candidate: str, run: bool) -> list[str]:
+    """The knock-out variant files of ``candidate`` (made with `mirrorpo ablate` when
+    ``run``), copied under names that carry the candidate's name."""
+    name = candidate_name(candidate)
+    d = R / "ablate" / name
+    if run and not (d / "manifest.json").is_file():
+        mp(T3, "ablate", "--loss", candidate, "--out", str(d))
+    if not (d / "manifest.json").is_file():
+        return [f"{d}/{name}--drop-*.json (to be made)"]
+    out = []
+    for v in read(d / "manifest.json")["variants"]:
+        dst = d / f"{name}--{v['file']}"
+        if run and not dst.is_file():
+            shutil.copy(d / v["file"], dst)
+        out.append(str(dst))
+    return out
+
+
+def transfer_rows(candidates: list[str], run: bool) -> list[str]:
+    """Every other specialist's best.json, copied to runs/p16/transfer/<name>.json (when
+    ``run``)."""
+    out = []
+    for name, src in SPECIALISTS.items():
+        if str(src) in candidates:
+            continue
+        dst = R / "transfer" / f"{name}.json"
+        if run and not dst.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+        out.append(str(dst))
+    return out
+
+
+def command(confirm: Path, exploratory: list[str]) -> list[str]:
+    """`mirrorpo confirm` of the confirmation's own config.json with ``exploratory``."""
+    c = read(confirm / "config.json")
+    args = ["confirm", "--target", c["target"], "--candidates", ",".join(c["candidates"]),
+            "--tuned", c["tuned"], "--draws", ",".join(c["draws"]), "--seeds", str(c["seeds"]),
+            "--episodes", str(c["episodes"]), "--candidate-steps", str(c["candidate_steps"]),
+            "--candidate-learning-rate", repr(c["candidate_learning_rate"]),
+            "--batch-pairs", str(c["batch_pairs"]), "--method", c["method"],
+            "--alpha", repr(c["alpha"]), "--controls" if c["controls"] else "--no-controls",
+            "--exploratory", ",".join(exploratory), "--out", str(confirm), "--threads", "1"]
+    return args
+
+
+def mp(tree: str, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{tree}/src"}
+    subprocess.run([sys.executable, "-c", "from mirrorpo.cli import main; main()", *args],
+                   check=True, env=env, cwd=ROOT)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", action="store_true", help="run the extensions (else: plan only)")
+    run = ap.parse_args().run
+    os.chdir(ROOT)
+    missing = [str(d) for d in CONFIRMS if not (d / "scores.json").is_file()]
+    missing += [str(p) for p in SPECIALISTS.values() if not p.is_file()]
+    if missing:
+        print("waiting for the round: " + ", ".join(missing))
+        return
+    confirms = list(CONFIRMS)
+    ablate = ablated(confirms)
+    for d in confirms:
+        cfg = read(d / "config.json")
+        rows = list(cfg.get("exploratory", [])) + transfer_rows(cfg["candidates"], run)
+        for (dd, c) in sorted(ablate):
+            if dd == d:
+                rows += variants(d, c, run)
+        print(f"{d}: {len(rows)} exploratory rows; ablated: "
+              + (", ".join(candidate_name(c) for dd, c in ablate if dd == d) or "none"))
+        if run:
+            mp(CONFIRMS[d], *command(d, rows))
+
+
+if __name__ == "__main__":
+    main()
