@@ -60,7 +60,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--parts", default="loss,speed",
                     help="comma-separated: loss (MPO vs TRL, full fine-tuning), speed (today's "
-                         "LoRA vs lora_layers + precompute_ref)")
+                         "LoRA vs lora_layers + precompute_ref), ratio (the fastest "
+                         "configuration only: MPO, registry dpo and TRL, for the ratio)")
     ap.add_argument("--lora-layers", default="2,4,8", help="N of the fast configurations")
     args = ap.parse_args()
     offline()
@@ -77,6 +78,8 @@ def main() -> None:
     if "speed" in parts:
         speed_comparison(args, model, tok, data,
                          [int(x) for x in args.lora_layers.split(",")])
+    if "ratio" in parts:
+        ratio_comparison(args, model, tok, data, int(args.lora_layers.split(",")[0]))
 
 
 def loss_comparison(args, model, tok, data) -> None:
@@ -238,6 +241,59 @@ def speed_comparison(args, model, tok, data, layer_counts: list[int]) -> None:
     print(f"  {fastest} (compact_head too): {rate[fastest] / rate['today']:.2f}× today")
     print(f"  MPO / TRL throughput at N={ratio_at} with precompute_ref and compact_head: "
           f"{rate[fastest] / rate['trl-fast']:.3f} (target >= 0.98)")
+
+
+def ratio_comparison(args, model, tok, data, layers: int) -> None:
+    """MPO / TRL throughput under the fastest configuration alone (top ``layers`` LoRA,
+    precompute_ref from a warm cache, compact_head), with a third trainer, MirrorPOTrainer
+    with the registry's ``dpo``, that separates the MPO loss's own cost (MPO vs registry dpo)
+    from the trainer's (registry dpo vs TRL). Rounds alternate the order, as above."""
+    from transformers import PrinterCallback
+    from trl import DPOTrainer
+
+    from mirrorpo.llm.config import LLMTrainConfig
+    from mirrorpo.llm.run import build_trainer, dpo_config, lora_config
+    from mirrorpo.llm.trainer import completion_positions_only
+
+    work = Path(tempfile.mkdtemp(prefix="bench-llm-ratio-"))
+    cfg = LLMTrainConfig(steps=args.steps, batch_size=args.batch_size, lora=True,
+                         max_length=args.max_length, seed=0, lora_layers=layers,
+                         precompute_ref=True, compact_head=True)
+    losses = {"mpo": resolve_loss(MPOLoss("mpo", dpo_point())), "dpo": resolve_loss("dpo")}
+
+    def build(kind: str):
+        policy = copy.deepcopy(model)
+        torch.manual_seed(0)
+        if kind == "trl":
+            with completion_positions_only():
+                trainer = DPOTrainer(model=policy, args=dpo_config(cfg, work / kind),
+                                     train_dataset=data, processing_class=tok,
+                                     peft_config=lora_config(cfg, model.config.num_hidden_layers))
+            trainer.remove_callback(PrinterCallback)
+            return trainer
+        return build_trainer(policy, tok, data, losses[kind], cfg, work / kind,
+                             ref_cache=work / "ref_cache")
+
+    build("mpo")  # warms the reference cache
+    kinds = ["mpo", "dpo", "trl"]
+    times = {k: [] for k in kinds}
+    for r in range(args.rounds):
+        for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+            trainer = build(kind)
+            t0 = time.perf_counter()
+            with completion_positions_only():  # a no-op for MirrorPOTrainer's own scope
+                trainer.train()
+            times[kind].append(time.perf_counter() - t0)
+            del trainer
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"ratio: {args.rounds} rounds × {args.steps} steps, top-{layers} LoRA + "
+          f"precompute_ref + compact_head, {torch.get_num_threads()} torch thread(s)")
+    for k in kinds:
+        print(f"  {k:4s} median {med[k]:6.2f} s/round (rounds: "
+              f"{', '.join(f'{t:.2f}' for t in times[k])})")
+    print(f"  MPO / TRL {med['trl'] / med['mpo']:.3f} (target >= 0.98); registry dpo / TRL "
+          f"{med['trl'] / med['dpo']:.3f} (the trainer's share); MPO / registry dpo "
+          f"{med['dpo'] / med['mpo']:.3f} (the loss's share)")
 
 
 if __name__ == "__main__":
