@@ -305,3 +305,130 @@ def test_paired_win_rate_counts_ties_half_and_resamples_seeds_and_prompts():
     assert mean == pytest.approx((1.5 + 4) / 8) and low < mean < high
     with pytest.raises(ValueError, match="one shape"):
         paired_win_rate(a, b[:, :3])
+
+
+UNIT_ARGS = ["--presets", "mixed", "--seeds", "2", "--steps", "2", "--batch-size", "2",
+             "--max-length", "96", "--max-new-tokens", "6"]
+
+
+@pytest.fixture(scope="module")
+def tuned_dir(tiny_model_dir, tiny_data, tmp_path_factory):
+    """`llm tune` of dpo over two β on the validation split (2 seeds × 2 points)."""
+    out = tmp_path_factory.mktemp("llm-tune") / "tune"
+    res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir, "--grid",
+                 "dpo:beta=0.1|1", *UNIT_ARGS, "--out", out)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_llm_tune_chooses_on_validation_and_resumes(tiny_model_dir, tiny_data, tuned_dir):
+    from mirrorpo.llm.prompts import split_heldout
+
+    held = json.loads((tiny_data / "heldout.json").read_text())["prompts"]
+    val, _ = split_heldout(held)
+    assert json.loads((tuned_dir / "config.json").read_text())["eval_split"] == "validation"
+    evals = sorted(tuned_dir.glob("units/mixed/*/seed-*/eval.json"))
+    assert [e.relative_to(tuned_dir / "units/mixed").as_posix() for e in evals] == [
+        f"dpo-beta={b}/seed-{k}/eval.json" for b in ("0.1", "1") for k in (0, 1)]
+    metrics = {e: json.loads(e.read_text()) for e in evals}
+    assert {m["prompts"] for m in metrics.values()} == {len(val)}
+    means = {b: sum(metrics[tuned_dir / f"units/mixed/dpo-beta={b}/seed-{k}/eval.json"]
+                    ["reward_mean"] for k in (0, 1)) / 2 for b in ("0.1", "1")}
+    tuned = json.loads((tuned_dir / "tuned.json").read_text())
+    dpo = tuned["losses"]["dpo"]
+    best = max(means, key=lambda b: (means[b], b == "0.1"))  # ties: the first point
+    assert dpo["spec"] == f"dpo:beta={best}"
+    assert dpo["criterion"]["mean"] == pytest.approx(means[best])
+    assert dpo["grid_points"] == 2 and dpo["runs"] == 4 and dpo["optimizer_steps"] == 8
+    assert [p["spec"] for p in dpo["grid"]] == ["dpo:beta=0.1", "dpo:beta=1"]
+    assert tuned["seeds"] == [0, 1] and tuned["split"] == "validation"
+    assert tuned["criterion"] == "reward" and tuned["train"]["steps"] == 2
+    summary = (tuned_dir / "summary.md").read_text()
+    assert summary.startswith("# LLM tuning (validation split)")
+    assert f"| dpo | 2 | 4 | 8 | dpo:beta={best} |" in summary and "# LLM bench" in summary
+    assert (tuned_dir / "plots" / "frontier_mixed.png").is_file()
+
+    stamp = {e: e.stat().st_mtime_ns for e in evals}  # again, by win rate: nothing retrained
+    res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir, "--grid",
+                 "dpo:beta=0.1|1", *UNIT_ARGS, "--criterion", "win_rate", "--out", tuned_dir)
+    assert res.exit_code == 0, res.output
+    assert {e: e.stat().st_mtime_ns for e in evals} == stamp
+    again = json.loads((tuned_dir / "tuned.json").read_text())
+    assert again["criterion"] == "win_rate" and summary.count("# LLM tuning") == 1
+    assert (tuned_dir / "summary.md").read_text().count("# LLM tuning") == 1
+    for grid, why in (("nope:beta=1|2", "--grid: unknown loss 'nope'"),
+                      ("dpo:beta=-1|1", "--grid: loss 'dpo': beta must be > 0")):
+        res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir / "absent",
+                     "--grid", grid, *UNIT_ARGS, "--out", tuned_dir.parent / "bad")
+        assert res.exit_code == 2 and why in res.output  # before the model is looked at
+
+
+def test_llm_bench_tuned_on_test_split_draws_the_training_curve(
+        tiny_model_dir, tiny_data, tuned_dir, tmp_path):
+    from mirrorpo.llm.prompts import split_heldout
+
+    held = json.loads((tiny_data / "heldout.json").read_text())["prompts"]
+    _, test = split_heldout(held)
+    chosen = json.loads((tuned_dir / "tuned.json").read_text())["losses"]["dpo"]["spec"]
+    out = tmp_path / "test"
+    args = ["bench", "--data", tiny_data, "--model", tiny_model_dir, "--tuned",
+            tuned_dir / "tuned.json", "--eval-split", "test", "--seed-offset", "100",
+            "--eval-steps", "1", *UNIT_ARGS, "--out", out]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["losses"] == [chosen]
+    label = chosen.replace(":", "-")
+    for k in (100, 101):
+        m = json.loads((out / "units" / "mixed" / label / f"seed-{k}" / "eval.json").read_text())
+        assert m["prompts"] == len(test) and m["seed"] == k
+        assert [p["step"] for p in m["curve"]] == [1, 2]
+        assert m["curve"][-1]["reward_mean"] == m["reward_mean"]
+        assert m["curve"][-1]["win_rate"] == m["win_rate"]
+    assert (out / "plots" / "curve_mixed.png").stat().st_size > 1000
+    summary = (out / "summary.md").read_text()
+    assert "### curve: mixed" in summary and "| step 1 | step 2 |" in summary
+
+    def refused(*change):
+        given = list(args)
+        for flag, value in zip(change[::2], change[1::2], strict=True):
+            given[given.index(flag) + 1] = value
+        res = invoke(*given[:-1], tmp_path / "other")
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        return res.output
+
+    assert "--seed-offset: seeds 0..1 were tuning seeds" in refused("--seed-offset", "0")
+    assert "--eval-split: " in refused("--eval-split", "validation")
+    assert "--eval-steps: each must be below --steps (2" in refused("--eval-steps", "2")
+    assert "train.steps: 2 (tuned) vs 3 (given)" in refused("--steps", "3")
+    res = invoke("bench", "--data", tiny_data, "--model", tiny_model_dir, "--out", tmp_path / "x")
+    assert res.exit_code == 2 and "give --losses, or --tuned" in res.output
+
+
+def test_llm_bench_curve_does_not_disturb_training(tiny_model_dir, tiny_data, tuned_dir,
+                                                   tmp_path):
+    """A unit evaluated at step 1 from inside its training ends exactly as the tuning's unit
+    of the same spec, seed and split that was not (same loss, same final judged samples)."""
+    import mirrorpo.llm as ml
+
+    cfg = ml.LLMBenchConfig(data=tiny_data, model=tiny_model_dir, losses=("dpo:beta=1",),
+                            presets=("mixed",), seeds=2, eval_split="validation",
+                            eval_steps=(1,), eval=ml.LLMEvalConfig(max_new_tokens=6),
+                            train=ml.LLMBenchTrainConfig(steps=2, batch_size=2, max_length=96))
+    ml.bench(cfg, tmp_path / "curve")
+    for k in (0, 1):
+        a, b = (json.loads((d / "units/mixed/dpo-beta=1" / f"seed-{k}" / "eval.json")
+                           .read_text()) for d in (tmp_path / "curve", tuned_dir))
+        assert [p["step"] for p in a["curve"]] == [1, 2] and "curve" not in b
+        assert a["final_loss"] == b["final_loss"] and a["rewards"] == b["rewards"]
+
+
+def test_llm_eval_on_one_split(tiny_model_dir, tiny_data, tmp_path):
+    from mirrorpo.llm.prompts import split_heldout
+
+    held = json.loads((tiny_data / "heldout.json").read_text())["prompts"]
+    _, test = split_heldout(held)
+    res = invoke("eval", "--reference", tiny_model_dir, "--data", tiny_data, "--eval-split",
+                 "test", "--max-new-tokens", "4", "--out", tmp_path / "eval.json")
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "eval.json").read_text())
+    assert m["split"] == "test" and m["prompts"] == len(test) < len(held)

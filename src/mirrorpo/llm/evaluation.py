@@ -19,13 +19,20 @@ from mirrorpo.progress import Progress, no_progress
 HELDOUT_FILE = "heldout.json"
 
 
-def heldout(data_dir):
-    """(held-out prompts, JudgeConfig) of a ``make_data`` directory."""
+def heldout(data_dir, split: str = "all"):
+    """(held-out prompts of ``split``, JudgeConfig) of a ``make_data`` directory; ``split``:
+    all, or the validation or test topic half (mirrorpo.llm.prompts.split_heldout)."""
     from mirrorpo.fileio import read_json
     from mirrorpo.llm.judge import JudgeConfig
+    from mirrorpo.llm.prompts import select_split
 
-    held = read_json(Path(data_dir) / HELDOUT_FILE, "held-out prompt file")
-    return held["prompts"], JudgeConfig(**held["settings"]["judge"])
+    path = Path(data_dir) / HELDOUT_FILE
+    held = read_json(path, "held-out prompt file")
+    try:
+        prompts = select_split(held["prompts"], split)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return prompts, JudgeConfig(**held["settings"]["judge"])
 
 
 def judge_responses(reference, tok, prompts: list[str], responses: list[str], judge,
@@ -81,18 +88,20 @@ def eval_metrics(pol: dict, ref: dict, prompts: list[str], gen: dict) -> dict:
 
 
 def evaluate(run, reference, data_dir, config: LLMEvalConfig | None = None, out=None, *,
-             threads: int | None = None, progress: Progress = no_progress) -> dict:
+             split: str = "all", threads: int | None = None,
+             progress: Progress = no_progress) -> dict:
     """Metrics of run directory ``run`` (None: the reference against itself) against the
-    reference model directory ``reference`` on the held-out prompts of ``data_dir``; written
-    as JSON to ``out`` when given (replaced if it exists); ``config`` None: the defaults. Inputs
-    are checked before any model is loaded."""
+    reference model directory ``reference`` on the held-out prompts of ``data_dir`` (``split``:
+    all, or the validation or test topic half); written as JSON to ``out`` when given
+    (replaced if it exists); ``config`` None: the defaults. Inputs are checked before any
+    model is loaded."""
     from mirrorpo.fileio import write_text_atomic
     from mirrorpo.llm.model import check_model_dir, load_model
     from mirrorpo.outputs import check_output_file
 
     if out is not None:
         check_output_file(out, force=True)
-    prompts, judge = heldout(data_dir)
+    prompts, judge = heldout(data_dir, split)
     check_model_dir(reference)
     if run is not None:
         trained_model_dir(run)
@@ -104,7 +113,7 @@ def evaluate(run, reference, data_dir, config: LLMEvalConfig | None = None, out=
     with progress("sampling held-out responses", 2 * len(prompts)) as advance:
         ref_side = judged_samples(ref_model, ref_model, tok, prompts, judge, gen, advance)
         pol_side = judged_samples(policy, ref_model, tok, prompts, judge, gen, advance)
-    metrics = {"run": None if run is None else str(run),
+    metrics = {"run": None if run is None else str(run), "split": split,
                **eval_metrics(pol_side, ref_side, prompts, gen),
                "eval_seconds": time.time() - t0}
     if out is not None:

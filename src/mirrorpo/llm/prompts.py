@@ -1,10 +1,13 @@
 """Programmatic prompts of the offline LLM task: short requests about everyday topics.
 
 Prompts are template × topic. The split is by topic, so held-out prompts ask about topics the
-training prompts never mention.
+training prompts never mention; the held-out prompts are split by topic again into a
+validation half (for tuning) and a test half (:func:`split_heldout`).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -96,3 +99,54 @@ def prompt_split(prompt_set: str, seed: int) -> tuple[list[str], list[str]]:
     templates, topics = PROMPT_SETS[prompt_set]
     train, held = split_topics(seed, topics=topics)
     return make_prompts(train, templates), make_prompts(held, templates)
+
+
+EVAL_SPLITS = ("all", "validation", "test")
+"""Held-out prompts an evaluation uses: all of them, or one topic half (:func:`split_heldout`)."""
+HELDOUT_SPLIT_SEED = 0
+"""Seed of the validation/test permutation of the held-out topics (fixed: one split per data)."""
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    before, _, after = template.partition("{topic}")
+    return re.compile(f"^{re.escape(before)}(?P<topic>.+){re.escape(after)}$", re.S)
+
+
+_PATTERNS = tuple(_template_pattern(t) for t in dict.fromkeys(TEMPLATES + MORE_TEMPLATES))
+
+
+def heldout_topic(prompt: str) -> str:
+    """The topic of a template prompt (the text a template of any prompt set wraps); a
+    prompt no template made is its own topic."""
+    for pattern in _PATTERNS:
+        m = pattern.match(prompt)
+        if m:
+            return m["topic"]
+    return prompt
+
+
+def split_heldout(prompts: list[str], seed: int = HELDOUT_SPLIT_SEED
+                  ) -> tuple[list[str], list[str]]:
+    """(validation, test) prompts: the topics (``heldout_topic``), sorted, permuted with
+    ``seed``; the first ⌊n/2⌋ of the n topics are validation, the rest test. Every prompt of
+    a topic lands in one half; each half keeps the prompts' order. ValueError for fewer than
+    two topics."""
+    topics = sorted(set(map(heldout_topic, prompts)))
+    if len(topics) < 2:
+        raise ValueError(f"held-out prompts span {len(topics)} topic(s); a validation/test "
+                         "split needs 2 or more")
+    order = np.random.default_rng(seed).permutation(len(topics))
+    validation = {topics[i] for i in order[:len(topics) // 2]}
+    val = [p for p in prompts if heldout_topic(p) in validation]
+    return val, [p for p in prompts if heldout_topic(p) not in validation]
+
+
+def select_split(prompts: list[str], split: str) -> list[str]:
+    """The held-out prompts of ``split`` (``EVAL_SPLITS``): all, or one half of
+    :func:`split_heldout`."""
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(EVAL_SPLITS)}")
+    if split == "all":
+        return list(prompts)
+    val, test = split_heldout(prompts)
+    return val if split == "validation" else test

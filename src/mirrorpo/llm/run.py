@@ -94,11 +94,14 @@ def train(data, loss: LossLike | NamedLoss, model, config: LLMTrainConfig | None
 
 
 def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict, out: Path,
-        *, progress: Progress = no_progress, ref_cache: Path | None = None):
+        *, progress: Progress = no_progress, ref_cache: Path | None = None,
+        callbacks: tuple = ()):
     """Train with TRL and save OUT/model, OUT/log.csv and OUT/config.json (``record`` with the
     training time), swapped in whole; returns (trained model, possibly PEFT-wrapped; per-step
     log; seconds). ``ref_cache``: where precomputed reference log-likelihoods are shared
-    (``config.precompute_ref``; None computes them afresh)."""
+    (``config.precompute_ref``; None computes them afresh). ``callbacks``: more
+    ``TrainerCallback``s; the time one reports in a ``seconds`` attribute (an evaluation it
+    ran) is not counted as training."""
     from mirrorpo.fileio import write_csv_atomic, write_text_atomic
     from mirrorpo.outputs import atomic_dir
 
@@ -106,10 +109,10 @@ def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict,
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(record, indent=1))
         with progress(f"train {loss.label}", config.steps) as advance:
             trainer = build_trainer(model, tok, data, loss, config, tmp, advance,
-                                    ref_cache=ref_cache)
+                                    ref_cache=ref_cache, callbacks=callbacks)
             t0 = time.time()
             trainer.train()
-            elapsed = time.time() - t0
+            elapsed = time.time() - t0 - sum(getattr(c, "seconds", 0.0) for c in callbacks)
         trainer.save_model(str(tmp / MODEL_SUBDIR))
         tok.save_pretrained(tmp / MODEL_SUBDIR)
         history = [h for h in trainer.state.log_history if "loss" in h]
@@ -155,12 +158,13 @@ def lora_config(config: LLMTrainConfig, num_layers: int):
 
 
 def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out: Path,
-                  advance: Advance | None = None, *, ref_cache: Path | None = None):
+                  advance: Advance | None = None, *, ref_cache: Path | None = None,
+                  callbacks: tuple = ()):
     """A :class:`~mirrorpo.llm.trainer.MirrorPOTrainer` for ``config`` (full fine-tuning with a
     frozen copy as reference, or LoRA with the base as reference; with ``precompute_ref`` the
     reference log-likelihoods are computed once, before training, and no reference is kept,
     shared through ``ref_cache`` when given); ``advance(1)`` after every optimiser step (TRL's
-    own progress bar and log printing are off)."""
+    own progress bar and log printing are off); ``callbacks`` added after it."""
     import copy
 
     from transformers import PrinterCallback, TrainerCallback
@@ -183,6 +187,8 @@ def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out
                 advance(1)
 
         trainer.add_callback(StepProgress())
+    for callback in callbacks:
+        trainer.add_callback(callback)
     return trainer
 
 
