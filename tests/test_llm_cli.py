@@ -384,6 +384,8 @@ def test_llm_bench_tuned_on_test_split_draws_the_training_curve(
         assert [p["step"] for p in m["curve"]] == [1, 2]
         assert m["curve"][-1]["reward_mean"] == m["reward_mean"]
         assert m["curve"][-1]["win_rate"] == m["win_rate"]
+        assert m["curve"][-1]["rewards"] == m["rewards"]
+        assert all(len(p["rewards"]) == m["prompts"] for p in m["curve"])
     assert (out / "plots" / "curve_mixed.png").stat().st_size > 1000
     summary = (out / "summary.md").read_text()
     assert "### curve: mixed" in summary and "| step 1 | step 2 |" in summary

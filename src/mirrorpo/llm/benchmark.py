@@ -124,8 +124,9 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
 
 
 def curve_point(step: int, metrics: dict) -> dict:
-    """A point of a unit's curve: the step and the summarised metrics (``METRICS``)."""
-    return {"step": step, **{m: metrics[m] for m in METRICS}}
+    """A point of a unit's curve: the step, the summarised metrics (``METRICS``) and the
+    per-prompt judged rewards (paired comparisons along the curve)."""
+    return {"step": step, **{m: metrics[m] for m in METRICS}, "rewards": metrics["rewards"]}
 
 
 def curve_callback(steps: tuple[int, ...], judge_policy):
