@@ -71,7 +71,9 @@ def response_logps(model, tok, prompts: list[str], responses: list[str], *,
             with torch.no_grad():
                 logits = model(input_ids=ids.to(model.device),
                                attention_mask=mask.to(model.device)).logits[:, :-1].float()
-            logp = torch.log_softmax(logits.cpu(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+            # on the model's device: only the (N, T) gathered values come back, not the logits
+            logp = torch.log_softmax(logits, -1).gather(
+                -1, ids[:, 1:, None].to(logits.device))[..., 0].cpu()
             t = target[:, 1:]
             sums.append((logp * t).sum(1))
             counts.append(t.sum(1))
