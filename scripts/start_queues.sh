@@ -1,0 +1,22 @@
+#!/bin/bash
+# Start every run queue at the beginning of a session (they resume where they stopped):
+#   scripts/start_queues.sh
+# Lane A of the suite's round (scripts/p16/queue.sh) at normal priority: while it runs the
+# Hopper mixed tuning with two torch threads, any other runnable thread preempts one of them
+# and the other waits at every parallel region, so the other lanes run niced well below it
+# (lane B at 10, the LLM lane at 15) and take what it leaves. Lane B of the round and the LLM
+# lane (scripts/llm/queue.sh) follow. Refuses to start a lane that is already running.
+set -e
+cd /work/main
+[ "$(cat /proc/sys/kernel/sched_autogroup_enabled)" = 0 ] || \
+  echo 0 > /proc/sys/kernel/sched_autogroup_enabled  # else nice does not work across sessions
+mkdir -p runs/p16 runs/llm
+start() {  # start NAME NICE LOG COMMAND...
+  local name=$1 nice=$2 log=$3; shift 3
+  if pgrep -f "$*" >/dev/null; then echo "$name: already running"; return; fi
+  nohup nice -n "$nice" "$@" > "$log" 2>&1 &
+  echo "$name: started (pid $!, nice $nice, log $log)"
+}
+start "round lane A" 0 runs/p16/queue-A.log scripts/p16/queue.sh A
+start "round lane B" 10 runs/p16/queue-B.log scripts/p16/queue.sh B
+start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
