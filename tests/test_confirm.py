@@ -124,3 +124,45 @@ def test_exploratory_rows_added_later_score_as_if_present_from_the_start(setup, 
         confirm(replace(wider, seeds=2), tmp_path / "later")
     with pytest.raises(ConfigError, match="mean.json was fitted on it"):
         confirm(replace(wider, draws=(pool[1][0], config.draws[0])), tmp_path / "stale")
+
+
+def _fake_run(path, target, shifts, rng, noise=0.1):
+    """A confirmation's scores.json: tuned DPO and IPO, candidates at DPO + shift + noise."""
+    path.mkdir(parents=True)
+    dpo = rng.normal(50, 5, (10, 3))
+    scores = {"dpo (tuned)": dpo.tolist(), "ipo (tuned)": (dpo - 1).tolist()}
+    for c, shift in shifts.items():
+        scores[c] = (dpo + shift + rng.normal(0, noise, dpo.shape)).tolist()
+    path.joinpath("scores.json").write_text(json.dumps(
+        {"target": target, "method": "draw-t", "candidates": list(shifts),
+         "baselines": ["dpo (tuned)", "ipo (tuned)"], "scores": scores}))
+    return path
+
+
+def test_ablation_choice_takes_winners_else_each_env_s_best_candidate(tmp_path):
+    from mirrorpo.confirm import ablation_choice
+
+    rng = np.random.default_rng(0)
+    a = _fake_run(tmp_path / "a", "hopper mixed", {"mpo:best": -0.3, "ta-mpo:best": 5.0}, rng)
+    b = _fake_run(tmp_path / "b", "hopper noisy-30", {"mpo:best": 3.0}, rng)
+    c = _fake_run(tmp_path / "c", "walker2d mixed", {"mpo:best": -0.2}, rng)
+    d = _fake_run(tmp_path / "d", "walker2d clean", {"mpo:best": -0.1}, rng)
+    verdicts = {(v.target, v.candidate): v.verdict for v in round_verdicts([a, b, c, d])}
+    assert verdicts[("hopper mixed", "ta-mpo:best")] == "win"
+    assert verdicts[("hopper noisy-30", "mpo:best")] == "win"
+    assert verdicts[("hopper mixed", "mpo:best")] != "win"
+    # Hopper: both winners and nothing else; Walker2d: no winner, so its best mean difference
+    assert ablation_choice([a, b, c, d]) == [(a, "ta-mpo:best"), (b, "mpo:best"),
+                                             (d, "mpo:best")]
+    # nothing wins: each environment's candidate with the largest mean difference from DPO
+    e = _fake_run(tmp_path / "e", "hopper mixed", {"mpo:best": 0.3, "ta-mpo:best": 0.0}, rng,
+                  noise=3.0)
+    f = _fake_run(tmp_path / "f", "walker2d mixed", {"mpo:best": 0.1}, rng, noise=3.0)
+    assert all(v.verdict != "win" for v in round_verdicts([e, f], family_size=36))
+    raw = json.loads((e / "scores.json").read_text())["scores"]
+    gain = {c: np.mean(np.subtract(raw[c], raw["dpo (tuned)"]))
+            for c in ("mpo:best", "ta-mpo:best")}
+    assert ablation_choice([e, f], family_size=36) == [(e, max(gain, key=gain.get)),
+                                                       (f, "mpo:best")]
+    with pytest.raises(ValueError, match="no row 'hinge'"):
+        ablation_choice([a], baseline="hinge")

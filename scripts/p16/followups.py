@@ -54,15 +54,10 @@ SPECIALISTS = {  # transfer name -> the search's best.json
     "hopper-stochastic-mpo": R / "hopper-stochastic/search/best.json",
     "halfcheetah-mixed-mpo": R / "halfcheetah-mixed/search/best.json",
 }
-DPO = "dpo (tuned)"
 
 
 def read(path: Path) -> dict:
     return json.loads(path.read_text())
-
-
-def env_of(target: str) -> str:
-    return target.split()[0]
 
 
 def candidate_name(path: str) -> str:
@@ -74,30 +69,16 @@ def candidate_name(path: str) -> str:
 
 
 def ablated(confirms: list[Path]) -> set[tuple[Path, str]]:
-    """(confirmation, candidate file) pairs the amendment's rule ablates."""
-    import numpy as np
-
+    """(confirmation, candidate file) pairs the amendment's rule ablates
+    (mirrorpo.confirm.ablation_choice over the round table at m = 36)."""
     sys.path.insert(0, str(ROOT / "src"))
-    from mirrorpo.confirm import round_verdicts
+    from mirrorpo.confirm import ablation_choice
     from mirrorpo.losses.resolve import resolve_loss
 
-    verdicts = {(v.target, v.candidate): v
-                for v in round_verdicts(confirms, family_size=FAMILY_SIZE)}
-    rows = []  # (env, confirmation, candidate file, won, mean difference against tuned DPO)
-    for d in confirms:
-        scores, cfg = read(d / "scores.json"), read(d / "config.json")
-        for c in cfg["candidates"]:
-            label = resolve_loss(c).label
-            diff = np.mean(np.asarray(scores["scores"][label])
-                           - np.asarray(scores["scores"][DPO]))
-            won = verdicts[(scores["target"], label)].verdict == "win"
-            rows.append((env_of(scores["target"]), d, c, won, float(diff)))
-    out = {(d, c) for _, d, c, won, _ in rows if won}
-    for env in {r[0] for r in rows}:
-        family = [r for r in rows if r[0] == env]
-        if not any(r[3] for r in family):
-            best = max(family, key=lambda r: r[4])
-            out.add((best[1], best[2]))
+    out = set()
+    for d, label in ablation_choice(confirms, family_size=FAMILY_SIZE):
+        files = {resolve_loss(c).label: c for c in read(d / "config.json")["candidates"]}
+        out.add((d, files[label]))
     return out
 
 

@@ -351,6 +351,34 @@ def round_table(run_dirs: list[str | Path], alpha: float = 0.05,
     return "\n".join(lines) + "\n"
 
 
+def ablation_choice(run_dirs: list[str | Path], alpha: float = 0.05,
+                    family_size: int | None = None,
+                    baseline: str = "dpo (tuned)") -> list[tuple[Path, str]]:
+    """(run, candidate label) pairs that the round's ablation rule picks (docs/protocols/
+    README.md, follow-ups): every candidate whose round verdict (``round_verdicts``) is a
+    win; and, for each environment (a target's first word) none of whose candidates wins, its
+    candidate with the largest mean paired difference against ``baseline`` (the first in the
+    order of ``run_dirs`` on ties)."""
+    won = {(v.target, v.candidate) for v in round_verdicts(run_dirs, alpha, family_size)
+           if v.verdict == "win"}
+    rows = []  # (environment, run, candidate, won, mean difference against the baseline)
+    for d in run_dirs:
+        raw = read_json(Path(d) / SCORES_FILE, "confirmation scores")
+        s = {k: np.asarray(v, float) for k, v in raw["scores"].items()}
+        if baseline not in s:
+            raise ValueError(f"{d}: no row {baseline!r} among {sorted(s)}")
+        for c in raw["candidates"]:
+            rows.append((raw["target"].split()[0], Path(d), c, (raw["target"], c) in won,
+                         float(paired_differences(s[c], s[baseline]).mean())))
+    chosen = [(d, c) for _, d, c, w, _ in rows if w]
+    for env in dict.fromkeys(r[0] for r in rows):
+        family = [r for r in rows if r[0] == env]
+        if not any(r[3] for r in family):
+            best = max(family, key=lambda r: r[4])
+            chosen.append((best[1], best[2]))
+    return chosen
+
+
 def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05,
                    family_size: int | None = None) -> list[Verdict]:
     """The primary comparisons of several confirmation runs as one Holm family (the round's
