@@ -14,9 +14,12 @@ target() {  # target NAME RUNDIR [SEARCH...]
   local s
   for s in "$@"; do
     if [ -f $run/$s/state.json ]; then
-      for f in state.json best.json mean.json; do copy $run/$s/$f $D/$name/$s; done
-      mirrorpo report $run/$s --data $run/pool/s0 --out $D/$name/$s/report >/dev/null 2>&1 || \
-        mirrorpo report $run/$s --out $D/$name/$s/report >/dev/null
+      # the report trains each loss once: redone only when the search has moved on
+      if ! cmp -s $run/$s/state.json $D/$name/$s/state.json || [ ! -d $D/$name/$s/report ]; then
+        for f in state.json best.json mean.json; do copy $run/$s/$f $D/$name/$s; done
+        mirrorpo report $run/$s --data $run/pool/s0 --out $D/$name/$s/report >/dev/null 2>&1 || \
+          mirrorpo report $run/$s --out $D/$name/$s/report >/dev/null
+      fi
     fi
   done
   if [ -f $run/tune/tuned.json ]; then copy $run/tune/tuned.json $D/$name/tune; copy $run/tune/units $D/$name/tune; fi
