@@ -160,7 +160,8 @@ def make_data(model, out, config: LLMDataConfig | None = None, *,
     rewards = np.array([[t["reward"] for t in row["terms"]] for row in rows])
     cards = {}
     for name, preset in PRESETS.items():
-        pairs = make_pairs(rewards, preset, config.seed)
+        pairs = make_pairs(rewards, preset, config.seed,
+                           redraw_ties=config.prompt_set != "v1")
         write_jsonl(out / f"{name}.jsonl", [pair_row(rows[q["prompt"]], q) for q in pairs])
         cards[name] = pair_card(rewards, pairs)
     content = {"settings": settings, "presets": cards, "reward_mean": float(rewards.mean())}
