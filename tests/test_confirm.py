@@ -67,8 +67,10 @@ def test_confirm_scores_pairs_and_judges(setup, monkeypatch):
 
     from mirrorpo.cli import main
 
-    res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "36"])
+    res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "36",
+                                    "--matrix", str(tmp_path / "matrix.md")])
     assert res.exit_code == 0 and "1 primary comparisons of a family of 36" in res.output
+    assert "| mpo:best | " in (tmp_path / "matrix.md").read_text()
     row = next(line for line in res.output.splitlines() if line.startswith("| hopper"))
     runs = json.loads((tmp_path / "tune" / "tuned.json").read_text())["choices"]["dpo"]["runs"]
     assert f"| mpo:best | — | dpo (tuned) | {runs} |" in row  # no search state beside best
@@ -166,3 +168,24 @@ def test_ablation_choice_takes_winners_else_each_env_s_best_candidate(tmp_path):
                                                        (f, "mpo:best")]
     with pytest.raises(ValueError, match="no row 'hinge'"):
         ablation_choice([a], baseline="hinge")
+
+
+def test_transfer_matrix_puts_every_row_on_every_target(tmp_path):
+    from mirrorpo.confirm import transfer_matrix
+
+    rng = np.random.default_rng(2)
+    a = _fake_run(tmp_path / "a", "hopper mixed", {"mpo:best": 4.0}, rng)
+    b = _fake_run(tmp_path / "b", "walker2d mixed", {"mpo:walker": 1.0}, rng)
+    for run, extra, shift in ((a, "mpo:walker", -2.0), (b, "mpo:hopper-mixed", 3.0)):
+        raw = json.loads((run / "scores.json").read_text())
+        dpo = np.asarray(raw["scores"]["dpo (tuned)"])
+        raw["scores"][extra] = (dpo + shift).tolist()
+        raw["exploratory"] = [extra]
+        (run / "scores.json").write_text(json.dumps(raw))
+    lines = transfer_matrix([a, b]).splitlines()
+    assert lines[2] == "| loss | hopper mixed | walker2d mixed |"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[4:]}
+    assert set(rows) == {"mpo:best", "mpo:walker", "mpo:hopper-mixed"}
+    assert rows["mpo:best"].endswith("|  |") and "+4.0 [" in rows["mpo:best"]  # own target only
+    assert "]*" in rows["mpo:best"] and "-2.0 [-2.0, -2.0]" in rows["mpo:walker"]
+    assert "+3.0 [+3.0, +3.0]" in rows["mpo:hopper-mixed"]

@@ -351,6 +351,34 @@ def round_table(run_dirs: list[str | Path], alpha: float = 0.05,
     return "\n".join(lines) + "\n"
 
 
+def transfer_matrix(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
+                    method: str | None = None) -> str:
+    """The round's exploratory rows as one markdown matrix: a row per loss (candidates and
+    exploratory rows of any run; knock-out variants and controls excluded), a column per
+    target, each cell the loss's paired difference against that target's ``baseline`` with its
+    uncorrected 95% interval (``method``: the runs' own). A cell is empty where the loss was
+    not trained on that target; a candidate's own target is marked ``*``."""
+    runs = [read_json(Path(d) / SCORES_FILE, "confirmation scores") for d in run_dirs]
+    targets = [r["target"] for r in runs]
+    losses = list(dict.fromkeys(x for r in runs
+                                for x in r["candidates"] + r.get("exploratory", [])))
+    lines = [f"Paired difference against each target's {baseline} (mean [95% CI], "
+             "uncorrected, exploratory); * the target the loss was searched for.", "",
+             "| loss | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
+    for loss in losses:
+        cells = []
+        for r in runs:
+            if loss not in r["scores"]:
+                cells.append("")
+                continue
+            d = difference(paired_differences(r["scores"][loss], r["scores"][baseline]),
+                           method or r["method"])
+            own = "*" if loss in r["candidates"] else ""
+            cells.append(f"{d.mean:+.1f} [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}]{own}")
+        lines.append(f"| {loss} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def ablation_choice(run_dirs: list[str | Path], alpha: float = 0.05,
                     family_size: int | None = None,
                     baseline: str = "dpo (tuned)") -> list[tuple[Path, str]]:

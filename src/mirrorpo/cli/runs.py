@@ -177,8 +177,11 @@ def confirm_cmd(more_candidates, out, threads, **options) -> None:
                    "[default: the comparisons in RUNS].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Also write the table to this markdown file.")
+@click.option("--matrix", type=click.Path(path_type=Path), default=None,
+              help="Also write the transfer matrix (every candidate and exploratory row on "
+                   "every target, against its tuned DPO, uncorrected) to this markdown file.")
 @friendly_errors
-def verdicts_cmd(runs, alpha, family_size, out) -> None:
+def verdicts_cmd(runs, alpha, family_size, out, matrix) -> None:
     """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
     Holm–Bonferroni family: each candidate's corrected differences, verdict, and the training
     runs of both sides."""
@@ -193,6 +196,10 @@ def verdicts_cmd(runs, alpha, family_size, out) -> None:
     click.echo(table)
     if out is not None:
         write_text_atomic(out, table)
+    if matrix is not None:
+        from mirrorpo.confirm import transfer_matrix
+
+        write_text_atomic(matrix, transfer_matrix(list(runs)))
 
 
 @click.command()
