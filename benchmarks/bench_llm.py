@@ -157,16 +157,32 @@ def grad_layers(trainer) -> list[int]:
     return sorted(carries)
 
 
+def trl_trainer(policy, tok, data, cfg, out: Path):
+    """TRL's own DPOTrainer (sigmoid) with the LoRA and DPOConfig of ``cfg``, its reference
+    precompute inside the compact-head scope, as MirrorPOTrainer's; TRL's printer off, as
+    build_trainer does."""
+    from transformers import PrinterCallback
+    from trl import DPOTrainer
+
+    from mirrorpo.llm.run import dpo_config, lora_config
+    from mirrorpo.llm.trainer import completion_positions_only
+
+    with completion_positions_only():
+        trainer = DPOTrainer(model=policy, args=dpo_config(cfg, out), train_dataset=data,
+                             processing_class=tok,
+                             peft_config=lora_config(cfg, policy.config.num_hidden_layers))
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
 def speed_comparison(args, model, tok, data, layer_counts: list[int]) -> None:
     """Today's LoRA (all layers, reference forward per step) against lora_layers=N with
     precompute_ref from a warm cache, the fewest N also with compact_head (the LM head on the
     completion positions only); and MPO / TRL under that fastest configuration (TRL's
     DPOTrainer inside the same head scope)."""
-    from transformers import PrinterCallback
-    from trl import DPOTrainer
 
     from mirrorpo.llm.config import LLMTrainConfig
-    from mirrorpo.llm.run import build_trainer, dpo_config, lora_config
+    from mirrorpo.llm.run import build_trainer
     from mirrorpo.llm.trainer import MirrorPOTrainer, completion_positions_only
 
     work = Path(tempfile.mkdtemp(prefix="bench-llm-speed-"))
@@ -186,12 +202,7 @@ def speed_comparison(args, model, tok, data, layer_counts: list[int]) -> None:
         torch.manual_seed(0)
         t0 = time.perf_counter()
         if kind == "trl-fast":
-            cfg = configs[fastest]
-            with completion_positions_only():  # its precompute, as MirrorPOTrainer's
-                trainer = DPOTrainer(model=policy, args=dpo_config(cfg, work / kind),
-                                     train_dataset=data, processing_class=tok,
-                                     peft_config=lora_config(cfg, num_layers))
-            trainer.remove_callback(PrinterCallback)  # as build_trainer does
+            trainer = trl_trainer(policy, tok, data, configs[fastest], work / kind)
         else:
             trainer = build_trainer(policy, tok, data, mpo, configs[kind], work / kind,
                                     ref_cache=ref_cache)
@@ -248,11 +259,9 @@ def ratio_comparison(args, model, tok, data, layers: int) -> None:
     precompute_ref from a warm cache, compact_head), with a third trainer, MirrorPOTrainer
     with the registry's ``dpo``, that separates the MPO loss's own cost (MPO vs registry dpo)
     from the trainer's (registry dpo vs TRL). Rounds alternate the order, as above."""
-    from transformers import PrinterCallback
-    from trl import DPOTrainer
 
     from mirrorpo.llm.config import LLMTrainConfig
-    from mirrorpo.llm.run import build_trainer, dpo_config, lora_config
+    from mirrorpo.llm.run import build_trainer
     from mirrorpo.llm.trainer import completion_positions_only
 
     work = Path(tempfile.mkdtemp(prefix="bench-llm-ratio-"))
@@ -265,12 +274,7 @@ def ratio_comparison(args, model, tok, data, layers: int) -> None:
         policy = copy.deepcopy(model)
         torch.manual_seed(0)
         if kind == "trl":
-            with completion_positions_only():
-                trainer = DPOTrainer(model=policy, args=dpo_config(cfg, work / kind),
-                                     train_dataset=data, processing_class=tok,
-                                     peft_config=lora_config(cfg, model.config.num_hidden_layers))
-            trainer.remove_callback(PrinterCallback)
-            return trainer
+            return trl_trainer(policy, tok, data, cfg, work / kind)
         return build_trainer(policy, tok, data, losses[kind], cfg, work / kind,
                              ref_cache=work / "ref_cache")
 

@@ -72,3 +72,23 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{%
 def char_tokenizer():
     """A factory of tiny character-level tokenizers (``chat=True`` adds a chat template)."""
     return _char_tokenizer
+
+
+def _tiny_llama(tok, *, layers: int = 2, max_positions: int = 256):
+    """A randomly initialised 2-layer Llama (seed 0) over ``tok``'s vocabulary, for LLM tests
+    that need a real causal LM but no download."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=max_positions, pad_token_id=0, eos_token_id=1,
+                      bos_token_id=1)
+    torch.manual_seed(0)
+    return LlamaForCausalLM(cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama():
+    """A factory of tiny random Llama models (``_tiny_llama``)."""
+    return _tiny_llama

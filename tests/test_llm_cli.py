@@ -9,22 +9,16 @@ pytest.importorskip("trl", reason="the llm extra (trl, transformers) is not inst
 
 import torch  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from mirrorpo.cli import main  # noqa: E402
 from mirrorpo.losses.mpo import MPOLoss, dpo_point, from_vector, to_vector  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, char_tokenizer):
+def tiny_model_dir(tmp_path_factory, char_tokenizer, tiny_llama):
     out = tmp_path_factory.mktemp("tiny-llama")
     tok = char_tokenizer(chat=True)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, pad_token_id=0, eos_token_id=1,
-                      bos_token_id=1)
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(out)
+    tiny_llama(tok).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 

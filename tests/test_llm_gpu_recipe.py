@@ -91,21 +91,13 @@ def test_runner_stops_a_command_at_its_deadline(recipe, tmp_path):
 
 
 @pytest.mark.e2e
-def test_cpu_smoke_on_a_tiny_llama(char_tokenizer, tmp_path):
+def test_cpu_smoke_on_a_tiny_llama(char_tokenizer, tiny_llama, tmp_path):
     """Every phase but the GGUF conversion (a tiny Llama stands in for SmolLM2): data, one
     bench process per loss side by side, the merged summary and the results folder."""
     pytest.importorskip("trl", reason="the llm extra (trl, transformers) is not installed")
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     model = tmp_path / "tiny-llama"
     tok = char_tokenizer(chat=True)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, pad_token_id=0, eos_token_id=1,
-                      bos_token_id=1)
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(model)
+    tiny_llama(tok).save_pretrained(model)
     tok.save_pretrained(model)
     results = tmp_path / "results"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--cpu-smoke", "--model", str(model),

@@ -14,7 +14,6 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 from trl import DPOTrainer  # noqa: E402
 
 from mirrorpo.config import ConfigError  # noqa: E402
@@ -31,14 +30,9 @@ LAYERS = 4
 
 
 @pytest.fixture(scope="module")
-def tiny(char_tokenizer):
+def tiny(char_tokenizer, tiny_llama):
     tok = char_tokenizer()
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=LAYERS, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=128, pad_token_id=0, eos_token_id=1,
-                      bos_token_id=1)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg).eval()
+    model = tiny_llama(tok, layers=LAYERS, max_positions=128).eval()
     rows = [{"prompt": f"Q{i}: rate it.", "chosen": f" good {i:02d}" + "+" * (i % 3),
              "rejected": " bad" + "!" * (i + 1)} for i in range(8)]
     return tok, model, Dataset.from_list(rows)

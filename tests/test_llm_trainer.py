@@ -11,7 +11,6 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 from trl import DPOConfig, DPOTrainer  # noqa: E402
 
 from mirrorpo.llm.trainer import MirrorPOTrainer, training_progress  # noqa: E402
@@ -19,13 +18,9 @@ from mirrorpo.losses.resolve import resolve_loss  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def setup(char_tokenizer):
+def setup(char_tokenizer, tiny_llama):
     tok = char_tokenizer()
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=128, pad_token_id=0, eos_token_id=1, bos_token_id=1)
-    torch.manual_seed(0)
-    ref = LlamaForCausalLM(cfg)
+    ref = tiny_llama(tok, max_positions=128)
     policy = copy.deepcopy(ref)
     with torch.no_grad():  # policy ≠ reference, so every log-ratio is non-zero
         for p in policy.parameters():

@@ -82,7 +82,7 @@ def ablated(confirms: list[Path]) -> set[tuple[Path, str]]:
     return out
 
 
-def variants(confirm: Path, candidate: str, run: bool) -> list[str]:
+def variants(candidate: str, run: bool) -> list[str]:
     """The knock-out variant files of ``candidate`` (made with `mirrorpo ablate` when
     ``run``), copied under names that carry the candidate's name."""
     name = candidate_name(candidate)
@@ -151,7 +151,7 @@ def main() -> None:
         rows = list(cfg.get("exploratory", [])) + transfer_rows(cfg["candidates"], run)
         for (dd, c) in sorted(ablate):
             if dd == d:
-                rows += variants(d, c, run)
+                rows += variants(c, run)
         print(f"{d}: {len(rows)} exploratory rows; ablated: "
               + (", ".join(candidate_name(c) for dd, c in ablate if dd == d) or "none"))
         if run:

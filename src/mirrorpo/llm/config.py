@@ -162,6 +162,16 @@ def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _normalise(config, tuples: tuple[str, ...]) -> None:
+    """In place on a frozen config: ``data`` and ``model`` as one spelling per directory (as
+    config.json records them) and the fields ``tuples`` as tuples (``_as_tuple``)."""
+    for name in ("data", "model"):
+        if isinstance(getattr(config, name), str | Path):
+            object.__setattr__(config, name, str(Path(getattr(config, name))))
+    for name in tuples:
+        object.__setattr__(config, name, _as_tuple(getattr(config, name)))
+
+
 @dataclass(frozen=True)
 class LLMBenchConfig:
     """Everything that defines an LLM bench's numbers (saved with it; resume checks it).
@@ -196,11 +206,7 @@ class LLMBenchConfig:
                                   help="Sampling settings of every unit's evaluation.")
 
     def __post_init__(self):
-        for name in ("data", "model"):  # one spelling per directory, as config.json records
-            if isinstance(getattr(self, name), str | Path):
-                object.__setattr__(self, name, str(Path(getattr(self, name))))
-        for name in ("losses", "presets", "eval_steps"):
-            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        _normalise(self, ("losses", "presets", "eval_steps"))
         check(self)
         for name in ("losses", "presets"):
             if not getattr(self, name):
@@ -283,11 +289,7 @@ class LLMTuneConfig:
                                   help="Sampling settings of every unit's evaluation.")
 
     def __post_init__(self):
-        for name in ("data", "model"):
-            if isinstance(getattr(self, name), str | Path):
-                object.__setattr__(self, name, str(Path(getattr(self, name))))
-        for name in ("grid", "presets"):
-            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        _normalise(self, ("grid", "presets"))
         check(self)
         for name in ("grid", "presets"):
             if not getattr(self, name):
