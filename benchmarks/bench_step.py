@@ -1,10 +1,12 @@
 """Training step of one fitness evaluation: today's trainer vs the frozen pre-issue-17 one.
 
-Runs, in one process and interleaved (old, padded, new, old, ...), the population-batched
-trainer of benchmarks/bench_fitness.py (32 MPO losses around DPO, default TrainConfig) for a
-few steps with benchmarks/population_before.py (the code before issue 17's speed-ups) and
-with mirrorpo.training.population, both with its padded rows (``skip_padding=False``, meant
-to be bit-identical to the old code) and with the valid rows only (the default), and prints
+Runs, in one process and interleaved (old, padded, valid, new, old, ...), the
+population-batched trainer of benchmarks/bench_fitness.py (32 MPO losses around DPO, default
+TrainConfig) for a few steps with benchmarks/population_before.py (the code before issue 17's
+speed-ups) and with mirrorpo.training.population: its padded rows (``skip_padding=False``,
+meant to be bit-identical to the old code), the valid rows only with each loss called alone
+(``stack_losses=False``), and the default (valid rows, the MPO losses in one stacked call),
+and prints
 the median wall time per optimiser step of each (from the progress callback, after a
 warm-up), the set-up pass of reference
 log-likelihoods of each, their ratios, and the process's peak resident memory. On a shared
@@ -64,8 +66,10 @@ def main() -> None:
           f"H={ds.card['horizon']} (mean valid length "
           f"{ds.card['properties']['mean_segment_length']:.0f}); {args.members} MPO losses, "
           f"{args.steps} steps × {args.repeats} repeats, {args.threads} threads")
-    variants = (("old", before, {}), ("padded", after, {"skip_padding": False}),
-                ("new", after, {"skip_padding": True}))
+    variants = (("old", before, {}),
+                ("padded", after, {"skip_padding": False, "stack_losses": False}),
+                ("valid", after, {"skip_padding": True, "stack_losses": False}),
+                ("new", after, {"skip_padding": True, "stack_losses": True}))
     step = {name: [] for name, _, _ in variants}
     setup = {name: [] for name, _, _ in variants}
     same, diff = True, 0.0
@@ -85,9 +89,13 @@ def main() -> None:
     ratios = np.array(step["old"]) / np.array(step["new"])
     so, sn = np.median(step["old"]), np.median(step["new"])
     uo, un = np.median(setup["old"]), np.median(setup["new"])
-    sp = np.median(step["padded"])
+    sp, sv = np.median(step["padded"]), np.median(step["valid"])
     print(f"padded rows (skip_padding=False): {sp * 1e3:.1f} ms/step, old/padded "
           f"{so / sp:.2f}x")
+    per_loss = np.array(step["valid"]) / np.array(step["new"])
+    print(f"valid rows, each loss called alone (stack_losses=False): {sv * 1e3:.1f} ms/step; "
+          f"alone/stacked per repeat {', '.join(f'{r:.2f}' for r in per_loss)} (median "
+          f"{np.median(per_loss):.2f}x)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB
     print(f"per step: old {so * 1e3:.1f} ms, new {sn * 1e3:.1f} ms; median of per-repeat "
           f"ratios {np.median(ratios):.2f}x (min {ratios.min():.2f}, max {ratios.max():.2f})")

@@ -1,6 +1,7 @@
 """The MPO family: exact DPO/ORPO points, increasing mirror maps, finite gradients, JSON."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from mirrorpo.losses.mpo import (
     MPOLoss,
     MPOParams,
     apo_zero_point,
+    coefficients,
     dpo_point,
     from_vector,
     in_family,
@@ -20,11 +22,13 @@ from mirrorpo.losses.mpo import (
     load_mpo,
     mirror_map,
     mpo_loss,
+    mpo_loss_stacked,
     orpo_point,
     param_names,
     param_names_v1,
     schedule,
     sppo_hard_point,
+    stack_coefficients,
     to_vector,
 )
 
@@ -247,3 +251,44 @@ def test_in_family_keeps_the_loss_and_refuses_a_real_schedule():
     scheduled = MPOLoss("ta-mpo", MPOParams(alpha0=1.0, alpha_half=0.5, alpha1=0.0))
     with pytest.raises(ValueError, match="not an MPO loss"):
         in_family(scheduled, "mpo")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(vectors, min_size=2, max_size=6), st.integers(0, 2**16),
+       st.sampled_from([torch.float32, torch.float64]))
+def test_stacked_losses_equal_each_member_called_alone(vecs, seed, dtype):
+    """mpo_loss_stacked on P losses (members with different terms switched on) agrees with P
+    separate mpo_loss calls, in value and in the gradient w.r.t. the policy log-likelihoods:
+    float64 to 1e-12 (kernels round differently), float32 to its rounding."""
+    params = [from_vector(v, "ta-mpo") for v in vecs]
+    g = torch.Generator().manual_seed(seed)
+    p, b = len(params), 8
+    logps = -torch.rand(4, p, b, generator=g, dtype=dtype) * 60 - 1e-3
+    lens = torch.randint(1, 300, (2, p, b), generator=g).to(dtype)
+    tau = torch.rand((), generator=g, dtype=dtype)
+
+    def loss_and_grad(fn, rows):
+        x = logps[:2, rows].clone().requires_grad_(True)
+        out = fn(PreferenceBatch(x[0], x[1], logps[2, rows], logps[3, rows], lens[0, rows],
+                                 lens[1, rows], tau))
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        return out.detach(), grad
+
+    stacked = loss_and_grad(partial(mpo_loss_stacked, stack=stack_coefficients(params, dtype)),
+                            slice(None))
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    for i, prm in enumerate(params):
+        alone = loss_and_grad(partial(mpo_loss, p=prm), slice(i, i + 1))
+        assume(torch.isfinite(alone[0]).all() and torch.isfinite(alone[1]).all())
+        torch.testing.assert_close(stacked[0][i], alone[0][0], rtol=tol, atol=tol * 1e-3)
+        torch.testing.assert_close(stacked[1][:, i], alone[1][:, 0], rtol=tol, atol=tol * 1e-3)
+
+
+def test_one_loss_uses_only_its_terms_and_a_stack_their_union():
+    a = MPOParams(w_logodds=0.3, lam_exp=0.2)
+    b = MPOParams(length_power=0.5, anchor_sigmoid=1.0)
+    assert coefficients(a).on == {"r", "w_logodds", "lam_exp"}
+    stack = stack_coefficients([a, b], torch.float32)
+    assert stack.on == {"r", "w_logodds", "lam_exp", "s", "anchor_sigmoid"}
+    assert stack.w_logodds.shape == (2, 1) and stack.w_logodds[1, 0] == 0
+    assert stack.rho[0].dtype == torch.float64

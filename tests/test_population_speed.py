@@ -7,6 +7,7 @@ that share its batch."""
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,8 @@ def test_trainer_is_bit_identical_to_before(activation, threads, dtype):
     data = tiny_data(n=40, h=30, seed=2)
     # chunk_rows small enough that members run in several chunks (2·4·30 rows per member)
     old = _train(before, ref, data, threads, dtype, chunk_rows=500)
-    new = _train(after, ref, data, threads, dtype, chunk_rows=500, skip_padding=False)
+    new = _train(after, ref, data, threads, dtype, chunk_rows=500, skip_padding=False,
+                 stack_losses=False)
     assert old.failed.tolist() == new.failed.tolist()
     for a, b in zip(old.policy.parameters(), new.policy.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -156,3 +158,39 @@ def test_valid_rows_do_not_depend_on_the_thread_count():
     runs = [_train(after, ref, data, threads, torch.float32) for threads in (1, 2)]
     for a, b in zip(runs[0].policy.parameters(), runs[1].policy.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+STACK = [*MIXED, *(MPOLoss("ta-mpo", MPOParams(beta=0.05 * (i + 1), length_power=0.3 * i,
+                                              w_exp=0.2 * i, lam_hinge=0.1 * (i % 2),
+                                              anchor_square=0.1 * (i % 3), alpha_half=0.3))
+                   for i in range(4))]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stacked_mpo_losses_train_the_same_members(dtype):
+    """TrainConfig.stack_losses (the default) evaluates a chunk's different MPO/TA-MPO losses
+    in one call: the same training to rounding (float64 1e-10; float32 within its rounding
+    of the moved distance), and the members of other losses bit for bit."""
+    ref = random_stack(11, 3, 1, hidden=(32, 16), seed=4)
+    data = tiny_data(n=40, h=30, seed=2)
+    cfg = after.TrainConfig(steps=12, batch_pairs=4, learning_rate=1e-2, log_every=1)
+    runs = {stack: after.train_population(ref, data, STACK, list(range(len(STACK))),
+                                          replace(cfg, stack_losses=stack), dtype=dtype)
+            for stack in (False, True)}
+    start = after.PopulationPolicy(ref.repeat(len(STACK)), dtype).parameters()
+    moved = max(float((a - r).detach().abs().max()) for a, r in
+                zip(runs[False].policy.parameters(), start, strict=True))
+    tol = 1e-10 if dtype == torch.float64 else 1e-4 * max(moved, 1.0)
+    others = [m for m, fn in enumerate(STACK) if not isinstance(fn, MPOLoss)]
+    for a, b in zip(runs[False].policy.parameters(), runs[True].policy.parameters(),
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=tol)
+        assert torch.equal(a[others], b[others])
+    assert moved > 10 * tol
+
+
+def test_configs_saved_before_stacking_call_each_loss_alone():
+    raw = after.TrainConfig().to_json()
+    assert raw["stack_losses"] is True
+    del raw["stack_losses"]
+    assert after.TrainConfig.from_json(raw).stack_losses is False

@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -203,17 +205,104 @@ def _clip01(x: float) -> float:
     return min(max(float(x), 0.0), 1.0)
 
 
+Coefficient = float | torch.Tensor
+
+
+class Coefficients(NamedTuple):
+    """The loss's constrained coefficients (module docstring), each a float for one loss
+    (``coefficients``) or a (P, 1) tensor with one row per member of a stack of P losses
+    (``stack_coefficients``). ``on`` names the optional terms in use (by some member of a
+    stack; the others carry weight 0 there, which adds exactly 0 because every optional term
+    is finite for log-likelihoods u ≤ 0). Schedule knots (non-negative) are float64."""
+
+    s: Coefficient
+    r: Coefficient
+    beta: Coefficient
+    w_id: Coefficient
+    w_logodds: Coefficient
+    w_exp: Coefficient
+    q: Coefficient
+    sp: tuple[tuple[Coefficient, Coefficient, Coefficient], ...]
+    """(w_j, a_j, c_j) of the softplus terms."""
+    margin: Coefficient
+    lam_logsigmoid: Coefficient
+    lam_exp: Coefficient
+    lam_hinge: Coefficient
+    lam_sigmoid: Coefficient
+    anchor_logsigmoid: Coefficient
+    anchor_sigmoid: Coefficient
+    anchor_square: Coefficient
+    beta_sq: Coefficient
+    rho: tuple[Coefficient, Coefficient, Coefficient]
+    alpha: tuple[Coefficient, Coefficient, Coefficient]
+    on: frozenset[str]
+
+
+OPTIONAL = ("s", "r", "w_logodds", "w_exp", "sp0", "sp1", "lam_exp", "lam_hinge",
+            "lam_sigmoid", "anchor_logsigmoid", "anchor_sigmoid", "anchor_square")
+"""Terms computed only when on (``Coefficients.on``); the others always are."""
+ANCHORS = frozenset({"anchor_logsigmoid", "anchor_sigmoid", "anchor_square"})
+
+
+def coefficients(p: MPOParams) -> Coefficients:
+    """The constrained coefficients of one loss, as floats."""
+    beta = max(p.beta, 1e-6)
+    c = Coefficients(
+        s=_clip01(p.length_power), r=_clip01(p.ref_switch), beta=beta,
+        w_id=MIRROR_SLOPE_FLOOR + _relu(p.w_id), w_logodds=_relu(p.w_logodds),
+        w_exp=_relu(p.w_exp), q=math.exp(p.log_q),
+        sp=tuple((_relu(w), math.exp(log_a), float(c)) for w, log_a, c in
+                 ((p.w_sp1, p.log_a1, p.c1), (p.w_sp2, p.log_a2, p.c2))),
+        margin=float(p.margin), lam_logsigmoid=_relu(p.lam_logsigmoid),
+        lam_exp=_relu(p.lam_exp), lam_hinge=_relu(p.lam_hinge),
+        lam_sigmoid=_relu(p.lam_sigmoid), anchor_logsigmoid=_relu(p.anchor_logsigmoid),
+        anchor_sigmoid=_relu(p.anchor_sigmoid), anchor_square=_relu(p.anchor_square),
+        beta_sq=beta ** 2,
+        rho=(_relu(p.rho0), _relu(p.rho_half), _relu(p.rho1)),
+        alpha=(_relu(p.alpha0), _relu(p.alpha_half), _relu(p.alpha1)), on=frozenset())
+    values = {"s": c.s, "r": c.r, "sp0": c.sp[0][0], "sp1": c.sp[1][0]}
+    return c._replace(on=frozenset(
+        name for name in OPTIONAL if values.get(name, getattr(c, name, 0.0)) > 0))
+
+
+def stack_coefficients(params: Sequence[MPOParams], dtype: torch.dtype,
+                       device: torch.device | str = "cpu") -> Coefficients:
+    """The coefficients of P losses as (P, 1) columns of ``dtype`` (schedule knots float64),
+    for ``mpo_loss_stacked``; ``on`` is the union of the members' terms."""
+    each = [coefficients(p) for p in params]
+
+    def column(values, kind=dtype):
+        return torch.tensor([[float(v)] for v in values], dtype=kind, device=device)
+
+    def stacked(name):
+        return column(getattr(c, name) for c in each)
+
+    scalars = {name: stacked(name) for name in Coefficients._fields
+               if name not in ("sp", "rho", "alpha", "on")}
+    return Coefficients(
+        **scalars,
+        sp=tuple(tuple(column(c.sp[j][k] for c in each) for k in range(3))
+                 for j in range(len(each[0].sp))),
+        rho=tuple(column((c.rho[k] for c in each), torch.float64) for k in range(3)),
+        alpha=tuple(column((c.alpha[k] for c in each), torch.float64) for k in range(3)),
+        on=frozenset().union(*(c.on for c in each)))
+
+
+def _mirror(c: Coefficients, u: torch.Tensor) -> torch.Tensor:
+    out = c.w_id * u
+    if "w_logodds" in c.on:
+        out = out + c.w_logodds * log_odds(u)
+    if "w_exp" in c.on:
+        out = out + c.w_exp * torch.exp(c.q * u)
+    for j, (w, a, centre) in enumerate(c.sp):
+        if f"sp{j}" in c.on:
+            out = out + w * F.softplus(a * (u - centre))
+    return out
+
+
 def mirror_map(p: MPOParams, u: torch.Tensor) -> torch.Tensor:
     """f(u), increasing in u for every parameter value (see module docstring)."""
-    out = (MIRROR_SLOPE_FLOOR + _relu(p.w_id)) * u
-    if _relu(p.w_logodds) > 0:
-        out = out + _relu(p.w_logodds) * log_odds(u)
-    if _relu(p.w_exp) > 0:
-        out = out + _relu(p.w_exp) * torch.exp(math.exp(p.log_q) * u)
-    for w, log_a, c in ((p.w_sp1, p.log_a1, p.c1), (p.w_sp2, p.log_a2, p.c2)):
-        if _relu(w) > 0:
-            out = out + _relu(w) * F.softplus(math.exp(log_a) * (u - c))
-    return out
+    return _mirror(coefficients(p), u)
 
 
 def exp_link(x: torch.Tensor) -> torch.Tensor:
@@ -222,71 +311,94 @@ def exp_link(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= -k, torch.exp(-x.clamp(min=-k)), math.exp(k) * (1 - k - x))
 
 
-def link(p: MPOParams, z: torch.Tensor) -> torch.Tensor:
-    """g(z): a non-negative mix of log σ, −e^(−z) and −hinge at margin m (increasing)."""
-    z = z - p.margin
-    out = _relu(p.lam_logsigmoid) * F.logsigmoid(z)
-    if _relu(p.lam_exp) > 0:
-        out = out - _relu(p.lam_exp) * exp_link(z)
-    if _relu(p.lam_hinge) > 0:
-        out = out - _relu(p.lam_hinge) * torch.relu(1 - z)
-    if _relu(p.lam_sigmoid) > 0:
-        out = out + _relu(p.lam_sigmoid) * torch.sigmoid(z)
+def _link(c: Coefficients, z: torch.Tensor) -> torch.Tensor:
+    z = z - c.margin
+    out = c.lam_logsigmoid * F.logsigmoid(z)
+    if "lam_exp" in c.on:
+        out = out - c.lam_exp * exp_link(z)
+    if "lam_hinge" in c.on:
+        out = out - c.lam_hinge * torch.relu(1 - z)
+    if "lam_sigmoid" in c.on:
+        out = out + c.lam_sigmoid * torch.sigmoid(z)
     return out
 
 
+def link(p: MPOParams, z: torch.Tensor) -> torch.Tensor:
+    """g(z): a non-negative mix of log σ, −e^(−z) and −hinge at margin m (increasing)."""
+    return _link(coefficients(p), z)
+
+
 def has_anchor(p: MPOParams) -> bool:
-    return max(_relu(p.anchor_logsigmoid), _relu(p.anchor_sigmoid), _relu(p.anchor_square)) > 0
+    return bool(coefficients(p).on & ANCHORS)
+
+
+def _anchor(c: Coefficients, x: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros_like(x)
+    if "anchor_logsigmoid" in c.on:
+        out = out - c.anchor_logsigmoid * F.logsigmoid(x)
+    if "anchor_sigmoid" in c.on:
+        out = out + c.anchor_sigmoid * (1 - torch.sigmoid(x))
+    if "anchor_square" in c.on:
+        out = out + c.anchor_square * (x - 0.5) ** 2 / c.beta_sq
+    return out
 
 
 def anchor(p: MPOParams, x: torch.Tensor) -> torch.Tensor:
     """A(x) = −κ_ls·log σ(x) + κ_σ·(1 − σ(x)) + κ_sq·(x − ½)²/β², x = ±βΔ (decreasing for
     x < ½; the square pulls each scaled implicit reward to ½, as SPPO does)."""
-    out = torch.zeros_like(x)
-    if _relu(p.anchor_logsigmoid) > 0:
-        out = out - _relu(p.anchor_logsigmoid) * F.logsigmoid(x)
-    if _relu(p.anchor_sigmoid) > 0:
-        out = out + _relu(p.anchor_sigmoid) * (1 - torch.sigmoid(x))
-    if _relu(p.anchor_square) > 0:
-        out = out + _relu(p.anchor_square) * (x - 0.5) ** 2 / max(p.beta, 1e-6) ** 2
-    return out
+    return _anchor(coefficients(p), x)
 
 
-def schedule(values: tuple[float, float, float], tau: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear interpolation through ``KNOTS`` of non-negative knot values."""
-    v0, vh, v1 = (_relu(v) for v in values)
+def _schedule(knots: tuple[Coefficient, Coefficient, Coefficient],
+              tau: torch.Tensor) -> torch.Tensor:
+    v0, vh, v1 = knots
     tau = torch.as_tensor(tau, dtype=torch.float64).clamp(0, 1)
     first = v0 + (vh - v0) * (tau / 0.5)
     second = vh + (v1 - vh) * ((tau - 0.5) / 0.5)
     return torch.where(tau <= 0.5, first, second)
 
 
-def mpo_loss(batch: PreferenceBatch, p: MPOParams) -> torch.Tensor:
-    """Per-pair MPO/TA-MPO loss (B,); see the module docstring for the formula."""
-    s = _clip01(p.length_power)
-    r = _clip01(p.ref_switch)
+def schedule(values: tuple[float, float, float], tau: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation through ``KNOTS`` of non-negative knot values."""
+    return _schedule(tuple(_relu(v) for v in values), tau)
 
+
+def _loss(batch: PreferenceBatch, c: Coefficients) -> torch.Tensor:
     def u(logps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return logps if s == 0 else logps / lengths**s
+        return logps / lengths ** c.s if "s" in c.on else logps
 
     u_w = u(batch.policy_chosen_logps, batch.chosen_lengths)
     u_l = u(batch.policy_rejected_logps, batch.rejected_lengths)
-    delta_w, delta_l = mirror_map(p, u_w), mirror_map(p, u_l)
-    if r > 0:
-        delta_w = delta_w - r * mirror_map(p, u(batch.reference_chosen_logps,
-                                                batch.chosen_lengths))
-        delta_l = delta_l - r * mirror_map(p, u(batch.reference_rejected_logps,
-                                                batch.rejected_lengths))
-    beta = max(p.beta, 1e-6)
-    rho = schedule((p.rho0, p.rho_half, p.rho1), batch.progress).to(delta_w.dtype)
-    alpha = schedule((p.alpha0, p.alpha_half, p.alpha1), batch.progress).to(delta_w.dtype)
-    preference = -link(p, beta * (delta_w - delta_l))
-    if has_anchor(p):
-        preference = preference + anchor(p, beta * delta_w) + anchor(p, -beta * delta_l)
+    delta_w, delta_l = _mirror(c, u_w), _mirror(c, u_l)
+    if "r" in c.on:
+        delta_w = delta_w - c.r * _mirror(c, u(batch.reference_chosen_logps,
+                                               batch.chosen_lengths))
+        delta_l = delta_l - c.r * _mirror(c, u(batch.reference_rejected_logps,
+                                               batch.rejected_lengths))
+    rho = _schedule(c.rho, batch.progress).to(delta_w.dtype)
+    alpha = _schedule(c.alpha, batch.progress).to(delta_w.dtype)
+    preference = -_link(c, c.beta * (delta_w - delta_l))
+    if c.on & ANCHORS:
+        preference = preference + _anchor(c, c.beta * delta_w) + _anchor(c, -c.beta * delta_l)
     loss = rho * preference
     if bool((alpha > 0).any()):
         loss = loss + alpha * -u_w
     return loss
+
+
+def mpo_loss(batch: PreferenceBatch, p: MPOParams) -> torch.Tensor:
+    """Per-pair MPO/TA-MPO loss (B,); see the module docstring for the formula."""
+    return _loss(batch, coefficients(p))
+
+
+def mpo_loss_stacked(batch: PreferenceBatch, stack: Coefficients) -> torch.Tensor:
+    """Per-pair losses (P, B) of P different MPO/TA-MPO losses in one call: row i of each
+    batch tensor is member i's, ``stack`` its ``stack_coefficients``. The same formula as
+    ``mpo_loss`` row by row, in a few dozen tensor operations instead of that many per
+    member (the population trainer's loss cost); it agrees with per-member calls to
+    rounding only (torch's vectorised and scalar kernels round transcendental functions
+    differently, and a member's unused terms enter with weight 0)."""
+    return _loss(batch, stack)
 
 
 def _join(terms, sep: str) -> str:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from mirrorpo.config import ConfigError, check, setting
+from mirrorpo.losses.mpo import MPOLoss, mpo_loss_stacked, stack_coefficients
 from mirrorpo.losses.registry import BatchLoss, PreferenceBatch
 from mirrorpo.policies import LOG_2PI, PolicyStack
 
@@ -312,6 +314,12 @@ class TrainConfig:
         help="Run each minibatch's forward and backward over its valid steps only "
              "(valid_segment_logps); False runs the padded rows too, the arithmetic of runs "
              "made before this option (configs without it read as False).")
+    stack_losses: bool = setting(
+        True, cli=False,
+        help="Evaluate the MPO/TA-MPO losses of a chunk's members in one stacked call "
+             "(losses.mpo.mpo_loss_stacked), equal to per-loss calls up to rounding; False "
+             "calls each loss on its own, the arithmetic of runs made before this option "
+             "(configs without it read as False).")
     device: str = setting(
         "cpu", choices=("cpu", "cuda"),
         help="Where the population trains and its policies act when scored: cpu, or cuda "
@@ -333,9 +341,10 @@ class TrainConfig:
     @classmethod
     def from_json(cls, raw: dict) -> TrainConfig:
         """A saved config; one saved before ``skip_padding`` existed ran the padded rows, one
-        without ``device`` ran on the CPU."""
+        before ``stack_losses`` called each loss on its own, one without ``device`` ran on the
+        CPU."""
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-        return cls(**{"skip_padding": False, **values})
+        return cls(**{"skip_padding": False, "stack_losses": False, **values})
 
 
 def require_device(device: str) -> torch.device:
@@ -462,21 +471,41 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _group_losses(groups: list[tuple[BatchLoss, list[int]]], chunk: slice, logps: torch.Tensor,
-                  ref: torch.Tensor, lengths: torch.Tensor, tau: torch.Tensor,
-                  b: int) -> torch.Tensor:
-    """Mean loss of each member in ``chunk`` (P',); columns [:b] chosen, [b:] rejected."""
+class _ChunkLosses(NamedTuple):
+    """How a chunk's member losses are evaluated: one call per (loss, local member rows)."""
+
+    calls: list[tuple[BatchLoss, torch.Tensor]]
+    order: torch.Tensor
+    """Puts the calls' concatenated rows back in member order."""
+
+
+def _chunk_losses(losses: list[BatchLoss], chunk: slice, stack: bool, dtype: torch.dtype,
+                  device: torch.device) -> _ChunkLosses:
+    """Members sharing a loss object share a call; with ``stack`` the MPO/TA-MPO members of
+    two or more different losses share one ``mpo_loss_stacked`` call (TrainConfig.stack_losses),
+    which costs a few dozen small tensor operations instead of that many per loss."""
+    groups = [(fn, [m - chunk.start for m in members if chunk.start <= m < chunk.stop])
+              for fn, members in _member_groups(losses)]
+    groups = [(fn, local) for fn, local in groups if local]
+    mpo = [(fn, local) for fn, local in groups if isinstance(fn, MPOLoss)]
+    if stack and len(mpo) > 1:
+        rows = [m for _, local in mpo for m in local]
+        params = [fn.params for fn, local in mpo for _ in local]
+        stacked = partial(mpo_loss_stacked, stack=stack_coefficients(params, dtype, device))
+        groups = [g for g in groups if not isinstance(g[0], MPOLoss)] + [(stacked, rows)]
+    calls = [(fn, torch.as_tensor(local, device=device)) for fn, local in groups]
+    return _ChunkLosses(calls, torch.argsort(torch.cat([i for _, i in calls])))
+
+
+def _group_losses(plan: _ChunkLosses, logps: torch.Tensor, ref: torch.Tensor,
+                  lengths: torch.Tensor, tau: torch.Tensor, b: int) -> torch.Tensor:
+    """Mean loss of each member of a chunk (P',); columns [:b] chosen, [b:] rejected."""
     out = []
-    for fn, members in groups:
-        local = [m - chunk.start for m in members if chunk.start <= m < chunk.stop]
-        if not local:
-            continue
-        i = torch.as_tensor(local, device=logps.device)
+    for fn, i in plan.calls:
         batch = PreferenceBatch(logps[i, :b], logps[i, b:], ref[i, :b], ref[i, b:],
                                 lengths[i, :b], lengths[i, b:], tau)
-        out.append((i, fn(batch).mean(-1)))
-    order = torch.cat([i for i, _ in out])
-    return torch.cat([v for _, v in out])[torch.argsort(order)]
+        out.append(fn(batch).mean(-1))
+    return torch.cat(out)[plan.order]
 
 
 def train_population(
@@ -518,8 +547,13 @@ def train_population(
     n_pairs = table.num_pairs
     lengths = table.lengths.to(dtype)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    groups = _member_groups(losses)
     chunk_size = max(1, cfg.chunk_rows // (2 * cfg.batch_pairs * table.horizon))
+
+    def loss_plans() -> list[_ChunkLosses]:
+        return [_chunk_losses(losses, chunk, cfg.stack_losses, dtype, device)
+                for chunk in _chunks(n_members, chunk_size)]
+
+    plans = loss_plans()
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
     failed = np.zeros(n_members, dtype=bool)
     reasons: list[str | None] = [None] * n_members
@@ -536,7 +570,7 @@ def train_population(
         opt.zero_grad()
         member_loss = torch.empty(n_members, dtype=dtype, device=device)
         logps = torch.empty(n_members, 2 * b, dtype=dtype, device=device)
-        for chunk in _chunks(n_members, chunk_size):
+        for chunk, plan in zip(_chunks(n_members, chunk_size), plans, strict=True):
             if cfg.skip_padding:
                 lp = valid_segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
             else:
@@ -545,7 +579,7 @@ def train_population(
             # network's backward from that gradient: the same arithmetic as one backward()
             leaf = lp.detach().requires_grad_()
             with _threads(1):
-                loss = _group_losses(groups, chunk, leaf, ref_b[chunk], len_b[chunk], tau, b)
+                loss = _group_losses(plan, leaf, ref_b[chunk], len_b[chunk], tau, b)
                 member_loss[chunk], logps[chunk] = loss.detach(), leaf.detach()
                 live = torch.as_tensor(~failed[chunk], device=device) & torch.isfinite(
                     loss.detach())
@@ -582,7 +616,8 @@ def train_population(
             opt = _select_members(policy, opt, pos)
             active, failed = kept, failed[pos]
             gens, losses = [gens[i] for i in pos], [losses[i] for i in pos]
-            reasons, groups, n_members = [reasons[i] for i in pos], _member_groups(losses), len(pos)
+            reasons, n_members = [reasons[i] for i in pos], len(pos)
+            plans = loss_plans()
         if progress is not None:
             progress(1)
     if stopped is not None:
