@@ -34,14 +34,15 @@ def test_pinned_file_matches_its_generator():
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_trajectory_matches_pinned(name):
-    """The padded arithmetic (skip_padding=False) of the pinned code, to RTOL."""
-    check_trajectory(name, trajectory(name, skip_padding=False), RTOL)
+    """The arithmetic of the pinned code (padded rows, each loss called alone), to RTOL."""
+    check_trajectory(name, trajectory(name, skip_padding=False, stack_losses=False), RTOL)
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_valid_rows_trajectory_stays_near_pinned(name):
     """The default trainer runs the valid rows only and rounds its reductions differently
-    (population.valid_segment_logps): 20 steps stay within 1e-4 of the pinned numbers."""
+    (population.valid_segment_logps), and evaluates MPO losses stacked (mpo_loss_stacked):
+    20 steps stay within 1e-4 of the pinned numbers."""
     check_trajectory(name, trajectory(name), 1e-4)
 
 

@@ -146,7 +146,14 @@ def test_member_result_is_bit_identical_whatever_shares_its_batch():
         alone = train_population(ref, data, [LOSSES[2]], [7], cfg)
         crowd = train_population(ref, data, [LOSSES[0]] * 3 + [LOSSES[2]] + [LOSSES[1]] * 2,
                                  [0, 1, 2, 7, 3, 4], cfg)
+        # other MPO losses share its stacked loss call (TrainConfig.stack_losses), before and
+        # after it, in stacks of several sizes
+        others = [MPOLoss("mpo", MPOParams(beta=0.05 * k, w_logodds=0.1 * k, lam_sigmoid=0.2))
+                  for k in range(1, 7)]
+        stacked = train_population(ref, data, [*others[:5], LOSSES[2], others[5]],
+                                   [0, 1, 2, 3, 4, 7, 5], cfg)
     finally:
         torch.set_num_threads(threads)
-    for a, b in zip(params_of(alone.policy, 0), params_of(crowd.policy, 3), strict=True):
-        assert torch.equal(a, b)
+    for a, b, c in zip(params_of(alone.policy, 0), params_of(crowd.policy, 3),
+                       params_of(stacked.policy, 5), strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)

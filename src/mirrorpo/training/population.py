@@ -14,6 +14,7 @@ unchanged by the shift (it cancels in the margin); ORPO/SimPO/MPO inputs become 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -472,39 +473,48 @@ def _chunks(n: int, size: int) -> list[slice]:
 
 
 class _ChunkLosses(NamedTuple):
-    """How a chunk's member losses are evaluated: one call per (loss, local member rows)."""
+    """How a chunk's member losses are evaluated: one call per (loss, local member rows, the
+    first ``count`` of which are members; the others pad a stack and are dropped)."""
 
-    calls: list[tuple[BatchLoss, torch.Tensor]]
+    calls: list[tuple[BatchLoss, torch.Tensor, int]]
     order: torch.Tensor
-    """Puts the calls' concatenated rows back in member order."""
+    """Puts the calls' concatenated member rows back in member order."""
 
 
-def _chunk_losses(losses: list[BatchLoss], chunk: slice, stack: bool, dtype: torch.dtype,
-                  device: torch.device) -> _ChunkLosses:
-    """Members sharing a loss object share a call; with ``stack`` the MPO/TA-MPO members of
-    two or more different losses share one ``mpo_loss_stacked`` call (TrainConfig.stack_losses),
-    which costs a few dozen small tensor operations instead of that many per loss."""
+def _chunk_losses(losses: list[BatchLoss], chunk: slice, stack: bool, b: int,
+                  dtype: torch.dtype, device: torch.device) -> _ChunkLosses:
+    """Members sharing a loss object share a call, and with ``stack`` (TrainConfig.stack_losses)
+    every MPO/TA-MPO member of the chunk is a row of one ``mpo_loss_stacked`` call, which costs
+    a few dozen small tensor operations instead of that many per loss.
+
+    The stack is padded (with copies of its first row, dropped after the call) to a multiple
+    of 32 values per (rows, b) tensor: torch's vectorised kernels run 32 float32 values per
+    iteration and the last numel mod 32 in a scalar loop that rounds transcendental functions
+    differently, so without padding a member's bits would depend on its row's position, that
+    is, on its batch-mates; padded, every row takes the same path wherever it sits."""
     groups = [(fn, [m - chunk.start for m in members if chunk.start <= m < chunk.stop])
               for fn, members in _member_groups(losses)]
-    groups = [(fn, local) for fn, local in groups if local]
-    mpo = [(fn, local) for fn, local in groups if isinstance(fn, MPOLoss)]
-    if stack and len(mpo) > 1:
+    groups = [(fn, local, len(local)) for fn, local in groups if local]
+    mpo = [(fn, local) for fn, local, _ in groups if isinstance(fn, MPOLoss)]
+    if stack and mpo:
         rows = [m for _, local in mpo for m in local]
         params = [fn.params for fn, local in mpo for _ in local]
-        stacked = partial(mpo_loss_stacked, stack=stack_coefficients(params, dtype, device))
-        groups = [g for g in groups if not isinstance(g[0], MPOLoss)] + [(stacked, rows)]
-    calls = [(fn, torch.as_tensor(local, device=device)) for fn, local in groups]
-    return _ChunkLosses(calls, torch.argsort(torch.cat([i for _, i in calls])))
+        pad = -len(rows) % (ROW_BLOCK // math.gcd(b, ROW_BLOCK))
+        coeffs = stack_coefficients(params + params[:1] * pad, dtype, device)
+        groups = [g for g in groups if not isinstance(g[0], MPOLoss)] + [
+            (partial(mpo_loss_stacked, stack=coeffs), rows + rows[:1] * pad, len(rows))]
+    calls = [(fn, torch.as_tensor(local, device=device), n) for fn, local, n in groups]
+    return _ChunkLosses(calls, torch.argsort(torch.cat([i[:n] for _, i, n in calls])))
 
 
 def _group_losses(plan: _ChunkLosses, logps: torch.Tensor, ref: torch.Tensor,
                   lengths: torch.Tensor, tau: torch.Tensor, b: int) -> torch.Tensor:
     """Mean loss of each member of a chunk (P',); columns [:b] chosen, [b:] rejected."""
     out = []
-    for fn, i in plan.calls:
+    for fn, i, n in plan.calls:
         batch = PreferenceBatch(logps[i, :b], logps[i, b:], ref[i, :b], ref[i, b:],
                                 lengths[i, :b], lengths[i, b:], tau)
-        out.append(fn(batch).mean(-1))
+        out.append(fn(batch).mean(-1)[:n])
     return torch.cat(out)[plan.order]
 
 
@@ -550,7 +560,7 @@ def train_population(
     chunk_size = max(1, cfg.chunk_rows // (2 * cfg.batch_pairs * table.horizon))
 
     def loss_plans() -> list[_ChunkLosses]:
-        return [_chunk_losses(losses, chunk, cfg.stack_losses, dtype, device)
+        return [_chunk_losses(losses, chunk, cfg.stack_losses, cfg.batch_pairs, dtype, device)
                 for chunk in _chunks(n_members, chunk_size)]
 
     plans = loss_plans()

@@ -1,13 +1,16 @@
-"""Does training on the valid rows only (TrainConfig.skip_padding) change a bench verdict?
+"""Does a trainer speed-up that changes rounding change a bench verdict?
 
-The valid-rows trainer computes the same function as the padded one with other rounding
-(tests/test_population_speed.py); over 1000 steps the ~1e-6 differences grow into different
-policies, so single scores move by seed noise. This runs one bench twice, in one process,
-padded (skip_padding=False, the arithmetic before) and valid rows only (the default), with the
-same losses, seeds and episodes, and prints both tables, each loss's paired difference with a
-95% t interval over the seeds, the ranking of each run, and the wall time of each.
+Issue 17's speed-ups that are not bit-identical compute the same function as before with
+other rounding: training on the valid rows only (TrainConfig.skip_padding,
+tests/test_population_speed.py) and evaluating the MPO losses of all members in one stacked
+call (TrainConfig.stack_losses, tests/test_mpo.py). Over 1000 steps ~1e-6 differences grow into
+different policies, so single scores move by seed noise. This runs one bench twice, in one
+process, with ``--option`` off (the arithmetic before) and on (the default), with the same
+losses, seeds and episodes, and prints both tables, each loss's paired difference with a 95%
+t interval over the seeds, the ranking of each run, and the wall time of each.
 
-    python benchmarks/verdict_padding.py --data runs/p16/hopper-mixed/pool/s0 --out /tmp/verdict
+    python benchmarks/verdict_option.py --data runs/p16/hopper-mixed/pool/s0 --out /tmp/verdict
+    python benchmarks/verdict_option.py --option stack_losses --losses dpo,A.json,B.json ...
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--option", choices=("skip_padding", "stack_losses"), default="skip_padding")
+    ap.add_argument("--losses", default=",".join(LOSSES),
+                    help="comma-separated registered names (at their defaults) or MPO loss "
+                         "files")
     args = ap.parse_args()
+    losses = [name if name.endswith(".json") else f"{name}:" for name in
+              args.losses.split(",")]
     data = Path(args.data).resolve()
     card = json.loads((data / "card.json").read_text())
     env, preset = card["env"], card["preset"].split("/")[0]
@@ -45,29 +54,29 @@ def main() -> None:
         link.symlink_to(data)
     base = mp.BenchConfig(env=env, presets=(preset,), seeds=args.seeds,
                           episodes=args.episodes,
-                          losses=tuple(f"{name}:" for name in LOSSES),
+                          losses=tuple(losses),
                           train=mp.TrainConfig(steps=args.steps))
     scores, seconds = {}, {}
-    for name, skip in (("padded", False), ("valid", True)):
-        cfg = replace(base, train=replace(base.train, skip_padding=skip))
+    for name, on in (("off", False), ("on", True)):
+        cfg = replace(base, train=replace(base.train, **{args.option: on}))
         start = time.perf_counter()
         mp.bench(cfg, Path(args.out) / name, data_root=root, force=True)
         seconds[name] = time.perf_counter() - start
         scores[name] = member_scores(Path(args.out) / name, preset)
-    print(f"{env} {preset} ({data}): {len(LOSSES)} losses × {args.seeds} seeds, "
-          f"{args.steps} steps, {args.episodes} episodes")
-    print(f"wall time: padded {seconds['padded']:.0f} s, valid rows {seconds['valid']:.0f} s "
-          f"({seconds['padded'] / seconds['valid']:.2f}x)")
-    print(f"{'loss':<8} {'padded':>16} {'valid rows':>16} {'valid − padded [95% t]':>28}")
-    for loss in scores["padded"]:
-        a, b = np.array(scores["padded"][loss]), np.array(scores["valid"][loss])
+    print(f"{env} {preset} ({data}): {len(losses)} losses × {args.seeds} seeds, "
+          f"{args.steps} steps, {args.episodes} episodes; {args.option} off vs on")
+    print(f"wall time: off {seconds['off']:.0f} s, on {seconds['on']:.0f} s "
+          f"({seconds['off'] / seconds['on']:.2f}x)")
+    print(f"{'loss':<8} {'off':>16} {'on':>16} {'on − off [95% t]':>28}")
+    for loss in scores["off"]:
+        a, b = np.array(scores["off"][loss]), np.array(scores["on"][loss])
         d = b - a
         half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
         print(f"{loss:<8} {fmt(a):>16} {fmt(b):>16} "
               f"{d.mean():>+8.1f} [{d.mean() - half:+.1f}, {d.mean() + half:+.1f}]")
     for name in scores:
         order = sorted(scores[name], key=lambda k: -np.mean(scores[name][k]))
-        print(f"ranking ({name}): {' > '.join(order)}")
+        print(f"ranking ({args.option} {name}): {' > '.join(order)}")
 
 
 def member_scores(run: Path, preset: str) -> dict[str, list[float]]:
