@@ -19,8 +19,8 @@ rows (`confirm --exploratory` replaces the list, and only missing rows train):
   ablated MPO candidates of one target would otherwise share labels).
 
 The command of each extension is rebuilt from the confirmation's own config.json, run from the
-code tree that ran it (Hopper mixed: the p17-tree worktree, as queue.sh; the rest: p16-tree3),
-with one torch thread.
+code tree that ran it (Hopper mixed: the p17-tree worktree, as queue.sh; the rest: p16-tree4,
+amendment of 2026-12-01 22:05 UTC), with one torch thread.
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from pathlib import Path
 
 ROOT = Path("/work/main")
 R = Path("runs/p16")
-T3, TX = "/work/p16-tree3", "/work/p17-tree"
+T4, TX = "/work/p16-tree4", "/work/p17-tree"
 FAMILY_SIZE = 36
 
 CONFIRMS = {  # confirmation directory -> code tree that ran it
     R / "hopper-mixed/confirm": TX,
-    R / "walker2d-mixed/confirm": T3,
-    R / "hopper-noisy-30/confirm": T3,
-    R / "generalist/confirm-hopper": T3,
-    R / "generalist/confirm-halfcheetah": T3,
+    R / "walker2d-mixed/confirm": T4,
+    R / "hopper-noisy-30/confirm": T4,
+    R / "generalist/confirm-hopper": T4,
+    R / "generalist/confirm-halfcheetah": T4,
 }
 SPECIALISTS = {  # transfer name -> the search's best.json
     "hopper-mixed-mpo": R / "hopper-mixed/search/best.json",
@@ -88,7 +88,7 @@ def variants(candidate: str, run: bool) -> list[str]:
     name = candidate_name(candidate)
     d = R / "ablate" / name
     if run and not (d / "manifest.json").is_file():
-        mp(T3, "ablate", "--loss", candidate, "--out", str(d))
+        mp(T4, "ablate", "--loss", candidate, "--out", str(d))
     if not (d / "manifest.json").is_file():
         return [f"{d}/{name}--drop-*.json (to be made)"]
     out = []

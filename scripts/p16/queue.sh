@@ -7,8 +7,10 @@
 # HalfCheetah mixed (whose confirmation waits for lane B's generalist search). Lane B:
 # Walker2d mixed, the generalist's pool and search, Hopper stochastic.
 # Code (docs/protocols/ amendments): Hopper mixed from the worktree frozen at ac21f36
-# (/work/p16-tree); every other target from the tag p16-tree3 (/work/p16-tree3); exploratory
-# rows added to the finished Hopper mixed confirmation from the tag p17-tree (/work/p17-tree).
+# (/work/p16-tree); every other target's draws from the tag p16-tree3 (/work/p16-tree3) and its
+# searches, tunings, bench and confirmations from the tag p16-tree4 (/work/p16-tree4, amendment
+# of 2026-12-01 22:05 UTC: stacked MPO losses); exploratory rows added to the finished Hopper
+# mixed confirmation from the tag p17-tree (/work/p17-tree).
 # Every process runs one torch thread, so the two lanes share the two cores, except the Hopper
 # mixed search and tuning, which began with torch's default two threads and keep them (the
 # trees before p16-tree3 give thread-dependent last bits).
@@ -16,9 +18,10 @@ set -e
 cd /work/main
 LANE=$1
 [ -n "$2" ] && while kill -0 "$2" 2>/dev/null; do sleep 30; done
-T1=/work/p16-tree T3=/work/p16-tree3 TX=/work/p17-tree
+T1=/work/p16-tree T3=/work/p16-tree3 T4=/work/p16-tree4 TX=/work/p17-tree
 [ -d $T1 ] || git worktree add --detach $T1 ac21f36
 [ -d $T3 ] || git worktree add --detach $T3 p16-tree3
+[ -d $T4 ] || git worktree add --detach $T4 p16-tree4
 [ -d $TX ] || git worktree add --detach $TX p17-tree
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
@@ -88,10 +91,10 @@ lane_a() {
   # 2. Hopper noisy-30, MPO and TA-MPO (hopper-noisy30-mpo.md, hopper-noisy30-ta-mpo.md)
   P=runs/p16/hopper-noisy-30
   draws hopper noisy-30 $P
-  search $T3 $P/search $(list $P/pool/s{0..7})
-  search $T3 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
-  tune $T3 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune
-  confirm $T3 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
+  search $T4 $P/search $(list $P/pool/s{0..7})
+  search $T4 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
+  tune $T4 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune
+  confirm $T4 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
     $(list $P/test/s{100..109}) $P/confirm
 
   # 3. HalfCheetah mixed, suite v2: specialist (halfcheetah-mixed-mpo.md), generalist target B
@@ -100,8 +103,8 @@ lane_a() {
   for S in 100 101 102 103 104 105 106 107 108 109; do
     draw halfcheetah mixed $S $G/test/halfcheetah-mixed-s$S; done
   stamp "bench halfcheetah mixed (baseline choice)"
-  mp $T3 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench --threads 1
-  search $T3 $P/search $(list $P/pool/s{0..7})
+  mp $T4 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench --threads 1
+  search $T4 $P/search $(list $P/pool/s{0..7})
   local BASES
   BASES=$(grep -o 'baselines named: [a-z_,]*' docs/protocols/halfcheetah-mixed-mpo.md | cut -d' ' -f3 || true)
   if [ -z "$BASES" ]; then
@@ -110,10 +113,10 @@ lane_a() {
   fi
   for S in 0 1; do [ -f $G/tune-data/halfcheetah-mixed-s$S/card.json ] || \
     { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/halfcheetah-mixed-s$S; }; done
-  tune $T3 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah
+  tune $T4 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah
   while [ ! -f $G/search/state.json ] || ! grep -q '"generations_done": 24' $G/search/state.json; do
     stamp "waiting for lane B's generalist search"; sleep 600; done
-  confirm $T3 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json \
+  confirm $T4 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json \
     $G/tune-halfcheetah/tuned.json $(list $G/test/halfcheetah-mixed-s{100..109}) $G/confirm-halfcheetah
 }
 
@@ -121,9 +124,9 @@ lane_b() {
   # 1. Walker2d mixed, MPO (walker2d-mixed-mpo.md): a second environment family
   local P=runs/p16/walker2d-mixed
   draws walker2d mixed $P
-  search $T3 $P/search $(list $P/pool/s{0..7})
-  tune $T3 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune
-  confirm $T3 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+  search $T4 $P/search $(list $P/pool/s{0..7})
+  tune $T4 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune
+  confirm $T4 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
 
   # 2. Generalist pool and search (generalist-mpo.md); Hopper/Walker2d mixed s0-1 are copies
   local E PR S D
@@ -137,18 +140,18 @@ lane_b() {
   local GPOOL
   GPOOL=$(for E in hopper walker2d; do for S in 0 1; do for PR in clean noisy-20 mixed; do
     echo -n "$G/pool/$E-$PR-s$S,"; done; done; done | sed 's/,$//')
-  search $T3 $G/search "$GPOOL"
+  search $T4 $G/search "$GPOOL"
 
   # 3. Hopper stochastic: specialist (hopper-stochastic-mpo.md) and generalist target A
   P=runs/p16/hopper-stochastic
   for S in 0 1 2 3 4 5 6 7; do draw hopper stochastic $S $P/pool/s$S; done
   for S in 100 101 102 103 104 105 106 107 108 109; do
     draw hopper stochastic $S $G/test/hopper-stochastic-s$S; done
-  search $T3 $P/search $(list $P/pool/s{0..7})
+  search $T4 $P/search $(list $P/pool/s{0..7})
   for S in 0 1; do [ -f $G/tune-data/hopper-stochastic-s$S/card.json ] || \
     { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/hopper-stochastic-s$S; }; done
-  tune $T3 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper
-  confirm $T3 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
+  tune $T4 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper
+  confirm $T4 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
     $(list $G/test/hopper-stochastic-s{100..109}) $G/confirm-hopper
 }
 
