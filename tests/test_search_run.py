@@ -225,3 +225,31 @@ def test_fitness_fingerprints_are_recorded_and_a_changed_dataset_refuses_resume(
     assert "fitness_fingerprints" not in json.loads((plain / STATE_FILE).read_text())
     assert "fitted_on" not in json.loads((plain / MEAN_FILE).read_text())
     assert load_mpo(plain / MEAN_FILE).fitted_on == ()
+
+
+def test_a_search_saved_before_a_rounding_option_resumes_with_the_old_arithmetic(tmp_path):
+    """A state.json whose train config lacks stack_losses (saved before it existed) resumes
+    from today's default config, and keeps the arithmetic it began with; a config that differs
+    in anything else is still refused."""
+    from dataclasses import replace
+
+    from mirrorpo.discovery.fitness import FitnessConfig
+    from mirrorpo.discovery.run import ARITHMETIC, read_state, recorded_arithmetic
+    from mirrorpo.training.population import TrainConfig
+
+    fitness = FitnessConfig(data=(str(tmp_path / "data"),), train=TrainConfig(steps=20))
+    cfg = config(generations=4, fitness=fitness)
+    old = replace(cfg, fitness=replace(fitness, train=replace(fitness.train, stack_losses=False)))
+    out = tmp_path / "run"
+    with pytest.raises(Stop):
+        run_search(old, out, stop_at(2), resume=False)
+    state = json.loads((out / STATE_FILE).read_text())
+    del state["config"]["fitness"]["train"]["stack_losses"]  # as saved before the field
+    (out / STATE_FILE).write_text(json.dumps(state))
+    given = recorded_arithmetic(cfg, read_state(out)["config"])
+    assert [getattr(given.fitness.train, n) for n in ARITHMETIC] == [True, False]
+    assert given.fitness.train.steps == 20 and cfg.fitness.train.stack_losses
+    assert len(run_search(given, out, sphere, resume=True).history) == 4
+    assert read_state(out)["config"]["fitness"]["train"]["stack_losses"] is False
+    with pytest.raises(FileExistsError, match="stack_losses"):  # the new default is another run
+        run_search(cfg, out, sphere, resume=True)

@@ -19,7 +19,13 @@ from mirrorpo.discovery.fitness import (
     InProcess,
     make_fitness,
 )
-from mirrorpo.discovery.run import SearchConfig, SearchResult, read_state, run_search
+from mirrorpo.discovery.run import (
+    SearchConfig,
+    SearchResult,
+    read_state,
+    recorded_arithmetic,
+    run_search,
+)
 from mirrorpo.progress import Log, Progress, no_log, no_progress
 from mirrorpo.training.population import require_device
 
@@ -89,6 +95,8 @@ def search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                           "with the local backend only")
     out = Path(out)
     check_output_dir(out, STATE_FILE, "search", resume=resume, can_resume=True)
+    if resume and (out / STATE_FILE).exists():  # the trainer arithmetic it was saved with
+        config = recorded_arithmetic(config, read_state(out)["config"])
     ctx = fitness_context(config, nthread)
     if backend == "ray":
         from mirrorpo.discovery.ray_backend import RayBackend

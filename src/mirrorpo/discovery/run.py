@@ -410,6 +410,34 @@ def _save(out: Path, config: SearchConfig, history: list[Generation], best: Best
     loss(mean).save(out / MEAN_FILE)
 
 
+ARITHMETIC = ("skip_padding", "stack_losses")
+"""TrainConfig fields that change only the rounding of training, set by no command-line option:
+a resumed search keeps the values it was saved with (``recorded_arithmetic``)."""
+
+
+def recorded_arithmetic(config: SearchConfig, saved: dict) -> SearchConfig:
+    """``config`` with the ``ARITHMETIC`` fields of a saved search config (one saved before a
+    field existed reads as the code before it), so that a search resumes with the arithmetic
+    it began with; ``config`` itself when either fitness is not a FitnessConfig."""
+    fitness = saved.get("fitness")
+    if not (isinstance(config.fitness, FitnessConfig) and isinstance(fitness, dict)
+            and FitnessConfig.describes(fitness)):
+        return config
+    recorded = FitnessConfig.from_json(fitness).train
+    train = replace(config.fitness.train,
+                    **{name: getattr(recorded, name) for name in ARITHMETIC})
+    return replace(config, fitness=replace(config.fitness, train=train))
+
+
+def _as_read(saved: dict) -> dict:
+    """A saved config as this code reads it (fields it lacks at the values they stand for),
+    for comparison with a given one; as saved when it does not read."""
+    try:
+        return json.loads(json.dumps(SearchConfig.from_json(saved).to_json()))
+    except (ConfigError, TypeError, KeyError, ValueError):
+        return saved
+
+
 def _recorded_history(out: Path, config: SearchConfig, resume: bool,
                       fitted_on: Sequence[str] = ()) -> list[Generation]:
     """The generations already in ``out`` ([] for a new run); refuses a clash, and datasets
@@ -420,7 +448,7 @@ def _recorded_history(out: Path, config: SearchConfig, resume: bool,
         raise FileExistsError(f"{out}: already holds a search ({STATE_FILE}); resume it or "
                               f"choose another directory")
     raw = read_state(out)
-    diff = first_difference(raw["config"], json.loads(json.dumps(config.to_json())))
+    diff = first_difference(_as_read(raw["config"]), json.loads(json.dumps(config.to_json())))
     if diff:
         raise FileExistsError(f"{out}: holds a different search (its {STATE_FILE} differs in "
                               f"{diff}); pass the same config to resume it, or another "
