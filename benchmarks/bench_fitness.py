@@ -11,7 +11,8 @@ TrainConfig option off, and the members' paired score differences (95% t interva
 rank correlation of the two runs' scores are printed: the fitness-level check that an option
 which changes rounding leaves the search's ranking alone.
 
-    python benchmarks/bench_fitness.py --data runs/suite/hopper/noisy-20 [--before] [--off stack_losses]
+    python benchmarks/bench_fitness.py --data runs/suite/hopper/noisy-20 [--before]
+    python benchmarks/bench_fitness.py --data runs/suite/hopper/noisy-20 --off stack_losses
 """
 
 from __future__ import annotations

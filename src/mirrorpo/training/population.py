@@ -559,9 +559,9 @@ def train_population(
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     chunk_size = max(1, cfg.chunk_rows // (2 * cfg.batch_pairs * table.horizon))
 
-    def loss_plans() -> list[_ChunkLosses]:
-        return [_chunk_losses(losses, chunk, cfg.stack_losses, cfg.batch_pairs, dtype, device)
-                for chunk in _chunks(n_members, chunk_size)]
+    def loss_plans() -> list[tuple[slice, _ChunkLosses]]:
+        return [(chunk, _chunk_losses(losses, chunk, cfg.stack_losses, cfg.batch_pairs, dtype,
+                                      device)) for chunk in _chunks(n_members, chunk_size)]
 
     plans = loss_plans()
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
@@ -580,7 +580,7 @@ def train_population(
         opt.zero_grad()
         member_loss = torch.empty(n_members, dtype=dtype, device=device)
         logps = torch.empty(n_members, 2 * b, dtype=dtype, device=device)
-        for chunk, plan in zip(_chunks(n_members, chunk_size), plans, strict=True):
+        for chunk, plan in plans:
             if cfg.skip_padding:
                 lp = valid_segment_logps(policy, table, segs[chunk], log_res, chunk, inputs)
             else:
