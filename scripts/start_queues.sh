@@ -14,7 +14,8 @@ mkdir -p runs/p16 runs/llm
 start() {  # start NAME NICE LOG COMMAND...
   local name=$1 nice=$2 log=$3; shift 3
   if pgrep -f "$*" >/dev/null; then echo "$name: already running"; return; fi
-  nohup nice -n "$nice" "$@" > "$log" 2>&1 &
+  echo "== $(date -u +%H:%M:%S) session start: $name" >> "$log"  # logs keep earlier sessions
+  nohup nice -n "$nice" "$@" >> "$log" 2>&1 &
   echo "$name: started (pid $!, nice $nice, log $log)"
 }
 start "round lane A" 0 runs/p16/queue-A.log scripts/p16/queue.sh A
