@@ -21,5 +21,6 @@ start() {  # start NAME NICE LOG COMMAND...
 start "round lane A" 0 runs/p16/queue-A.log scripts/p16/queue.sh A
 start "round lane B" 10 runs/p16/queue-B.log scripts/p16/queue.sh B
 start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
-[ -f runs/p17/halving/halving-best.json ] || { mkdir -p runs/p17; \
-  start "halving searches (issue 17)" 10 runs/p17/halving.log scripts/p16/halving.sh; }
+# issue 17's halving searches, then their exploratory rows in the Hopper mixed confirmation
+grep -qs '"exploratory"' runs/p16/hopper-mixed/confirm/config.json || { mkdir -p runs/p17; \
+  start "halving lane (issue 17)" 10 runs/p17/halving.log scripts/p16/halving.sh; }

@@ -1,11 +1,14 @@
 #!/bin/bash
-# Issue 17's successive-halving measurement (queue.sh lane A, step 1b), run ahead of lane A:
-# the same two 12-generation searches, same commands and tree, so lane A skips them once their
-# best files exist. The confirmation rows that score them still wait for the Hopper mixed
-# confirmation in lane A.
-#   nohup nice -n 10 scripts/p16/halving.sh > runs/p17/halving.log 2>&1 &
+# Issue 17's successive-halving measurement (exploratory, not part of the round), a lane of
+# its own beside queue.sh: two 12-generation searches on Hopper mixed pool draw s0, identical
+# but for --halving-rungs 250,500; then, once lane A's Hopper mixed confirmation has finished,
+# their best files and both protocol searches' mean.json join it as exploratory rows.
+#   nohup nice -n 10 scripts/p16/halving.sh [PID ...] >> runs/p17/halving.log 2>&1 &
+# (waits for each PID first: a search of a restarted lane must not run beside its own resume)
 set -e
 cd /work/main
+for pid in "$@"; do while kill -0 "$pid" 2>/dev/null; do sleep 30; done; done
+TX=/work/p17-tree
 T3=/work/p16-tree3 P=runs/p16/hopper-mixed H=runs/p17/halving
 for KIND in plain halving; do
   if [ ! -f $H/$KIND-best.json ]; then
@@ -18,4 +21,13 @@ for KIND in plain halving; do
     cp $H/$KIND/best.json $H/$KIND-best.json
   fi
 done
+until [ -f $P/confirm/scores.json ] && ! pgrep -f "confirm --target hopper mixed" >/dev/null; do
+  sleep 60  # lane A's confirmation (queue.sh) has not finished
+done
+echo "== $(date -u +%H:%M:%S) confirm $P/confirm: exploratory rows"
+PYTHONPATH=$TX/src python -c 'from mirrorpo.cli import main; main()' confirm \
+  --target "hopper mixed" --candidates $P/search/best.json,$P/search-ta/best.json \
+  --tuned $P/tune/tuned.json --draws $(echo $P/test/s{100..109} | tr ' ' ,) --seeds 3 \
+  --episodes 10 --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $P/confirm \
+  --threads 1 --exploratory $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
 echo "== $(date -u +%H:%M:%S) done"

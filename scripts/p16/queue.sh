@@ -3,7 +3,7 @@
 # skipped when done:
 #   nohup scripts/p16/queue.sh A [PID to wait for] > runs/p16/queue-A.log 2>&1 &
 #   nohup scripts/p16/queue.sh B > runs/p16/queue-B.log 2>&1 &
-# Lane A: Hopper mixed (MPO, TA-MPO), the issue-17 halving measurement, Hopper noisy-30, then
+# Lane A: Hopper mixed (MPO, TA-MPO), Hopper noisy-30, then
 # HalfCheetah mixed (whose confirmation waits for lane B's generalist search). Lane B:
 # Walker2d mixed, the generalist's pool and search, Hopper stochastic.
 # Code (docs/protocols/ amendments): Hopper mixed from the worktree frozen at ac21f36
@@ -50,6 +50,9 @@ tune() {  # tune TREE LOSSES DATA OUT
 }
 confirm() {  # confirm TREE TARGET CANDIDATES TUNED DRAWS OUT [extra options]
   local tree=$1 target=$2 cands=$3 tuned=$4 draws=$5 out=$6; shift 6
+  # a finished confirmation is not rerun: rerun without the exploratory rows that halving.sh
+  # or followups.py added, it would rewrite config.json and verdicts.md without them
+  [ -f $out/scores.json ] && { stamp "finished: $out"; return 0; }
   stamp "confirm $out $*"
   mp $tree confirm --target "$target" --candidates $cands --tuned $tuned --draws $draws --seeds 3 \
     --episodes 10 --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $out $(one $tree) "$@"
@@ -70,23 +73,10 @@ lane_a() {
   confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
     $(list $P/test/s{100..109}) $P/confirm
 
-  # 1b. Issue 17, successive halving measured (exploratory, not part of the round): two
-  # 12-generation searches on pool draw s0, identical but for --halving-rungs 250,500; their best
-  # files and both protocol searches' mean.json join the confirmation as exploratory rows.
-  local H=runs/p17/halving KIND
-  for KIND in plain halving; do
-    if [ ! -f $H/$KIND-best.json ]; then
-      stamp "search $H/$KIND"
-      mp $T3 search --data $P/pool/s0 --reseed --fitness-seeds 2 --popsize 16 --generations 12 \
-        --strategy openai-es --seed 0 --episodes 10 --out $H/$KIND --threads 1 \
-        $( [ $KIND = halving ] && echo --halving-rungs 250,500 --halving-episodes 5 ) \
-        $( [ -f $H/$KIND/state.json ] && echo --resume )
-      cp $H/$KIND/best.json $H/$KIND-best.json
-    fi
-  done
-  confirm $TX "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
-    $(list $P/test/s{100..109}) $P/confirm \
-    --exploratory $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
+  # 1b. Issue 17's successive-halving measurement (exploratory, not part of the round) runs
+  # in its own lane, scripts/p16/halving.sh: two 12-generation searches on pool draw s0, then
+  # their best files and both protocol searches' mean.json join this confirmation as
+  # exploratory rows (code tree p17-tree), once this confirmation has finished.
 
   # 2. Hopper noisy-30, MPO and TA-MPO (hopper-noisy30-mpo.md, hopper-noisy30-ta-mpo.md)
   P=runs/p16/hopper-noisy-30
