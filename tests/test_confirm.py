@@ -189,3 +189,46 @@ def test_transfer_matrix_puts_every_row_on_every_target(tmp_path):
     assert rows["mpo:best"].endswith("|  |") and "+4.0 [" in rows["mpo:best"]  # own target only
     assert "]*" in rows["mpo:best"] and "-2.0 [-2.0, -2.0]" in rows["mpo:walker"]
     assert "+3.0 [+3.0, +3.0]" in rows["mpo:hopper-mixed"]
+
+
+def test_candidates_train_at_the_schedule_validation_chose_for_them(tiny_assets, tmp_path):
+    pool = [draw(tmp_path, s) for s in (0, 1)]
+    fresh = tuple(draw(tmp_path, s)[0] for s in (100, 101))
+    found = tmp_path / "search" / "best.json"
+    found.parent.mkdir()
+    MPOLoss("mpo", dpo_point(0.3), fitted_on=(pool[0][1].fingerprint,)).save(found)
+    tuning = TuningConfig(losses=("dpo",), data=tuple(p for p, _ in pool), val_seeds=1,
+                          episodes=2, grid_points=3, learning_rates=(1e-3, 3e-3),
+                          snapshot_steps=(2, 3), batch_pairs=4, candidates=(str(found),))
+    choices = tune(tuning, tmp_path / "tune")
+    saved = json.loads((tmp_path / "tune" / "tuned.json").read_text())
+    chosen = saved["candidates"]["mpo:best"]
+    assert list(saved["choices"]) == ["dpo"]  # a candidate is never a baseline row
+    assert saved["candidate_runs"] == chosen["runs"] == 2 * 1 * 2  # lrs × seeds × draws
+    assert choices["mpo:best"].spec == str(found)
+    assert (chosen["learning_rate"], chosen["steps"]) in {(lr, t) for lr in (1e-3, 3e-3)
+                                                          for t in (2, 3)}
+    config = ConfirmConfig(target="hopper noisy-20", candidates=(str(found),),
+                           tuned=str(tmp_path / "tune" / "tuned.json"), draws=fresh, seeds=2,
+                           episodes=2, candidate_steps=7, candidate_learning_rate=0.5,
+                           batch_pairs=4, candidate_schedule="tuned")
+    from mirrorpo.confirm import plan_rows
+
+    rows = {r.loss.label: (r.learning_rate, r.steps, r.role) for r in plan_rows(config, saved)}
+    schedule = (chosen["learning_rate"], chosen["steps"])
+    assert rows["mpo:best"] == (*schedule, "candidate")
+    assert rows["dpo[β=0.3,r=1] of mpo:best"] == (*schedule, "control")  # trained alike
+    confirm(config, tmp_path / "confirm")
+    md = (tmp_path / "confirm" / "verdicts.md").read_text()
+    assert f"candidates' schedules: {chosen['runs']} tuning runs" in md
+    recorded = json.loads((tmp_path / "confirm" / "config.json").read_text())
+    assert recorded["candidate_schedule"] == "tuned"
+
+    from dataclasses import replace
+
+    del saved["candidates"]
+    with pytest.raises(ConfigError, match="no schedule for mpo:best"):
+        plan_rows(config, saved)
+    fixed = plan_rows(replace(config, candidate_schedule="fixed"), saved)
+    assert {(r.learning_rate, r.steps) for r in fixed if r.role == "candidate"} == {(0.5, 7)}
+    assert "candidate_schedule" not in replace(config, candidate_schedule="fixed").to_json()

@@ -35,6 +35,8 @@ def test_config_checks():
         TuningConfig(losses=("sft",), data=("x",))
     with pytest.raises(ConfigError, match="meta-train draw"):
         TuningConfig(losses=("dpo",), data=())
+    with pytest.raises(ConfigError, match="candidates: 'nope.json' is not a loss file"):
+        TuningConfig(losses=("dpo",), data=("x",), candidates=("nope.json",))
 
 
 def test_tune_counts_runs_and_resumes(tiny_assets, tmp_path, monkeypatch):

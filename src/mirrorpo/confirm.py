@@ -56,6 +56,12 @@ class ConfirmConfig:
                                                     "search's fitness length).")
     candidate_learning_rate: float = setting(1e-3, gt=0, help="Learning rate of the "
                                                               "candidates.")
+    candidate_schedule: str = setting("fixed", choices=("fixed", "tuned"),
+                                      help="fixed: candidates (and their controls and "
+                                           "knock-out variants) train at --candidate-steps "
+                                           "and --candidate-learning-rate; tuned: each at the "
+                                           "schedule tuned.json chose for it on validation "
+                                           "(`mirrorpo tune --candidates`).")
     batch_pairs: int = setting(8, ge=1, help="Pairs per minibatch per member.")
     method: str = setting("draw-t", choices=METHODS, help="Interval of the paired "
                                                           "differences (mirrorpo.verdicts).")
@@ -83,6 +89,8 @@ class ConfirmConfig:
         raw["exploratory"] = [n.record for n in resolve_losses(self.exploratory)]
         if not raw["exploratory"]:
             del raw["exploratory"]
+        if raw["candidate_schedule"] == "fixed":  # runs made before the field existed resume
+            del raw["candidate_schedule"]
         return json.loads(json.dumps(raw))
 
 
@@ -103,6 +111,26 @@ def _is_variant(loss: NamedLoss) -> bool:
     return bool(loss.spec and loss.spec.endswith(".json") and ablation_of(loss.spec))
 
 
+def candidate_schedule(config: ConfirmConfig, tuned: dict, loss: NamedLoss
+                       ) -> tuple[float, int]:
+    """(learning rate, steps) of a candidate, its controls or a knock-out variant of it
+    (trained at the original's schedule): the fixed one, or the one tuned.json chose for it
+    on validation; ConfigError when tuned.json has none."""
+    if config.candidate_schedule == "fixed":
+        return config.candidate_learning_rate, config.candidate_steps
+    from mirrorpo.ablation import ablation_of
+    from mirrorpo.losses.resolve import resolve_loss
+
+    label = loss.label
+    if _is_variant(loss) and Path(ablation_of(loss.spec)).is_file():
+        label = resolve_loss(ablation_of(loss.spec)).label
+    chosen = tuned.get("candidates", {}).get(label)
+    if chosen is None:
+        raise ConfigError(f"ConfirmConfig.candidate_schedule: {config.tuned} has no schedule "
+                          f"for {label}; tune it with `mirrorpo tune --candidates FILE`")
+    return chosen["learning_rate"], chosen["steps"]
+
+
 def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
     """The candidates, every tuned baseline (at its tuned setting), the controls, the
     knock-out variants among the candidates or exploratory losses (role "ablation") and the
@@ -112,7 +140,7 @@ def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
 
     given = resolve_losses(config.candidates)
     cands = [c for c in given if not _is_variant(c)]
-    rows = [Row(c, config.candidate_learning_rate, config.candidate_steps,
+    rows = [Row(c, *candidate_schedule(config, tuned, c),
                 "ablation" if _is_variant(c) else "candidate") for c in given]
     for loss, ch in tuned["choices"].items():
         named = resolve_loss(ch["spec"])
@@ -123,11 +151,12 @@ def plan_rows(config: ConfirmConfig, tuned: dict) -> list[Row]:
             if c.spec and c.spec.endswith(".json"):
                 for label, fn in beta_controls(c.spec).items():
                     rows.append(Row(NamedLoss(f"{label} of {c.label}", fn, None),
-                                    config.candidate_learning_rate, config.candidate_steps,
-                                    "control"))
-    rows += [Row(x, config.candidate_learning_rate, config.candidate_steps,
-                 "ablation" if _is_variant(x) else "exploratory")
-             for x in resolve_losses(config.exploratory)]
+                                    *candidate_schedule(config, tuned, c), "control"))
+    for x in resolve_losses(config.exploratory):
+        variant = _is_variant(x)
+        lr, steps = (candidate_schedule(config, tuned, x) if variant else
+                     (config.candidate_learning_rate, config.candidate_steps))
+        rows.append(Row(x, lr, steps, "ablation" if variant else "exploratory"))
     labels = [r.loss.label for r in rows]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"ConfirmConfig: two rows share a label ({labels})")
@@ -287,6 +316,11 @@ def markdown(config, verdicts, controls, scores, tuned, ablations=None,
         lines += [f"| {x} | {o} | {_cell(d)} |" for (x, o), d in exploratory.items()]
     lines += ["", "## Budgets", "",
               f"- baselines: {tuned.get('runs')} tuning runs (tuned.json)"]
+    if config.candidate_schedule == "tuned":
+        lines += [f"- candidates' schedules: {tuned.get('candidate_runs')} tuning runs "
+                  "(tuned.json): " + ", ".join(
+                      f"{k} lr {c['learning_rate']:g}, {c['steps']} steps"
+                      for k, c in tuned.get("candidates", {}).items())]
     lines += [f"- {c}: {n} search training runs ({state})"
               for c, n, state in search_budgets(config.candidates)]
     return "\n".join(lines) + "\n"

@@ -13,7 +13,10 @@ the baseline is tuned on the same meta-train draws, on validation seeds, over
   evaluations, not training runs.
 
 The choice is the (spec, learning rate, steps) with the highest mean validation score over
-draws × seeds. Every training run is counted, so a report can give both sides' budgets.
+draws × seeds. Discovered loss files given as ``candidates`` get the same learning rates and
+lengths on the same draws and seeds, with no other axis, so a confirmation can train every
+side at the schedule validation chose for it (``ConfirmConfig.candidate_schedule``). Every
+training run is counted, so a report can give both sides' budgets.
 Results are saved per (loss, learning rate, draw) unit and an interrupted tuning resumes.
 """
 
@@ -56,6 +59,10 @@ class TuningConfig:
     snapshot_steps: tuple[int, ...] = setting((250, 500, 1000, 2000), help="Training lengths "
                                                                            "scored (free).")
     batch_pairs: int = setting(8, ge=1, help="Pairs per minibatch per member.")
+    candidates: tuple[str, ...] = setting((), help="Discovered loss files whose learning rate "
+                                                   "and training length are chosen the same "
+                                                   "way, on the same draws and seeds (no other "
+                                                   "axis); tuned.json's \"candidates\".")
     protocol: int = setting(PROTOCOL, ge=min(PROTOCOLS), le=max(PROTOCOLS), cli=False,
                             help="Seed layout of the evaluation episodes (mirrorpo.protocol).")
 
@@ -65,6 +72,9 @@ class TuningConfig:
             if name not in LOSSES or LOSSES[name].main_hparam is None:
                 raise ConfigError(f"TuningConfig.losses: {name!r} is not a registered loss "
                                   "with a main hyper-parameter")
+        for path in self.candidates:
+            if not (path.endswith(".json") and Path(path).is_file()):
+                raise ConfigError(f"TuningConfig.candidates: {path!r} is not a loss file")
         if not self.data:
             raise ConfigError("TuningConfig.data: give at least one meta-train draw")
         if any(lr <= 0 for lr in self.learning_rates) or not self.learning_rates:
@@ -157,6 +167,7 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     from mirrorpo.benchmark import VAL_EVAL_SEED, VAL_SEED_BASE, train_and_score
     from mirrorpo.data.dataset import load_dataset
     from mirrorpo.evaluation import NormalisedScorer
+    from mirrorpo.losses.resolve import resolve_loss
     from mirrorpo.outputs import check_output_dir, refuse_other_config
     from mirrorpo.training.population import TrainConfig
 
@@ -164,6 +175,8 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     check_output_dir(out, "config.json", "tuning", resume=True)
     cfg_path = out / "config.json"
     raw = json.loads(json.dumps(asdict(config)))
+    if not raw["candidates"]:  # tunings made before the field existed resume
+        del raw["candidates"]
     refuse_other_config(cfg_path, raw, "tuning")
     (out / "units").mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps(raw, indent=1))
@@ -234,10 +247,20 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
                       if LOSSES[loss].ranges[n].lt is None and LOSSES[loss].ranges[n].le is None)
         runs = len(tried) * len(config.learning_rates) * config.val_seeds * len(sets)
         choices[loss] = Choice(loss, spec, lr, t, scores[best], runs, at_edge)
-    write_text_atomic(out / TUNED_FILE, json.dumps(
-        {"choices": {k: asdict(c) for k, c in choices.items()},
-         "runs": sum(c.runs for c in choices.values())}, indent=1))
-    return choices
+    schedules = {}
+    for path in config.candidates:  # a discovered loss: its schedule only
+        label = resolve_loss(path).label
+        scores = run_grid(f"candidate-{label.replace(':', '-')}", [path])
+        best = max(scores, key=scores.get)
+        runs = len(config.learning_rates) * config.val_seeds * len(sets)
+        schedules[label] = Choice(label, path, best[1], best[2], scores[best], runs, False)
+    record = {"choices": {k: asdict(c) for k, c in choices.items()},
+              "runs": sum(c.runs for c in choices.values())}
+    if schedules:
+        record |= {"candidates": {k: asdict(c) for k, c in schedules.items()},
+                   "candidate_runs": sum(c.runs for c in schedules.values())}
+    write_text_atomic(out / TUNED_FILE, json.dumps(record, indent=1))
+    return choices | schedules
 
 
 def search_runs(state: dict) -> int:
