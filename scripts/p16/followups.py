@@ -19,8 +19,8 @@ rows (`confirm --exploratory` replaces the list, and only missing rows train):
   ablated MPO candidates of one target would otherwise share labels).
 
 The command of each extension is rebuilt from the confirmation's own config.json, run from the
-code tree that ran it (Hopper mixed: the p17-tree worktree, as queue.sh; the rest: p16-tree4,
-amendment of 2026-12-01 22:05 UTC), with one torch thread.
+code tree that ran it (Hopper mixed: the p17-tree worktree, as queue.sh; the rest: p16-tree5,
+amendment of 2026-12-02 01:30 UTC), with one torch thread.
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from pathlib import Path
 
 ROOT = Path("/work/main")
 R = Path("runs/p16")
-T4, TX = "/work/p16-tree4", "/work/p17-tree"
+T4, T5, TX = "/work/p16-tree4", "/work/p16-tree5", "/work/p17-tree"
 FAMILY_SIZE = 36
 
 CONFIRMS = {  # confirmation directory -> code tree that ran it
     R / "hopper-mixed/confirm": TX,
-    R / "walker2d-mixed/confirm": T4,
-    R / "hopper-noisy-30/confirm": T4,
-    R / "generalist/confirm-hopper": T4,
-    R / "generalist/confirm-halfcheetah": T4,
+    R / "walker2d-mixed/confirm": T5,
+    R / "hopper-noisy-30/confirm": T5,
+    R / "generalist/confirm-hopper": T5,
+    R / "generalist/confirm-halfcheetah": T5,
 }
 SPECIALISTS = {  # transfer name -> the search's best.json
     "hopper-mixed-mpo": R / "hopper-mixed/search/best.json",
@@ -125,6 +125,8 @@ def command(confirm: Path, exploratory: list[str]) -> list[str]:
             "--batch-pairs", str(c["batch_pairs"]), "--method", c["method"],
             "--alpha", repr(c["alpha"]), "--controls" if c["controls"] else "--no-controls",
             "--exploratory", ",".join(exploratory), "--out", str(confirm), "--threads", "1"]
+    if "candidate_schedule" in c:  # recorded only when not "fixed"
+        args += ["--candidate-schedule", c["candidate_schedule"]]
     return args
 
 

@@ -8,9 +8,11 @@
 # Walker2d mixed, the generalist's pool and search, Hopper stochastic.
 # Code (docs/protocols/ amendments): Hopper mixed from the worktree frozen at ac21f36
 # (/work/p16-tree); every other target's draws from the tag p16-tree3 (/work/p16-tree3) and its
-# searches, tunings, bench and confirmations from the tag p16-tree4 (/work/p16-tree4, amendment
-# of 2026-12-01 22:05 UTC: stacked MPO losses); exploratory rows added to the finished Hopper
-# mixed confirmation from the tag p17-tree (/work/p17-tree).
+# searches and bench from the tag p16-tree4 (/work/p16-tree4, amendment of 2026-12-01 22:05 UTC:
+# stacked MPO losses), their tunings and confirmations from the tag p16-tree5 (/work/p16-tree5,
+# amendment of 2026-12-02 01:30 UTC: each candidate's schedule tuned on validation like the
+# baselines'; the same trainer); exploratory rows added to the finished Hopper mixed
+# confirmation from the tag p17-tree (/work/p17-tree).
 # Every process runs one torch thread, so the two lanes share the two cores, except the Hopper
 # mixed search and tuning, which began with torch's default two threads and keep them (the
 # trees before p16-tree3 give thread-dependent last bits).
@@ -18,10 +20,11 @@ set -e
 cd /work/main
 LANE=$1
 [ -n "$2" ] && while kill -0 "$2" 2>/dev/null; do sleep 30; done
-T1=/work/p16-tree T3=/work/p16-tree3 T4=/work/p16-tree4 TX=/work/p17-tree
+T1=/work/p16-tree T3=/work/p16-tree3 T4=/work/p16-tree4 T5=/work/p16-tree5 TX=/work/p17-tree
 [ -d $T1 ] || git worktree add --detach $T1 ac21f36
 [ -d $T3 ] || git worktree add --detach $T3 p16-tree3
 [ -d $T4 ] || git worktree add --detach $T4 p16-tree4
+[ -d $T5 ] || git worktree add --detach $T5 p16-tree5
 [ -d $TX ] || git worktree add --detach $TX p17-tree
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
@@ -44,9 +47,9 @@ search() {  # search TREE OUT POOLDIRS [extra options]
     --strategy openai-es --seed 0 --episodes 10 --out $out $(one $tree) "$@" \
     $( [ -f $out/state.json ] && echo --resume )
 }
-tune() {  # tune TREE LOSSES DATA OUT
+tune() {  # tune TREE LOSSES DATA OUT [CANDIDATE FILES: their schedules too]
   stamp "tune $4"
-  mp $1 tune --losses $2 --data $3 --val-seeds 2 --out $4 $(one $1)
+  mp $1 tune --losses $2 --data $3 --val-seeds 2 --out $4 $(one $1) ${5:+--candidates $5}
 }
 confirm() {  # confirm TREE TARGET CANDIDATES TUNED DRAWS OUT [extra options]
   local tree=$1 target=$2 cands=$3 tuned=$4 draws=$5 out=$6; shift 6
@@ -83,9 +86,10 @@ lane_a() {
   draws hopper noisy-30 $P
   search $T4 $P/search $(list $P/pool/s{0..7})
   search $T4 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
-  tune $T4 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune
-  confirm $T4 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
-    $(list $P/test/s{100..109}) $P/confirm
+  tune $T5 dpo,apo_zero,rdpo,discopop $(list $P/pool/s{0..1}) $P/tune \
+    $P/search/best.json,$P/search-ta/best.json
+  confirm $T5 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
+    $(list $P/test/s{100..109}) $P/confirm --candidate-schedule tuned
 
   # 3. HalfCheetah mixed, suite v2: specialist (halfcheetah-mixed-mpo.md), generalist target B
   P=runs/p16/halfcheetah-mixed
@@ -103,11 +107,13 @@ lane_a() {
   fi
   for S in 0 1; do [ -f $G/tune-data/halfcheetah-mixed-s$S/card.json ] || \
     { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/halfcheetah-mixed-s$S; }; done
-  tune $T4 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah
   while [ ! -f $G/search/state.json ] || ! grep -q '"generations_done": 24' $G/search/state.json; do
     stamp "waiting for lane B's generalist search"; sleep 600; done
-  confirm $T4 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json \
-    $G/tune-halfcheetah/tuned.json $(list $G/test/halfcheetah-mixed-s{100..109}) $G/confirm-halfcheetah
+  tune $T5 $BASES $(list $G/tune-data/halfcheetah-mixed-s{0..1}) $G/tune-halfcheetah \
+    $P/search/best.json,$G/search/mean.json
+  confirm $T5 "halfcheetah mixed" $P/search/best.json,$G/search/mean.json \
+    $G/tune-halfcheetah/tuned.json $(list $G/test/halfcheetah-mixed-s{100..109}) $G/confirm-halfcheetah \
+    --candidate-schedule tuned
 }
 
 lane_b() {
@@ -115,8 +121,9 @@ lane_b() {
   local P=runs/p16/walker2d-mixed
   draws walker2d mixed $P
   search $T4 $P/search $(list $P/pool/s{0..7})
-  tune $T4 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune
-  confirm $T4 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) $P/confirm
+  tune $T5 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune $P/search/best.json
+  confirm $T5 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) \
+    $P/confirm --candidate-schedule tuned
 
   # 2. Generalist pool and search (generalist-mpo.md); Hopper/Walker2d mixed s0-1 are copies
   local E PR S D
@@ -140,9 +147,10 @@ lane_b() {
   search $T4 $P/search $(list $P/pool/s{0..7})
   for S in 0 1; do [ -f $G/tune-data/hopper-stochastic-s$S/card.json ] || \
     { mkdir -p $G/tune-data; cp -r $P/pool/s$S $G/tune-data/hopper-stochastic-s$S; }; done
-  tune $T4 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper
-  confirm $T4 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
-    $(list $G/test/hopper-stochastic-s{100..109}) $G/confirm-hopper
+  tune $T5 dpo,cdpo,discopop,nca_pair $(list $G/tune-data/hopper-stochastic-s{0..1}) $G/tune-hopper \
+    $P/search/best.json,$G/search/mean.json
+  confirm $T5 "hopper stochastic" $P/search/best.json,$G/search/mean.json $G/tune-hopper/tuned.json \
+    $(list $G/test/hopper-stochastic-s{100..109}) $G/confirm-hopper --candidate-schedule tuned
 }
 
 case $LANE in
