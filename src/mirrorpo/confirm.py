@@ -69,7 +69,10 @@ class ConfirmConfig:
     controls: bool = setting(True, help="Add DPO and hinge at each candidate file's β and r "
                                         "(exploratory).")
     exploratory: tuple[Any, ...] = setting((), help="Comma-separated further losses trained "
-                                                    "like the candidates and compared with "
+                                                    "at --candidate-steps and "
+                                                    "--candidate-learning-rate (knock-out "
+                                                    "variants: at their original's schedule) "
+                                                    "and compared with "
                                                     "each candidate and tuned baseline, "
                                                     "uncorrected (transfer rows, mean.json); "
                                                     "may be added to a finished run.")
