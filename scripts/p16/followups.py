@@ -20,7 +20,7 @@ rows (`confirm --exploratory` replaces the list, and only missing rows train):
 
 The command of each extension is rebuilt from the confirmation's own config.json, run from the
 code tree that ran it (Hopper mixed: the p17-tree worktree, as queue.sh; the rest: p16-tree5,
-amendment of 2026-12-02 01:30 UTC), with one torch thread.
+amendment of 2026-12-02 01:23 UTC), with one torch thread.
 """
 
 from __future__ import annotations

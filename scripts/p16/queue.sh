@@ -10,7 +10,7 @@
 # (/work/p16-tree); every other target's draws from the tag p16-tree3 (/work/p16-tree3) and its
 # searches and bench from the tag p16-tree4 (/work/p16-tree4, amendment of 2026-12-01 22:05 UTC:
 # stacked MPO losses), their tunings and confirmations from the tag p16-tree5 (/work/p16-tree5,
-# amendment of 2026-12-02 01:30 UTC: each candidate's schedule tuned on validation like the
+# amendment of 2026-12-02 01:23 UTC: each candidate's schedule tuned on validation like the
 # baselines'; the same trainer); exploratory rows added to the finished Hopper mixed
 # confirmation from the tag p17-tree (/work/p17-tree).
 # Every process runs one torch thread, so the two lanes share the two cores, except the Hopper
