@@ -75,12 +75,19 @@ def llm_pairs(model_dir: Path, responses: Path, prompts: int) -> tuple[dict, lis
             pairs)
 
 
+EDITS = {"per-token": {"length_power": 1.0}, "exp-off": {"lam_exp": 0.0}}
+"""The treatments that are other points of the family: per-token input, exponential link off."""
+
+
+def edited(loss: MPOLoss, name: str) -> MPOLoss:
+    return MPOLoss(loss.family, dataclasses.replace(loss.params, **EDITS[name]))
+
+
 def treatments(loss: MPOLoss, factor: float) -> dict[str, object]:
-    p = loss.params
     return {
         "as fitted": loss,
-        "per-token (s = 1)": MPOLoss(loss.family, dataclasses.replace(p, length_power=1.0)),
-        "exp link off": MPOLoss(loss.family, dataclasses.replace(p, lam_exp=0.0)),
+        "per-token (s = 1)": edited(loss, "per-token"),
+        "exp link off": edited(loss, "exp-off"),
         f"calibrated (c = {factor:.3g})": CalibratedLoss(loss, factor),
         "dpo (β = 0.1)": MPOLoss("mpo", dpo_point(0.1)),
     }
@@ -176,9 +183,9 @@ def main() -> None:
     if a.train_steps:
         path = a.out / "pairs.jsonl"
         specs = {"as-fitted": str(a.loss), "dpo": "dpo"}
-        for name, changed in (("per-token", {"length_power": 1.0}), ("exp-off", {"lam_exp": 0.0})):
+        for name in EDITS:
             specs[name] = str(a.out / f"{a.loss.stem}-{name}.json")
-            MPOLoss(loss.family, dataclasses.replace(loss.params, **changed)).save(specs[name])
+            edited(loss, name).save(specs[name])
         result["train"] = train_check(specs, a.model, path, a.out, a.train_steps,
                                       a.loss.stem)
     (a.out / f"profile-{a.loss.stem}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -4,6 +4,7 @@ round's finished confirmations.
 
     python scripts/p16/followups.py          # the plan: what is missing, what would run
     python scripts/p16/followups.py --run    # run it (each confirmation resumes)
+    python scripts/p16/followups.py --extend CONFIRM_DIR --rows A.json,B.json   # add rows to one
 
 It waits for the whole round: the ablation rule compares candidates across an environment
 family's targets. Then each confirmation is extended once, with its full list of exploratory
@@ -136,11 +137,23 @@ def mp(tree: str, *args: str) -> None:
                    check=True, env=env, cwd=ROOT)
 
 
+def extend(confirm: Path, rows: list[str]) -> None:
+    """Add exploratory ``rows`` to one finished confirmation, keeping the rows it has."""
+    have = list(read(confirm / "config.json").get("exploratory", []))
+    mp(CONFIRMS[confirm], *command(confirm, have + [r for r in rows if r not in have]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", action="store_true", help="run the extensions (else: plan only)")
-    run = ap.parse_args().run
+    ap.add_argument("--extend", type=Path, help="only add --rows to this finished confirmation")
+    ap.add_argument("--rows", default="", help="comma-separated loss files (with --extend)")
+    a = ap.parse_args()
+    run = a.run
     os.chdir(ROOT)
+    if a.extend:
+        extend(a.extend, [r for r in a.rows.split(",") if r])
+        return
     missing = [str(d) for d in CONFIRMS if not (d / "scores.json").is_file()]
     missing += [str(p) for p in SPECIALISTS.values() if not p.is_file()]
     if missing:

@@ -8,7 +8,6 @@
 set -e
 cd /work/main
 for pid in "$@"; do while kill -0 "$pid" 2>/dev/null; do sleep 30; done; done
-TX=/work/p17-tree
 T3=/work/p16-tree3 P=runs/p16/hopper-mixed H=runs/p17/halving
 for KIND in plain halving; do
   if [ ! -f $H/$KIND-best.json ]; then
@@ -25,9 +24,7 @@ until [ -f $P/confirm/scores.json ] && ! pgrep -f "confirm --target hopper mixed
   sleep 60  # lane A's confirmation (queue.sh) has not finished
 done
 echo "== $(date -u +%H:%M:%S) confirm $P/confirm: exploratory rows"
-PYTHONPATH=$TX/src python -c 'from mirrorpo.cli import main; main()' confirm \
-  --target "hopper mixed" --candidates $P/search/best.json,$P/search-ta/best.json \
-  --tuned $P/tune/tuned.json --draws $(echo $P/test/s{100..109} | tr ' ' ,) --seeds 3 \
-  --episodes 10 --candidate-steps 1000 --candidate-learning-rate 1e-3 --out $P/confirm \
-  --threads 1 --exploratory $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
+# the confirmation's own command, rebuilt from its config.json, run from its code tree (p17-tree)
+python scripts/p16/followups.py --extend $P/confirm \
+  --rows $P/search/mean.json,$P/search-ta/mean.json,$H/plain-best.json,$H/halving-best.json
 echo "== $(date -u +%H:%M:%S) done"
