@@ -170,6 +170,33 @@ def test_ablation_choice_takes_winners_else_each_env_s_best_candidate(tmp_path):
         ablation_choice([a], baseline="hinge")
 
 
+def test_best_candidate_is_the_best_winner_else_the_best_of_all(tmp_path):
+    from mirrorpo.confirm import best_candidate
+
+    rng = np.random.default_rng(1)
+    # a clear winner with a smaller gain beats a larger, noisy gain that does not win
+    a = _fake_run(tmp_path / "a", "hopper mixed", {"mpo:best": 4.0, "ta-mpo:best": 9.0}, rng)
+    raw = json.loads((a / "scores.json").read_text())["scores"]
+    noisy = np.asarray(raw["dpo (tuned)"]) + 12 + rng.normal(0, 40, (10, 3))
+    raw["ta-mpo:best"] = noisy.tolist()
+    (a / "scores.json").write_text(json.dumps(
+        {**json.loads((a / "scores.json").read_text()), "scores": raw}))
+    b = _fake_run(tmp_path / "b", "walker2d mixed", {"mpo:best": 2.0}, rng)
+    verdicts = {(v.target, v.candidate): v.verdict for v in round_verdicts([a, b])}
+    assert verdicts[("hopper mixed", "ta-mpo:best")] != "win"
+    assert (noisy - raw["dpo (tuned)"]).mean() > 4.5  # larger than the winner's gain
+    assert verdicts[("hopper mixed", "mpo:best")] == "win" == verdicts[("walker2d mixed",
+                                                                         "mpo:best")]
+    assert best_candidate([a, b]) == (a, "mpo:best")
+    # no winner: the largest mean difference against DPO over every target
+    e = _fake_run(tmp_path / "e", "hopper mixed", {"mpo:best": -3.0, "ta-mpo:best": -5.0}, rng)
+    f = _fake_run(tmp_path / "f", "walker2d mixed", {"mpo:best": -1.0}, rng)
+    assert all(v.verdict != "win" for v in round_verdicts([e, f]))
+    assert best_candidate([e, f]) == (f, "mpo:best")
+    with pytest.raises(ValueError, match="no row 'hinge'"):
+        best_candidate([e], baseline="hinge")
+
+
 def test_transfer_matrix_puts_every_row_on_every_target(tmp_path):
     from mirrorpo.confirm import transfer_matrix
 

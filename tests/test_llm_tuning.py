@@ -88,6 +88,9 @@ def test_parse_grid_expands_sweeps_and_cross_products():
     one = parse_grid("dpo:beta=0.3")
     assert one.specs == ("dpo:beta=0.3",) and one.loss == "dpo" and not one.at_edge(0)
     assert parse_grid("runs/s/mean.json").specs == ("runs/s/mean.json",)
+    f = parse_grid("runs/s/mean.json:beta=0.05|0.5")  # a loss file along its β axis
+    assert f.loss == "runs/s/mean.json" and f.specs == ("runs/s/mean.json:beta=0.05",
+                                                         "runs/s/mean.json:beta=0.5")
     assert parse_grid("pkg.mod:fn:beta=1|2").loss == "pkg.mod:fn"
     for bad, why in (("dpo:beta=0.1|x", "'x' is not a number"), ("dpo|ipo", "NAME:key="),
                      ("dpo:beta=1|1", "a value twice"), ("", "empty")):

@@ -145,3 +145,28 @@ def test_docs_table_lists_every_registered_loss():
     doc = (Path(__file__).parent.parent / "docs" / "losses.md").read_text()
     head = ("loss", "uses π_ref", "defaults (TRL names)", "valid ranges", "formula and source")
     assert markdown_table(head, loss_rows()) in doc, "regenerate with `mirrorpo losses --markdown`"
+
+
+def test_a_loss_file_moved_along_one_coordinate(tmp_path):
+    """``best.json:beta=X`` is the file's loss with β set (and nothing else changed); the
+    runs that check a file's fitting draws refuse it, so none slips past that check."""
+    from mirrorpo.config import ConfigError
+    from mirrorpo.confirm import ConfirmConfig
+    from mirrorpo.losses.mpo import MPOLoss, dpo_point
+    from mirrorpo.losses.resolve import resolve_loss
+
+    path = tmp_path / "best.json"
+    MPOLoss("mpo", dpo_point(0.5), fitted_on=("bfa4e47dde6ce72f",)).save(path)
+    moved = resolve_loss(f"{path}:beta=0.05")
+    assert moved.label == "mpo:best:beta=0.05" and moved.spec == f"{path}:beta=0.05"
+    assert moved.fn.params == dpo_point(0.05) and moved.fn.fitted_on == ("bfa4e47dde6ce72f",)
+    b, _ = batch()
+    torch.testing.assert_close(moved(b), get_loss("dpo")(b, beta=0.05))
+    assert resolve_loss(str(path)).fn.params == dpo_point(0.5)  # the file is unchanged
+    with pytest.raises(ConfigError, match="mpo has no coordinate.*'betta'"):
+        resolve_loss(f"{path}:betta=0.05")
+    with pytest.raises(ConfigError, match="too large"):
+        resolve_loss(f"{path}:log_q=1e6")
+    with pytest.raises(ConfigError, match="ConfirmConfig: .*coordinates set is not accepted"):
+        ConfirmConfig(target="t", candidates=(f"{path}:beta=0.05",), tuned="tuned.json",
+                      draws=("a", "b"))

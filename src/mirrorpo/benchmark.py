@@ -29,7 +29,7 @@ from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.envs import DEFAULT_ENV, ENV_NAMES
 from mirrorpo.fileio import read_json, strict_json, write_text_atomic
 from mirrorpo.losses import LOSSES
-from mirrorpo.losses.resolve import loss_label, resolve_loss, resolve_losses
+from mirrorpo.losses.resolve import FILE_SPEC, loss_label, resolve_loss, resolve_losses
 from mirrorpo.policies import PolicyStack, concat
 from mirrorpo.protocol import PROTOCOL, PROTOCOLS
 from mirrorpo.protocol import eval_seed as member_eval_seed
@@ -111,7 +111,7 @@ class BenchConfig:
             raise ConfigError(f"BenchConfig.losses: {twice[0]!r} given twice")
         # files are read when the run starts (check_losses), so a saved run opens without them
         resolve_losses([x for x in self.losses if not (isinstance(x, str) and (
-            x.startswith(PYTHON_PREFIX) or x.endswith(".json")))])
+            x.startswith(PYTHON_PREFIX) or FILE_SPEC.match(x)))])
 
     @property
     def loss_keys(self) -> tuple[str, ...]:
@@ -518,7 +518,7 @@ def display_name(spec: str) -> str:
     Python callable recorded as ``python:LABEL`` shows as LABEL."""
     if spec.startswith(PYTHON_PREFIX):
         return spec[len(PYTHON_PREFIX):]
-    return loss_label(spec) if spec.endswith(".json") else spec
+    return loss_label(spec) if FILE_SPEC.match(spec) else spec
 
 
 def _score(x) -> float:

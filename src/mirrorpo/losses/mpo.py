@@ -481,6 +481,25 @@ class MPOLoss:
         write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
 
+def with_coordinates(loss: MPOLoss, values: dict[str, float], where: str) -> MPOLoss:
+    """``loss`` with some flat-vector coordinates (``param_names``) set, e.g. ``{"beta":
+    0.05}`` to move a discovered loss along its β axis; ConfigError naming ``where`` for a
+    name the family does not have or a rate that would overflow."""
+    from mirrorpo.config import ConfigError
+    from mirrorpo.schemas import MAX_LOG_RATE
+
+    names = param_names(loss.family)
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"loss {where!r}: {loss.family} has no coordinate(s) {unknown}; "
+                          f"it has {', '.join(names)}")
+    for name, v in values.items():
+        if not np.isfinite(v) or (name.startswith("log_") and v > MAX_LOG_RATE):
+            raise ConfigError(f"loss {where!r}: {name} = {v:g} is not finite or too large")
+    vector = [values.get(n, v) for n, v in zip(names, loss.vector, strict=True)]
+    return MPOLoss(loss.family, from_vector(vector, loss.family), loss.fitted_on)
+
+
 def in_family(loss: MPOLoss, family: str) -> MPOLoss:
     """The same loss as a member of ``family``.
 

@@ -4,7 +4,8 @@ A loss can be given as
 
 * a registered name, with optional hyper-parameters: ``dpo``, ``dpo:beta=0.3``,
   ``cdpo:beta=0.1,label_smoothing=0.2`` (each value checked against the loss's declared range);
-* a loss-family file (``best.json`` of a search; see mirrorpo.losses.family);
+* a loss-family file (``best.json`` of a search; see mirrorpo.losses.family), optionally with
+  coordinates of its flat vector set: ``best.json:beta=0.05``;
 * a Python callable by import path, ``package.module:function``, optionally with keyword
   hyper-parameters ``package.module:function:beta=0.3`` bound to it;
 * from Python, any callable ``PreferenceBatch → per-pair losses (..., B)`` itself, or a
@@ -12,8 +13,9 @@ A loss can be given as
 
 Every loss gets one label, the name that rows, files and plots use (:func:`loss_label`): the
 registered name with the hyper-parameters given (``dpo:beta=0.3``), ``family:stem`` for a file
-(``mpo:best``), the import path for an imported callable, and the function's ``__name__`` for a
-callable given directly. Two losses with one label in a run are refused (:func:`resolve_losses`).
+(``mpo:best``; ``mpo:best:beta=0.05`` with a coordinate set), the import path for an imported
+callable, and the function's ``__name__`` for a callable given directly. Two losses with one
+label in a run are refused (:func:`resolve_losses`).
 """
 
 from __future__ import annotations
@@ -128,12 +130,39 @@ def check_keywords(fn: Callable, hparams: dict[str, float], spec: str) -> None:
                           f"it takes {names or 'none'}")
 
 
-def file_loss(path: str) -> NamedLoss:
-    """A loss-family file (``best.json``), labelled ``family:stem``."""
-    from mirrorpo.losses.mpo import load_mpo
+FILE_SPEC = re.compile(r"^(?P<path>.+\.json)(?::(?P<args>[^:]*=.*))?$")
+"""A loss-family file with optional coordinates set: ``best.json`` or ``best.json:beta=0.05``."""
+
+
+def has_set_coordinates(loss: object) -> bool:
+    """Whether ``loss`` is a loss-file spec with coordinates set (``best.json:beta=0.05``)."""
+    m = FILE_SPEC.match(loss) if isinstance(loss, str) else None
+    return bool(m and m["args"])
+
+
+def refuse_set_coordinates(losses: Iterable[object], where: str) -> None:
+    """ConfigError for a ``file.json:key=value`` spec in a run that checks loss files' fitting
+    draws by file (meta-test, confirm): save the moved loss as its own file there."""
+    for x in losses:
+        if has_set_coordinates(x):
+            raise ConfigError(f"{where}: {x!r}: a loss file with coordinates set is not accepted "
+                              "here (its fitting draws are checked by file); save the loss with "
+                              "them set as its own file")
+
+
+def file_loss(path: str, values: dict[str, float] | None = None,
+              spec: str | None = None) -> NamedLoss:
+    """A loss-family file (``best.json``), labelled ``family:stem``; with ``values``, its
+    flat-vector coordinates of those names set (``mpo.with_coordinates``) and the label
+    ``family:stem:beta=0.05``."""
+    from mirrorpo.losses.mpo import load_mpo, with_coordinates
 
     loss = load_mpo(Path(path))
-    return NamedLoss(f"{loss.family}:{Path(path).stem}", loss, str(path))
+    label = f"{loss.family}:{Path(path).stem}"
+    if values:
+        loss = with_coordinates(loss, values, spec or path)
+        label += ":" + _hparam_text(values)
+    return NamedLoss(label, loss, spec or str(path))
 
 
 def callable_label(fn: Callable) -> str:
@@ -156,8 +185,9 @@ def resolve_loss(loss: LossLike | NamedLoss) -> NamedLoss:
     spec = loss.strip()
     if not spec:
         raise ConfigError("loss '': empty spec")
-    if spec.endswith(".json"):
-        return file_loss(spec)
+    m = FILE_SPEC.match(spec)
+    if m:
+        return file_loss(m["path"], parse_hparams(m["args"] or "", spec), spec)
     if spec.startswith("python:"):
         raise ConfigError(f"loss {spec!r} was given as a Python callable when the run was made; "
                           "pass that callable itself (from Python) to continue the run")
