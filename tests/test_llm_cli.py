@@ -357,6 +357,32 @@ def test_llm_tune_chooses_on_validation_and_resumes(tiny_model_dir, tiny_data, t
         assert res.exit_code == 2 and why in res.output  # before the model is looked at
 
 
+def test_llm_tune_gains_a_loss_file_swept_over_beta(tiny_model_dir, tiny_data, tuned_dir,
+                                                    tmp_path):
+    """A finished tuning gains a loss (a loss file along its β axis): only its units train,
+    tuned.json holds both losses; dropping a loss is refused."""
+    import shutil
+
+    out = tmp_path / "tune"
+    shutil.copytree(tuned_dir, out)
+    evals = sorted(out.glob("units/mixed/*/seed-*/eval.json"))
+    stamp = {e: e.stat().st_mtime_ns for e in evals}
+    loss = tmp_path / "best.json"
+    MPOLoss("mpo", dpo_point(0.5)).save(loss)
+    res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir, "--grid",
+                 "dpo:beta=0.1|1", "--grid", f"{loss}:beta=0.05|0.5", *UNIT_ARGS, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert {e: e.stat().st_mtime_ns for e in evals} == stamp  # dpo's units not retrained
+    assert len(list(out.glob("units/mixed/*/seed-*/eval.json"))) == 8
+    tuned = json.loads((out / "tuned.json").read_text())
+    assert list(tuned["losses"]) == ["dpo", str(loss)]
+    assert [p["spec"] for p in tuned["losses"][str(loss)]["grid"]] == [
+        f"{loss}:beta=0.05", f"{loss}:beta=0.5"]
+    res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir, "--grid",
+                 f"{loss}:beta=0.05|0.5", *UNIT_ARGS, "--out", out)
+    assert res.exit_code != 0 and "a bench may gain losses, not lose them" in res.output
+
+
 def test_llm_bench_tuned_on_test_split_draws_the_training_curve(
         tiny_model_dir, tiny_data, tuned_dir, tmp_path):
     from mirrorpo.llm.prompts import split_heldout

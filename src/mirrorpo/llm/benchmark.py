@@ -35,6 +35,21 @@ EVAL_FILE = "eval.json"
 REF_CACHE_DIR = "ref_cache"
 
 
+def refuse_dropped_losses(cfg_path: Path, losses: list[str]) -> None:
+    """A bench directory may gain losses (only their units train) but not lose any: a
+    FileExistsError naming the saved losses that ``losses`` leaves out."""
+    from mirrorpo.fileio import read_json
+
+    if not cfg_path.is_file():
+        return
+    saved = read_json(cfg_path, "LLM bench config").get("losses", [])
+    dropped = [x for x in saved if x not in losses]
+    if dropped:
+        raise FileExistsError(f"{cfg_path}: holds losses {dropped} that this bench leaves out; "
+                              "a bench may gain losses, not lose them: give them too, or "
+                              "choose another directory")
+
+
 def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
           progress: Progress = no_progress,
           log: Log = no_log) -> dict[tuple[str, str], dict[str, MetricSummary]]:
@@ -65,7 +80,9 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
     record = config.to_json([nl.record for nl in named])
     cfg_path = out / CONFIG_FILE
     refuse_other_config(cfg_path, record, "LLM bench",
-                        "other options are refused: give the same config to resume it")
+                        "other options are refused: give the same config to resume it",
+                        ignore=("losses",))
+    refuse_dropped_losses(cfg_path, record["losses"])
     data = {p: load_preferences(data_dir / f"{p}.jsonl") for p in config.presets}
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps(record, indent=1))
