@@ -401,7 +401,7 @@ def transfer_matrix(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
     losses = list(dict.fromkeys(x for r in runs
                                 for x in r["candidates"] + r.get("exploratory", [])))
     lines = [f"Paired difference against each target's {baseline} (mean [95% CI], "
-             "uncorrected, exploratory); * the target the loss was searched for.", "",
+             "uncorrected, exploratory); * a primary candidate of that target.", "",
              "| loss | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
     for loss in losses:
         cells = []
