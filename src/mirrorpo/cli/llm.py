@@ -24,7 +24,8 @@ from mirrorpo.llm.config import (
 from mirrorpo.llm.prompts import EVAL_SPLITS
 
 LOSS_HELP = ("A mirrorpo loss: NAME or NAME:key=value,... (dpo, dpo:beta=0.3, orpo, simpo, ...), "
-             "an MPO / TA-MPO parameter file (e.g. a search run's mean.json), or "
+             "an MPO / TA-MPO parameter file (e.g. a search run's mean.json; "
+             "mean.json:beta=0.05 sets its β), or "
              "package.module:function[:key=value,...].")
 
 

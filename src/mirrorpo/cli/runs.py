@@ -30,7 +30,8 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-LOSS_HELP = ("Loss: NAME, NAME:key=value,..., a loss-family .json file, or "
+LOSS_HELP = ("Loss: NAME, NAME:key=value,..., a loss-family .json file (FILE.json:beta=0.05 "
+             "sets a coordinate), or "
              "package.module:function[:key=value,...]; repeatable.")
 
 
