@@ -197,6 +197,21 @@ def test_best_candidate_is_the_best_winner_else_the_best_of_all(tmp_path):
         best_candidate([e], baseline="hinge")
 
 
+def test_candidate_file_maps_a_chosen_label_back_to_its_file(tmp_path):
+    from mirrorpo.confirm import candidate_file
+
+    files = [tmp_path / "s" / "best.json", tmp_path / "t" / "mean.json"]
+    for f in files:
+        f.parent.mkdir()
+        MPOLoss("mpo", dpo_point(0.2)).save(f)
+    run = tmp_path / "confirm"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"candidates": [str(f) for f in files]}))
+    assert candidate_file(run, "mpo:mean") == str(files[1])
+    with pytest.raises(ValueError, match="no candidate 'ta-mpo:best'"):
+        candidate_file(run, "ta-mpo:best")
+
+
 def test_transfer_matrix_puts_every_row_on_every_target(tmp_path):
     from mirrorpo.confirm import transfer_matrix
 

@@ -9,11 +9,10 @@ Holm over the round's m = 36). Prints the file and the grid line of its β sweep
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from mirrorpo.confirm import best_candidate
+from mirrorpo.confirm import best_candidate, candidate_file
 from mirrorpo.losses.resolve import resolve_loss
 
 FAMILY_SIZE = 36
@@ -29,9 +28,7 @@ def main() -> None:
     if missing:
         sys.exit(f"waiting for the round: no scores.json in {', '.join(missing)}")
     run, label = best_candidate(runs, family_size=FAMILY_SIZE)
-    files = {resolve_loss(c).label: c for c in
-             json.loads((run / "config.json").read_text())["candidates"]}
-    path = files[label]
+    path = candidate_file(run, label)
     beta = resolve_loss(path).fn.params.beta
     print(f"best discovered loss: {label} of {run} ({path}), β = {beta:.4g}")
     print(f"grid: {path}:beta=" + "|".join(f"{beta * k:.4g}" for k in SWEEP))

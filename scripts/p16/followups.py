@@ -73,14 +73,10 @@ def ablated(confirms: list[Path]) -> set[tuple[Path, str]]:
     """(confirmation, candidate file) pairs the amendment's rule ablates
     (mirrorpo.confirm.ablation_choice over the round table at m = 36)."""
     sys.path.insert(0, str(ROOT / "src"))
-    from mirrorpo.confirm import ablation_choice
-    from mirrorpo.losses.resolve import resolve_loss
+    from mirrorpo.confirm import ablation_choice, candidate_file
 
-    out = set()
-    for d, label in ablation_choice(confirms, family_size=FAMILY_SIZE):
-        files = {resolve_loss(c).label: c for c in read(d / "config.json")["candidates"]}
-        out.add((d, files[label]))
-    return out
+    return {(d, candidate_file(d, label))
+            for d, label in ablation_choice(confirms, family_size=FAMILY_SIZE)}
 
 
 def variants(candidate: str, run: bool) -> list[str]:

@@ -468,6 +468,18 @@ def best_candidate(run_dirs: list[str | Path], alpha: float = 0.05,
     return best[0], best[2]
 
 
+def candidate_file(run_dir: str | Path, label: str) -> str:
+    """The loss file (as config.json records it) of the candidate ``label`` of a
+    confirmation run, e.g. the label that ``ablation_choice`` or ``best_candidate`` returns."""
+    from mirrorpo.losses.resolve import resolve_loss
+
+    cfg = read_json(Path(run_dir) / "config.json", "confirmation config")
+    files = {resolve_loss(c).label: c for c in cfg["candidates"]}
+    if label not in files:
+        raise ValueError(f"{run_dir}: no candidate {label!r} among {sorted(files)}")
+    return files[label]
+
+
 def round_verdicts(run_dirs: list[str | Path], alpha: float = 0.05,
                    family_size: int | None = None) -> list[Verdict]:
     """The primary comparisons of several confirmation runs as one Holm family (the round's
