@@ -1,5 +1,6 @@
 """Baseline tuning: grids, edge extension, budget accounting and resume (tiny assets)."""
 
+import contextlib
 import json
 
 import pytest
@@ -48,14 +49,27 @@ def test_tune_counts_runs_and_resumes(tiny_assets, tmp_path, monkeypatch):
     cfg = TuningConfig(losses=("dpo",), data=tuple(draws), val_seeds=1, episodes=2,
                        grid_points=3, learning_rates=(1e-3, 3e-3), snapshot_steps=(2, 4),
                        batch_pairs=4)
-    choices = tune(cfg, tmp_path / "tune")
+    labels = []
+
+    @contextlib.contextmanager
+    def record(label, total):
+        labels.append(label)
+        yield lambda n=1: None
+
+    choices = tune(cfg, tmp_path / "tune", progress=record)
     c = choices["dpo"]
+    # "tune runs DONE/PLANNED: dpo lr=… draw d, N members": the tally reaches the plan
+    done = [int(lab.split()[2].split("/")[0]) for lab in labels]
+    planned = int(labels[-1].split()[2].split("/")[1].rstrip(":"))
+    members = [int(lab.split(", ")[1].split()[0]) for lab in labels]
+    assert done == [sum(members[:i]) for i in range(len(labels))]
+    assert done[-1] + members[-1] == planned
     assert c.spec.startswith("dpo:beta=") and c.learning_rate in (1e-3, 3e-3)
     assert c.steps in (2, 4)
     tried = c.runs // (2 * 1 * 2)  # learning rates × seeds × draws
     assert 3 <= tried <= 3 + 3  # the grid, plus at most one point per extension
     saved = json.loads((tmp_path / "tune" / "tuned.json").read_text())
-    assert saved["runs"] == c.runs and saved["choices"]["dpo"]["spec"] == c.spec
+    assert saved["runs"] == c.runs == planned and saved["choices"]["dpo"]["spec"] == c.spec
 
     import importlib
 

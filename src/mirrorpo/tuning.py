@@ -159,6 +159,11 @@ def score_table(members: list[dict], snapshot_steps: tuple[int, ...]) -> dict[tu
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
+def _axes(loss: str) -> list[str]:
+    """The hyper-parameters a loss is tuned over: its main one, and EXTRA_AXES's if any."""
+    return [LOSSES[loss].main_hparam] + ([EXTRA_AXES[loss]] if loss in EXTRA_AXES else [])
+
+
 def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progress,
          nthread: int | None = None) -> dict[str, Choice]:
     """Tune every loss of ``config`` (see the module docstring); writes ``out/tuned.json``
@@ -192,6 +197,13 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     def val_eval_seed(seed: int) -> int:  # the bench's validation episodes, seed by seed
         return eval_seed(VAL_EVAL_SEED, seed, VAL_SEED_BASE, config.episodes, config.protocol)
     steps = max(config.snapshot_steps)
+    spec_runs = len(config.learning_rates) * len(sets) * config.val_seeds  # runs of one spec
+    grids_of = {loss: {n: hparam_grid(loss, n, config) for n in _axes(loss)}
+                for loss in config.losses}
+    # training runs, for the progress bars: every loss's first grid and every candidate are
+    # planned; a grid extended at an edge adds its new points when they start
+    tally = {"done": 0, "planned": spec_runs * (
+        sum(len(grid_specs(loss, g)) for loss, g in grids_of.items()) + len(config.candidates))}
 
     def run_grid(loss: str, specs: list[str]) -> dict[tuple, float]:
         """(spec, lr, steps) → mean validation score over draws × seeds."""
@@ -206,8 +218,9 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
                                         learning_rate=lr,
                                         snapshot_steps=tuple(config.snapshot_steps))
                     all_specs = [s for s in specs for _ in seeds]
-                    with progress(f"tune {loss} lr={lr:g} draw {d}: {len(all_specs)} members",
-                                  steps) as adv:
+                    with progress(f"tune runs {tally['done']}/{tally['planned']}: {loss} "
+                                  f"lr={lr:g} draw {d}, {len(all_specs)} member"
+                                  f"{'s' * (len(all_specs) != 1)}", steps) as adv:
                         ms, _ = train_and_score(ds.arrays, reference, all_specs,
                                                 [loss] * len(all_specs), seeds * len(specs),
                                                 train, val_eval_seed, scorer, adv)
@@ -216,19 +229,22 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
                                for m in ms]
                     write_text_atomic(path, json.dumps(strict_json({"members": members}),
                                                          allow_nan=False))
+                tally["done"] += len(members)
                 for (spec, t), v in score_table(members, config.snapshot_steps).items():
                     table.setdefault((spec, lr, t), []).append(v)
         return {k: float(np.mean(v)) for k, v in table.items()}
 
     choices: dict[str, Choice] = {}
     for loss in config.losses:
-        names = [LOSSES[loss].main_hparam] + ([EXTRA_AXES[loss]] if loss in EXTRA_AXES else [])
-        grids = {n: hparam_grid(loss, n, config) for n in names}
+        names = _axes(loss)
+        grids = grids_of[loss]
         scores: dict[tuple, float] = {}
         tried: set[str] = set()
-        for _ in range(MAX_EXTENSIONS + 1):
+        for extension in range(MAX_EXTENSIONS + 1):
             specs = [s for s in grid_specs(loss, grids) if s not in tried]
             if specs:
+                if extension:
+                    tally["planned"] += spec_runs * len(specs)
                 scores |= run_grid(loss, specs)
                 tried |= set(specs)
             best = max(scores, key=scores.get)
