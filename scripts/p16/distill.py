@@ -1,0 +1,51 @@
+"""Apply the distillation rule of docs/protocols/distilled-suite.md to the round's ablations.
+
+    python scripts/p16/distill.py     # after `python scripts/p16/followups.py --run`
+
+Reads the knock-out rows of every loss the round's rule ablated (mirrorpo.confirm.
+ablation_choice at m = 36, as followups.py), applies mirrorpo.distill.distill, and writes
+runs/p16/distilled/rule.md (the evidence and what was chosen) and runs/p16/distilled/
+distilled.json (the loss at β = 0.1, the centre of DPO's grid; `fitted_on` lists every draw
+of the round, pools and test draws, so that `confirm` refuses them). Nothing is trained.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from followups import CONFIRMS, FAMILY_SIZE, ROOT, R  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "src"))
+from mirrorpo.confirm import ablation_choice, candidate_file  # noqa: E402
+from mirrorpo.distill import distill, read_ablated, report  # noqa: E402
+
+
+def round_fingerprints() -> tuple[str, ...]:
+    """The fingerprint of every dataset under runs/p16 (the round's pools and test draws)."""
+    return tuple(sorted({json.loads(c.read_text())["fingerprint"]
+                         for c in (ROOT / R).rglob("card.json")}))
+
+
+def main() -> None:
+    confirms = list(CONFIRMS)
+    missing = [str(d) for d in confirms if not (ROOT / d / "scores.json").is_file()]
+    if missing:
+        sys.exit("waiting for the round: " + ", ".join(missing))
+    chosen = ablation_choice([ROOT / d for d in confirms], family_size=FAMILY_SIZE)
+    ablated = [read_ablated(d, candidate_file(d, label)) for d, label in chosen]
+    result = distill(ablated, fitted_on=round_fingerprints())
+    out = ROOT / R / "distilled"
+    out.mkdir(parents=True, exist_ok=True)
+    text = ("# The distillation rule's output\n\nAblated losses: "
+            + ", ".join(a.file for a in ablated) + "\n\n" + report(result))
+    (out / "rule.md").write_text(text)
+    if result.loss is not None:
+        result.loss.save(out / "distilled.json")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
