@@ -21,6 +21,9 @@ start() {  # start NAME NICE LOG COMMAND...
 start "round lane A" 0 runs/p16/queue-A.log scripts/p16/queue.sh A
 start "round lane B" 10 runs/p16/queue-B.log scripts/p16/queue.sh B
 start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
+# issue 18's distilled loss: its fresh suite draws (s200-s204 of the five targets), lowest
+# priority: it takes what the other lanes leave
+start "distilled draws" 19 runs/p16/distilled.log scripts/p16/distilled.sh
 # issue 17's halving searches, then their exploratory rows in the Hopper mixed confirmation
 grep -qs '"exploratory"' runs/p16/hopper-mixed/confirm/config.json || { mkdir -p runs/p17; \
   start "halving lane (issue 17)" 10 runs/p17/halving.log scripts/p16/halving.sh; }
