@@ -3,9 +3,9 @@
 # seeds 200-204 of each of the round's five targets, made with the round's draw code (p16-tree3)
 # under runs/p16/distilled/test/<env>-<preset>-sS. Resumable (a made draw is skipped):
 #   nohup nice -n 10 scripts/p16/distilled.sh >> runs/p16/distilled.log 2>&1 &
-# Later stages (after `python scripts/p16/followups.py --run` and `python scripts/p16/distill.py`):
-# the loss registered as `distilled`, `mirrorpo tune --losses distilled` on each target's tuning
-# draws, then `mirrorpo confirm ... --draws <these> --seeds 6 --no-controls` per target.
+# Later stages, after `python scripts/p16/followups.py --run` and `python scripts/p16/distill.py`,
+# once the rule's loss is registered as `distilled`: `python scripts/p16/distilled_test.py --tree
+# DIR --run` (per target: tune its β like DPO's, then confirm it on these draws, 6 seeds).
 set -e
 cd /work/main
 T3=/work/p16-tree3
