@@ -14,8 +14,8 @@ from mirrorpo.losses.registry import PreferenceBatch
 from mirrorpo.verdicts import Difference
 
 
-def cost(mean: float, lo: float) -> Difference:
-    return Difference(mean, (lo, 2 * mean - lo), 0.95, 0.5, 10, 3, "draw-t")
+def cost(mean: float, p: float) -> Difference:
+    return Difference(mean, (mean - 1, mean + 1), 0.95, p, 10, 3, "draw-t")
 
 
 def loss(**kw) -> MPOLoss:
@@ -27,10 +27,11 @@ B = loss(beta=0.3, ref_switch=0.8, margin=0.0, alpha0=0.0)
 
 
 def test_supported_axes_win_over_larger_unsupported_ones():
+    # Holm over A's 4 terms: p 0.001, 0.004, 0.01 pass (below α/4, α/3, α/2); alpha's 0.2 not
     ablated = [
-        Ablated("a.json", A, {"ref_switch": cost(6.0, 1.0), "margin": cost(2.0, 0.5),
-                              "alpha": cost(9.0, -1.0), "lam_logsigmoid": cost(30.0, 20.0)}),
-        Ablated("b.json", B, {"ref_switch": cost(2.0, -3.0), "lam_logsigmoid": cost(25.0, 9.0)}),
+        Ablated("a.json", A, {"ref_switch": cost(6.0, 0.004), "margin": cost(2.0, 0.01),
+                              "alpha": cost(9.0, 0.2), "lam_logsigmoid": cost(30.0, 0.001)}),
+        Ablated("b.json", B, {"ref_switch": cost(2.0, 0.4), "lam_logsigmoid": cost(25.0, 0.001)}),
     ]
     out = distill(ablated, fitted_on=("fp1",))
     assert out.axes == ("ref_switch", "margin") and out.supported  # alpha: larger, unsupported
@@ -43,20 +44,21 @@ def test_supported_axes_win_over_larger_unsupported_ones():
 
 
 def test_without_support_the_largest_positive_axes_are_flagged():
-    ablated = [Ablated("a.json", A, {"ref_switch": cost(1.0, -2.0), "margin": cost(-1.0, -3.0),
-                                     "alpha": cost(3.0, -1.0)})]
+    # ref_switch's p = 0.02 would pass alone (< 0.05) but not Holm over 3 terms (α/3)
+    ablated = [Ablated("a.json", A, {"ref_switch": cost(1.0, 0.02), "margin": cost(-1.0, 0.3),
+                                     "alpha": cost(3.0, 0.2)})]
     out = distill(ablated)
     assert out.axes == ("alpha", "ref_switch") and not out.supported
     assert "not supported" in report(out)
-    nothing = distill([Ablated("a.json", A, {"ref_switch": cost(-1.0, -2.0)})])
+    nothing = distill([Ablated("a.json", A, {"ref_switch": cost(-1.0, 0.001)})])
     assert nothing.loss is None and "nothing is distilled" in report(nothing)
 
 
 def test_hinge_link_and_a_decaying_imitation_phase():
     ta = loss(family="ta-mpo", ref_switch=0.5, alpha0=0.9, alpha_half=0.3, alpha1=0.0)
     ablated = [Ablated("t.json", ta, {
-        "alpha": cost(5.0, 1.0), "alpha_schedule": cost(3.0, 0.5),
-        "lam_logsigmoid": cost(1.0, -1.0), "lam_exp": cost(4.0, 0.2)})]
+        "alpha": cost(5.0, 0.001), "alpha_schedule": cost(3.0, 0.002),
+        "lam_logsigmoid": cost(1.0, 0.5), "lam_exp": cost(4.0, 0.1)})]
     out = distill(ablated)
     assert out.link == "lam_hinge" and out.axes == ("alpha",)
     p = out.loss.params
@@ -68,7 +70,7 @@ def test_hinge_link_and_a_decaying_imitation_phase():
 
 
 def test_the_distilled_loss_is_dpo_with_a_partial_reference_in_closed_form():
-    ablated = [Ablated("a.json", A, {"ref_switch": cost(6.0, 1.0)})]
+    ablated = [Ablated("a.json", A, {"ref_switch": cost(6.0, 0.001)})]
     d = distill(ablated, beta=0.2).loss
     g = torch.Generator().manual_seed(0)
     lw, ll, rw, rl = (-300 * torch.rand(16, generator=g) for _ in range(4))

@@ -8,8 +8,9 @@ by the knock-out terms of the ablated losses (``mirrorpo.ablation``):
 
 with g one of log σ, −hinge, σ, an MPO point (docs/mpo.md) with f the identity. The cost of a
 term in a loss is the paired difference original − variant on the confirmation's draws and
-seeds (what the loss loses without it); an axis's evidence is the mean of its cost over the
-ablated losses (0 where a loss does not use it). Pure: the confirmations are read by
+seeds (what the loss loses without it), supported when above 0 after Holm over the loss's
+knock-out terms; an axis's evidence is the mean of its cost over the ablated losses (0 where a
+loss does not use it). Pure: the confirmations are read by
 ``read_ablated``, the loss file written by the caller.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from mirrorpo.ablation import used_value
 from mirrorpo.losses.mpo import MPOLoss, MPOParams, load_mpo
-from mirrorpo.verdicts import Difference, difference, paired_differences
+from mirrorpo.verdicts import Difference, difference, holm, paired_differences
 
 AXES: dict[str, tuple[str, ...]] = {
     "ref_switch": ("ref_switch",),
@@ -53,11 +54,19 @@ class Ablated:
     loss: MPOLoss
     costs: dict[str, Difference]
 
+    @property
+    def supported(self) -> set[str]:
+        """The terms whose cost is above 0 after Holm–Bonferroni over this loss's knock-out
+        terms at α = 0.05 (rule step 1, amendment of 2026-12-02)."""
+        terms = list(self.costs)
+        rejected, _ = holm([self.costs[t].p_value for t in terms])
+        return {t for t, r in zip(terms, rejected, strict=True) if r and self.costs[t].mean > 0}
+
 
 @dataclass(frozen=True)
 class Evidence:
     """An axis's (or link's) evidence: the mean over ablated losses of its largest term cost,
-    and whether some loss's cost interval lies above 0."""
+    and whether one of its terms is supported in some loss (``Ablated.supported``)."""
 
     mean_cost: float
     supported: bool
@@ -95,7 +104,7 @@ def evidence(ablated: list[Ablated], terms: tuple[str, ...]) -> Evidence:
         return float(np.mean([a.costs[t].mean if t in a.costs else 0.0 for a in ablated]))
 
     best = max(terms, key=mean_cost)
-    supported = any(a.costs[t].ci[0] > 0 for a in ablated for t in terms if t in a.costs)
+    supported = any(t in a.supported for a in ablated for t in terms)
     return Evidence(mean_cost(best), supported, best)
 
 
@@ -172,7 +181,7 @@ def distill(ablated: list[Ablated], fitted_on: tuple[str, ...] = (),
     schedules = []
 
     def schedule_supported(term: str) -> bool:
-        return any(a.costs[term].ci[0] > 0 for a in ablated if term in a.costs)
+        return any(term in a.supported for a in ablated)
 
     if "alpha" in axes and schedule_supported("alpha_schedule"):
         knots = ramp(p.alpha0, schedule_direction(losses, ("alpha0", "alpha_half", "alpha1")))
