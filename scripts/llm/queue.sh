@@ -7,8 +7,12 @@
 #    prompts, ~8 min each on one thread beside the round); 3. the DPO curve that fixes the
 #    training length (protocol, "Budget"; scripts/llm/length_rule.py, its figures kept in
 #    runs/llm/length.txt); 4. the baselines' tuning at that length (dpo, ipo, orpo, simpo,
-#    their registered 3-point sweeps × 2 seeds, validation half). The distilled and discovered
-#    losses and the test bench wait for the amendments that fix them; not queued yet.
+#    their registered 3-point sweeps × 2 seeds, validation half); 5. once every confirmation of
+#    the suite's round is in, the round's best discovered loss (scripts/llm/best_discovered.py,
+#    amendment of 02:50 UTC) and 6. once the distillation rule has run, the distilled loss
+#    (amendment of 05:13 UTC), each swept over β into the same tuning (only new units train);
+#    7. the test bench of every loss at its tuned point (protocol, "Budget": Test). Steps 5-7
+#    wait (polling every 30 min) for what they need.
 set -e
 cd /work/main
 [ -n "$1" ] && while kill -0 "$1" 2>/dev/null; do sleep 30; done
@@ -23,8 +27,28 @@ mirrorpo llm bench --data runs/llm/v2 --model $M --losses dpo --presets mixed --
   --compact-head --threads 1 --out runs/llm/curve
 python scripts/llm/length_rule.py runs/llm/curve > runs/llm/length.txt
 L=$(sed -n 's/^length: \([0-9]*\) steps.*/\1/p' runs/llm/length.txt)
+GRIDS=(--grid dpo --grid ipo --grid orpo --grid simpo)
+tune() {
+  mirrorpo llm tune --data runs/llm/v2 --model $M --presets mixed --seeds 2 "${GRIDS[@]}" \
+    --steps "$L" --lora-layers 2 --precompute-ref --compact-head --threads 1 --out runs/llm/tune
+}
 stamp "llm tune: dpo, ipo, orpo, simpo at $L steps (validation half)"
-mirrorpo llm tune --data runs/llm/v2 --model $M --presets mixed --seeds 2 --grid dpo --grid ipo \
-  --grid orpo --grid simpo --steps "$L" --lora-layers 2 --precompute-ref --compact-head \
-  --threads 1 --out runs/llm/tune
+tune
+until python scripts/llm/best_discovered.py > runs/llm/best_discovered.txt 2>/dev/null; do
+  stamp "waiting for the suite's round (scripts/llm/best_discovered.py)"; sleep 1800; done
+GRIDS+=(--grid "$(sed -n 's/^grid: //p' runs/llm/best_discovered.txt)")
+stamp "llm tune: + the round's best discovered loss ($(head -1 runs/llm/best_discovered.txt))"
+tune
+D=runs/p16/distilled
+until [ -f $D/distilled.json ] || grep -qs "nothing is distilled" $D/rule.md; do
+  stamp "waiting for the distillation rule (scripts/p16/distill.py)"; sleep 1800; done
+if [ -f $D/distilled.json ]; then
+  GRIDS+=(--grid "$D/distilled.json:beta=0.01|0.1|1")
+  stamp "llm tune: + the distilled loss"
+  tune
+fi
+stamp "llm bench: the test (every loss at its tuned point, seeds 100-104, test half)"
+mirrorpo llm bench --data runs/llm/v2 --model $M --tuned runs/llm/tune/tuned.json --presets mixed \
+  --seeds 5 --seed-offset 100 --eval-split test --steps "$L" --lora-layers 2 --precompute-ref \
+  --compact-head --threads 1 --out runs/llm/test
 stamp "done"
