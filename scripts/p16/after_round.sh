@@ -8,7 +8,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 while python scripts/p16/followups.py | grep -q "^waiting for the round"; do
   stamp "waiting for the round"; sleep 1800; done
 stamp "follow-ups: ablations and transfer rows"
-python scripts/p16/followups.py --run
+python scripts/p16/followups.py --run --jobs 2  # both cores: the lanes are done
 stamp "distillation rule"
 python scripts/p16/distill.py
 stamp "done: register the rule's loss as \`distilled\`, then scripts/p16/distilled_test.py"

@@ -3,7 +3,7 @@
 round's finished confirmations.
 
     python scripts/p16/followups.py          # the plan: what is missing, what would run
-    python scripts/p16/followups.py --run    # run it (each confirmation resumes)
+    python scripts/p16/followups.py --run [--jobs 2]   # run it (each confirmation resumes)
     python scripts/p16/followups.py --extend CONFIRM_DIR --rows A.json,B.json   # add rows to one
 
 It waits for the whole round: the ablation rule compares candidates across an environment
@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path("/work/main")
@@ -144,6 +145,8 @@ def main() -> None:
     ap.add_argument("--run", action="store_true", help="run the extensions (else: plan only)")
     ap.add_argument("--extend", type=Path, help="only add --rows to this finished confirmation")
     ap.add_argument("--rows", default="", help="comma-separated loss files (with --extend)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="confirmations extended side by side (one torch thread each)")
     a = ap.parse_args()
     run = a.run
     os.chdir(ROOT)
@@ -157,6 +160,7 @@ def main() -> None:
         return
     confirms = list(CONFIRMS)
     ablate = ablated(confirms)
+    jobs = []
     for d in confirms:
         cfg = read(d / "config.json")
         rows = list(cfg.get("exploratory", [])) + transfer_rows(cfg["candidates"], run)
@@ -166,7 +170,10 @@ def main() -> None:
         print(f"{d}: {len(rows)} exploratory rows; ablated: "
               + (", ".join(candidate_name(c) for dd, c in ablate if dd == d) or "none"))
         if run:
-            mp(CONFIRMS[d], *command(d, rows))
+            jobs.append((CONFIRMS[d], command(d, rows)))
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:  # each job is a subprocess
+        for done in [pool.submit(mp, tree, *args) for tree, args in jobs]:
+            done.result()
 
 
 if __name__ == "__main__":
