@@ -381,6 +381,13 @@ def test_llm_tune_gains_a_loss_file_swept_over_beta(tiny_model_dir, tiny_data, t
     res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir, "--grid",
                  f"{loss}:beta=0.05|0.5", *UNIT_ARGS, "--out", out)
     assert res.exit_code != 0 and "a bench may gain losses, not lose them" in res.output
+    # the test bench takes the file at its chosen β from tuned.json, as the protocol's last step
+    chosen = tuned["losses"][str(loss)]["spec"]
+    res = invoke("bench", "--data", tiny_data, "--model", tiny_model_dir, "--tuned",
+                 out / "tuned.json", "--eval-split", "test", "--seed-offset", "100",
+                 *UNIT_ARGS, "--out", tmp_path / "test")
+    assert res.exit_code == 0, res.output
+    assert chosen in json.loads((tmp_path / "test" / "config.json").read_text())["losses"]
 
 
 def test_llm_bench_tuned_on_test_split_draws_the_training_curve(
