@@ -80,7 +80,9 @@ def test_the_distilled_loss_is_dpo_with_a_partial_reference_in_closed_form():
     torch.testing.assert_close(d(batch), -F.logsigmoid(z), rtol=1e-5, atol=1e-5)
 
 
-def test_read_ablated_pairs_each_variant_with_its_original(tmp_path):
+def fake_confirmation(tmp_path):
+    """A finished confirmation's files with knock-out rows of best.json: real variant files
+    (`ablate`), scores made up so that dropping each term costs a known amount."""
     orig = tmp_path / "best.json"
     A.save(orig)
     variants = [v for v in ablate(AblationConfig(loss=str(orig)), tmp_path / "abl") if v.loss]
@@ -93,14 +95,50 @@ def test_read_ablated_pairs_each_variant_with_its_original(tmp_path):
     for v, f in zip(variants, files, strict=True):
         drop[v.term.name] = rng.normal(3, 1)
         scores[resolve_loss(f).label] = scores[resolve_loss(str(orig)).label] - drop[v.term.name]
+    draws = []
+    for k in range(4):
+        (tmp_path / f"draw{k}").mkdir()
+        card = {"fingerprint": f"{k + 10:016x}"}
+        (tmp_path / f"draw{k}" / "card.json").write_text(json.dumps(card))
+        draws.append(str(tmp_path / f"draw{k}"))
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "config.json").write_text(json.dumps(
-        {"candidates": [str(orig)], "exploratory": files}))
+        {"candidates": [str(orig)], "exploratory": files, "draws": draws}))
     (tmp_path / "c" / "scores.json").write_text(json.dumps(
         {"method": "draw-t", "scores": {k: v.tolist() for k, v in scores.items()}}))
+    return orig, variants, drop
+
+
+def test_read_ablated_pairs_each_variant_with_its_original(tmp_path):
+    orig, variants, drop = fake_confirmation(tmp_path)
     got = read_ablated(tmp_path / "c", str(orig))
     assert set(got.costs) == {v.term.name for v in variants} >= {"ref_switch", "margin", "alpha"}
     for term, c in got.costs.items():
         assert c.mean == pytest.approx(drop[term])
     with pytest.raises(ValueError, match="not a candidate"):
         read_ablated(tmp_path / "c", str(tmp_path / "other.json"))
+
+
+def test_distill_command_writes_the_loss_and_refuses_to_overwrite(tmp_path):
+    from click.testing import CliRunner
+
+    from mirrorpo.cli import main
+    from mirrorpo.losses.mpo import load_mpo
+
+    orig, _, drop = fake_confirmation(tmp_path)
+    out = tmp_path / "distilled.json"
+    args = ["distill", "--ablated", f"{tmp_path / 'c'}={orig}", "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    loss = load_mpo(out)
+    assert set(loss.fitted_on) == {f"{k + 10:016x}" for k in range(4)}  # the draws used
+    assert "| ref_switch |" in (tmp_path / "distilled.md").read_text()
+    before = out.read_text()
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "already exists" in res.output and out.read_text() == before
+    res = CliRunner().invoke(main, ["distill", "--ablated", str(tmp_path / "c"), "--out",
+                                    str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "CONFIRM_DIR=LOSS_FILE" in res.output
+    res = CliRunner().invoke(main, ["distill", "--ablated", f"{tmp_path}={orig}", "--out",
+                                    str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "not a finished `mirrorpo confirm` run" in res.output

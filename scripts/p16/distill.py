@@ -24,9 +24,11 @@ from mirrorpo.distill import distill, read_ablated, report  # noqa: E402
 
 
 def round_fingerprints() -> tuple[str, ...]:
-    """The fingerprint of every dataset under runs/p16 (the round's pools and test draws)."""
+    """The fingerprint of every dataset of the round under runs/p16 (pools, tuning and test
+    draws), not the distilled loss's own test draws (runs/p16/distilled)."""
+    own = ROOT / R / "distilled"
     return tuple(sorted({json.loads(c.read_text())["fingerprint"]
-                         for c in (ROOT / R).rglob("card.json")}))
+                         for c in (ROOT / R).rglob("card.json") if own not in c.parents}))
 
 
 def main() -> None:

@@ -202,6 +202,9 @@ def read_ablated(confirm_dir: str | Path, original: str) -> Ablated:
     from mirrorpo.losses.resolve import resolve_loss
 
     d = Path(confirm_dir)
+    for f in ("config.json", "scores.json"):
+        if not (d / f).is_file():
+            raise FileNotFoundError(f"{d}: no {f}; not a finished `mirrorpo confirm` run")
     cfg = json.loads((d / "config.json").read_text())
     raw = json.loads((d / "scores.json").read_text())
     if original not in cfg["candidates"]:
@@ -216,6 +219,24 @@ def read_ablated(confirm_dir: str | Path, original: str) -> Ablated:
     scores = {k: np.asarray(v, float) for k, v in raw["scores"].items()}
     costs = term_costs(scores, resolve_loss(original).label, variants, raw["method"])
     return Ablated(original, load_mpo(original), costs)
+
+
+def draw_fingerprints(confirm_dir: str | Path) -> set[str]:
+    """The fingerprints of a confirmation's draws (their card.json)."""
+    cfg = json.loads((Path(confirm_dir) / "config.json").read_text())
+    return {json.loads((Path(d) / "card.json").read_text())["fingerprint"]
+            for d in cfg["draws"]}
+
+
+def distill_runs(ablated: list[tuple[str | Path, str]], beta: float = 0.1) -> Distilled:
+    """The rule applied to knock-out rows in finished confirmations: ``ablated`` holds
+    (confirmation directory, original loss file) pairs. Every input is read before the rule
+    runs. The loss's ``fitted_on`` is every draw the evidence came from: the ablated losses'
+    own ``fitted_on`` and the confirmations' draws, so that `confirm` refuses them."""
+    found = [read_ablated(d, f) for d, f in ablated]
+    fitted = set().union(*(a.loss.fitted_on for a in found),
+                         *(draw_fingerprints(d) for d, _ in ablated))
+    return distill(found, tuple(sorted(fitted)), beta)
 
 
 def report(result: Distilled) -> str:

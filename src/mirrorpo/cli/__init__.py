@@ -19,7 +19,7 @@ from mirrorpo.cli.runs import (
     tune_cmd,
     verdicts_cmd,
 )
-from mirrorpo.cli.search import ablate_cmd, losses_cmd, report_cmd, search_cmd
+from mirrorpo.cli.search import ablate_cmd, distill_cmd, losses_cmd, report_cmd, search_cmd
 from mirrorpo.cli.suite import data, eval_cmd
 
 
@@ -33,6 +33,6 @@ def main() -> None:
 
 
 for command in (experts, reference, data, eval_cmd, train_cmd, bench_cmd, tune_cmd, meta_test_cmd,
-                search_cmd, report_cmd, ablate_cmd, losses_cmd, demo, llm, confirm_cmd,
+                search_cmd, report_cmd, ablate_cmd, distill_cmd, losses_cmd, demo, llm, confirm_cmd,
                 verdicts_cmd):
     main.add_command(command)

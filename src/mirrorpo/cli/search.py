@@ -119,6 +119,44 @@ def ablate_cmd(out, force, **options) -> None:
     console.print(f"{made} variants in {out} (manifest.json); {len(found) - made} skipped")
 
 
+@click.command("distill")
+@click.option("--ablated", "ablated", multiple=True, required=True,
+              metavar="CONFIRM_DIR=LOSS_FILE",
+              help="A finished confirmation with knock-out rows of LOSS_FILE (one of its "
+                   "candidates; variants made by `mirrorpo ablate` and added with "
+                   "--exploratory). Repeat for several ablated losses.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The distilled loss file (MPO/TA-MPO JSON, β = 0.1 to be tuned); the "
+                   "evidence table goes beside it as OUT.md.")
+@click.option("--force", is_flag=True, help="Replace an existing --out.")
+@friendly_errors
+def distill_cmd(ablated, out, force) -> None:
+    """One closed-form loss from knock-out ablations, by the rule of docs/protocol.md
+    ("Distilling a closed-form loss"): the (at most two) supported axes among a partial
+    reference weight, the length power, a margin, an imitation weight and one anchor, at the
+    ablated losses' medians, with a bounded link. Prints the evidence per axis and the loss."""
+    from mirrorpo.distill import distill_runs, report
+    from mirrorpo.fileio import write_text_atomic
+    from mirrorpo.outputs import check_output_file
+
+    pairs = []
+    for item in ablated:
+        run, sep, loss = item.partition("=")
+        if not sep or not run or not loss:
+            raise click.BadParameter(f"{item!r}: expected CONFIRM_DIR=LOSS_FILE",
+                                     param_hint="--ablated")
+        pairs.append((run, loss))
+    check_output_file(out, force=force)
+    check_output_file(out.with_suffix(".md"), force=force)
+    result = distill_runs(pairs)
+    text = report(result)
+    click.echo(text)
+    write_text_atomic(out.with_suffix(".md"), text)
+    if result.loss is not None:
+        result.loss.save(out)
+        console.print(f"distilled loss in {out}; evidence in {out.with_suffix('.md')}")
+
+
 @click.command("losses")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table instead.")
 def losses_cmd(markdown) -> None:
