@@ -10,8 +10,8 @@ with g one of log σ, −hinge, σ, an MPO point (docs/mpo.md) with f the identi
 term in a loss is the paired difference original − variant on the confirmation's draws and
 seeds (what the loss loses without it), supported when above 0 after Holm over the loss's
 knock-out terms; an axis's evidence is the mean of its cost over the ablated losses (0 where a
-loss does not use it). Pure: the confirmations are read by
-``read_ablated``, the loss file written by the caller.
+loss does not use it). ``distill`` is pure; ``read_ablated`` and ``distill_runs`` read
+finished confirmations, and the caller writes the loss file.
 """
 
 from __future__ import annotations
@@ -256,7 +256,8 @@ def report(result: Distilled) -> str:
     else:
         lines += ["", f"Distilled ({result.loss.family}): axes {', '.join(result.axes)}; link "
                   f"{result.link}; schedules {', '.join(result.schedules) or 'none'}; "
-                  + ("supported by the ablations' intervals." if result.supported else
-                     "**not supported by the ablations' intervals** (rule step 3's fallback)."),
+                  + ("supported by the ablations (Holm over each loss's knock-outs)."
+                     if result.supported else "**not supported by the ablations** (no chosen "
+                     "axis passes Holm over a loss's knock-outs: rule step 3's fallback)."),
                   "", "    " + result.loss.to_json()["formula"]]
     return "\n".join(lines) + "\n"
