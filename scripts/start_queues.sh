@@ -23,7 +23,7 @@ start "round lane B" 10 runs/p16/queue-B.log scripts/p16/queue.sh B
 start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
 # after both lanes: the follow-ups (ablations, transfer rows) and the distillation rule
 start "after the round" 10 runs/p16/after_round.log scripts/p16/after_round.sh
-# issue 18's distilled loss: its fresh suite draws (s200-s204 of the five targets), lowest
+# issue 18's distilled loss: its fresh suite draws (s200-s209 of the five targets), lowest
 # priority: it takes what the other lanes leave
 start "distilled draws" 19 runs/p16/distilled.log scripts/p16/distilled.sh
 # issue 17's halving searches, then their exploratory rows in the Hopper mixed confirmation

@@ -8,7 +8,7 @@ as `distilled` in the code tree DIR (a worktree of the commit that registers it)
 fresh draws of `distilled.sh`. Per target: `mirrorpo tune --losses distilled` on the target's
 tuning draws (β over DPO's grid, DPO's budget), the rule's file written at the tuned β
 (runs/p16/distilled/<target>.json, its `fitted_on` kept), and `mirrorpo confirm` of it against
-the round's tuned baselines of the target on draws s200-s204, 6 seeds, at its tuned learning
+the round's tuned baselines of the target on draws s200-s209, 3 seeds, at its tuned learning
 rate and length. Then the verdicts, Holm over the protocol's 20 comparisons.
 """
 
@@ -45,7 +45,7 @@ def slug(target: str) -> str:
 
 
 def draws(target: str) -> list[Path]:
-    return [OUT / "test" / f"{slug(target)}-s{s}" for s in range(200, 205)]
+    return [OUT / "test" / f"{slug(target)}-s{s}" for s in range(200, 210)]
 
 
 def mp(tree: str, *args: str) -> None:
@@ -86,7 +86,7 @@ def step(target: str, tree: str, run: bool) -> Path | None:
     choice = tuned["choices"]["distilled"]
     mp(tree, "confirm", "--target", target, "--candidates", str(candidate(target, tuned)),
        "--tuned", str(base_tuned), "--draws", ",".join(map(str, draws(target))),
-       "--seeds", "6", "--episodes", "10", "--candidate-steps", str(choice["steps"]),
+       "--seeds", "3", "--episodes", "10", "--candidate-steps", str(choice["steps"]),
        "--candidate-learning-rate", repr(choice["learning_rate"]), "--no-controls",
        "--out", str(confirm_dir), "--threads", "1")
     return confirm_dir
