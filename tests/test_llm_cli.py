@@ -381,13 +381,19 @@ def test_llm_tune_gains_a_loss_file_swept_over_beta(tiny_model_dir, tiny_data, t
     res = invoke("tune", "--data", tiny_data, "--model", tiny_model_dir, "--grid",
                  f"{loss}:beta=0.05|0.5", *UNIT_ARGS, "--out", out)
     assert res.exit_code != 0 and "a bench may gain losses, not lose them" in res.output
-    # the test bench takes the file at its chosen β from tuned.json, as the protocol's last step
-    chosen = tuned["losses"][str(loss)]["spec"]
-    res = invoke("bench", "--data", tiny_data, "--model", tiny_model_dir, "--tuned",
-                 out / "tuned.json", "--eval-split", "test", "--seed-offset", "100",
-                 *UNIT_ARGS, "--out", tmp_path / "test")
+    # the test bench runs the losses tuned so far, then gains the file at its chosen β when
+    # tuned.json gains it (the LLM queue's order): only the new loss's units train
+    test = ["bench", "--data", tiny_data, "--model", tiny_model_dir, "--eval-split", "test",
+            "--seed-offset", "100", *UNIT_ARGS, "--out", tmp_path / "test"]
+    res = invoke(*test, "--tuned", tuned_dir / "tuned.json")
     assert res.exit_code == 0, res.output
+    first = {e: e.stat().st_mtime_ns for e in (tmp_path / "test").glob("units/*/*/*/eval.json")}
+    res = invoke(*test, "--tuned", out / "tuned.json")
+    assert res.exit_code == 0, res.output
+    chosen = tuned["losses"][str(loss)]["spec"]
     assert chosen in json.loads((tmp_path / "test" / "config.json").read_text())["losses"]
+    units = {e: e.stat().st_mtime_ns for e in (tmp_path / "test").glob("units/*/*/*/eval.json")}
+    assert len(first) == 2 and len(units) == 4 and all(units[e] == t for e, t in first.items())
 
 
 def test_llm_bench_tuned_on_test_split_draws_the_training_curve(
