@@ -35,7 +35,7 @@ tune() {
 }
 # the test bench gains each loss as its tuning finishes (only new units train), so the long
 # test runs of the baselines are done before the round ends; its outputs are not read until
-# every loss is in (protocol amendment of 05:40 UTC)
+# every loss is in (protocol amendment of 05:37 UTC)
 test_bench() {
   stamp "llm bench: the test of every tuned loss so far (seeds 100-104, test half)"
   mirrorpo llm bench --data runs/llm/v2 --model $M --tuned runs/llm/tune/tuned.json \
