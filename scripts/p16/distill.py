@@ -12,6 +12,7 @@ of the round, pools and test draws, so that `confirm` refuses them). Nothing is 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def round_fingerprints() -> tuple[str, ...]:
 
 
 def main() -> None:
+    os.chdir(ROOT)  # the confirmations record their loss files relative to the repository
     confirms = list(CONFIRMS)
     missing = [str(d) for d in confirms if not (ROOT / d / "scores.json").is_file()]
     if missing:
