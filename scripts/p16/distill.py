@@ -21,7 +21,7 @@ from followups import CONFIRMS, FAMILY_SIZE, ROOT, R  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 from mirrorpo.confirm import ablation_choice, candidate_file  # noqa: E402
-from mirrorpo.distill import distill, read_ablated, report  # noqa: E402
+from mirrorpo.distill import distill_runs, report  # noqa: E402
 
 
 def round_fingerprints() -> tuple[str, ...]:
@@ -39,12 +39,12 @@ def main() -> None:
     if missing:
         sys.exit("waiting for the round: " + ", ".join(missing))
     chosen = ablation_choice([ROOT / d for d in confirms], family_size=FAMILY_SIZE)
-    ablated = [read_ablated(d, candidate_file(d, label)) for d, label in chosen]
-    result = distill(ablated, fitted_on=round_fingerprints())
+    pairs = [(d, candidate_file(d, label)) for d, label in chosen]
+    result = distill_runs(pairs, also_fitted=round_fingerprints())
     out = ROOT / R / "distilled"
     out.mkdir(parents=True, exist_ok=True)
     text = ("# The distillation rule's output\n\nAblated losses: "
-            + ", ".join(a.file for a in ablated) + "\n\n" + report(result))
+            + ", ".join(f for _, f in pairs) + "\n\n" + report(result))
     (out / "rule.md").write_text(text)
     if result.loss is not None:
         result.loss.save(out / "distilled.json")

@@ -16,13 +16,13 @@ finished confirmations, and the caller writes the loss file.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mirrorpo.ablation import used_value
+from mirrorpo.fileio import read_json
 from mirrorpo.losses.mpo import MPOLoss, MPOParams, load_mpo
 from mirrorpo.verdicts import Difference, difference, holm, paired_differences
 
@@ -196,22 +196,27 @@ def distill(ablated: list[Ablated], fitted_on: tuple[str, ...] = (),
                      supported, found, links, mirror)
 
 
+def _confirmation(d: Path) -> tuple[dict, dict]:
+    """A finished confirmation's config.json and scores.json."""
+    for f in ("config.json", "scores.json"):
+        if not (d / f).is_file():
+            raise FileNotFoundError(f"{d}: no {f}; not a finished `mirrorpo confirm` run")
+    return (read_json(d / "config.json", "confirmation config"),
+            read_json(d / "scores.json", "confirmation scores"))
+
+
 def read_ablated(confirm_dir: str | Path, original: str) -> Ablated:
     """The knock-out rows of the candidate file ``original`` in a finished confirmation: its
     variants are the exploratory files whose ``ablation_of`` is ``original``."""
     from mirrorpo.losses.resolve import resolve_loss
 
     d = Path(confirm_dir)
-    for f in ("config.json", "scores.json"):
-        if not (d / f).is_file():
-            raise FileNotFoundError(f"{d}: no {f}; not a finished `mirrorpo confirm` run")
-    cfg = json.loads((d / "config.json").read_text())
-    raw = json.loads((d / "scores.json").read_text())
+    cfg, raw = _confirmation(d)
     if original not in cfg["candidates"]:
         raise ValueError(f"{d}: {original} is not a candidate of this confirmation")
     variants = {}
     for f in cfg.get("exploratory", []):
-        meta = json.loads(Path(f).read_text())
+        meta = read_json(f, "loss file")
         if isinstance(meta, dict) and meta.get("ablation_of") == original:
             variants[meta["dropped"]] = resolve_loss(f).label
     if not variants:
@@ -223,19 +228,21 @@ def read_ablated(confirm_dir: str | Path, original: str) -> Ablated:
 
 def draw_fingerprints(confirm_dir: str | Path) -> set[str]:
     """The fingerprints of a confirmation's draws (their card.json)."""
-    cfg = json.loads((Path(confirm_dir) / "config.json").read_text())
-    return {json.loads((Path(d) / "card.json").read_text())["fingerprint"]
+    cfg = read_json(Path(confirm_dir) / "config.json", "confirmation config")
+    return {read_json(Path(d) / "card.json", "dataset card")["fingerprint"]
             for d in cfg["draws"]}
 
 
-def distill_runs(ablated: list[tuple[str | Path, str]], beta: float = 0.1) -> Distilled:
+def distill_runs(ablated: list[tuple[str | Path, str]], beta: float = 0.1,
+                 also_fitted: tuple[str, ...] = ()) -> Distilled:
     """The rule applied to knock-out rows in finished confirmations: ``ablated`` holds
     (confirmation directory, original loss file) pairs. Every input is read before the rule
-    runs. The loss's ``fitted_on`` is every draw the evidence came from: the ablated losses'
-    own ``fitted_on`` and the confirmations' draws, so that `confirm` refuses them."""
+    runs. The loss's ``fitted_on`` is every draw the evidence came from (the ablated losses'
+    own ``fitted_on`` and the confirmations' draws) and ``also_fitted``, so that `confirm`
+    refuses them."""
     found = [read_ablated(d, f) for d, f in ablated]
-    fitted = set().union(*(a.loss.fitted_on for a in found),
-                         *(draw_fingerprints(d) for d, _ in ablated))
+    fitted = set(also_fitted).union(*(a.loss.fitted_on for a in found),
+                                    *(draw_fingerprints(d) for d, _ in ablated))
     return distill(found, tuple(sorted(fitted)), beta)
 
 
