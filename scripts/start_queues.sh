@@ -11,6 +11,11 @@ cd /work/main
 [ "$(cat /proc/sys/kernel/sched_autogroup_enabled)" = 0 ] || \
   echo 0 > /proc/sys/kernel/sched_autogroup_enabled  # else nice does not work across sessions
 mkdir -p runs/p16 runs/llm
+# MuJoCo data freed by the scorers stays with glibc's malloc (a tune process grew to 11 GB and
+# two of them met the OOM killer, 2026-12-02); jemalloc gives it back. Frozen code trees keep
+# their code, so the lanes get the allocator (apt-get install libjemalloc2) where it exists.
+JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+[ -e "$JEMALLOC" ] && export LD_PRELOAD=$JEMALLOC || echo "no $JEMALLOC: lanes use glibc malloc"
 start() {  # start NAME NICE LOG COMMAND...
   local name=$1 nice=$2 log=$3; shift 3
   if pgrep -f "$*" >/dev/null; then echo "$name: already running"; return; fi

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mirrorpo.envs import ENV_NAMES, get_spec
-from mirrorpo.rollout import reset_states, run_rollouts
+from mirrorpo.rollout import BatchedSim, lent_sim, reset_states, run_rollouts
 
 
 def gym_returns(spec, seeds, noise_seed, scale, max_steps):
@@ -59,3 +59,23 @@ def test_replay_from_restored_state_reproduces_rewards():
     again = run_rollouts(spec, replay, first.qpos[:, t0], first.qvel[:, t0], 15, None,
                          record=True)
     np.testing.assert_allclose(again.rewards, first.rewards[:, t0:t0 + 15], rtol=0, atol=1e-9)
+
+
+def test_pooled_simulators_are_reused_grown_and_match_fresh_ones():
+    spec = get_spec("hopper")
+    act = lambda obs, noise: 0.8 * noise  # noqa: E731
+
+    def roll(seeds, sim=None):
+        qpos, qvel = reset_states(spec, seeds)
+        return run_rollouts(spec, act, qpos, qvel, 80, np.random.default_rng(5), sim=sim,
+                            nthread=1).returns
+
+    with lent_sim(spec, 3, nthread=1) as first:
+        pass
+    roll([1, 2, 3])  # leaves the pooled copies mid-episode
+    grown = roll(list(range(10, 19)))  # needs more copies than the pool holds
+    with lent_sim(spec, 1, nthread=1) as again:
+        assert again is first and again.n >= 9  # one simulator, grown, not a new one
+    with BatchedSim(spec, 9, nthread=1) as fresh:
+        np.testing.assert_array_equal(grown, roll(list(range(10, 19)), sim=fresh))
+    np.testing.assert_array_equal(grown, roll(list(range(10, 19))))

@@ -17,8 +17,9 @@ fresh Gymnasium environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mujoco
@@ -50,6 +51,16 @@ class BatchedSim:
         self.qpos = np.zeros((n, spec.nq))
         self.qvel = np.zeros((n, spec.nv))
         self.x = np.zeros(n)
+
+    def grow(self, n: int) -> None:
+        """Have at least ``n`` copies (new copies are fresh; existing ones are kept)."""
+        if n <= self.n:
+            return
+        self.datas += [mujoco.MjData(self.model) for _ in range(n - self.n)]
+        pad = ((0, n - self.n), (0, 0))
+        self.qpos, self.qvel = np.pad(self.qpos, pad), np.pad(self.qvel, pad)
+        self.x = np.pad(self.x, (0, n - self.n))
+        self.n = n
 
     def close(self) -> None:
         if self._pool is not None:
@@ -96,6 +107,33 @@ class BatchedSim:
         futures = [self._pool.submit(self._step_chunk, idx[p], actions[p]) for p in parts]
         for f in futures:
             f.result()
+
+
+_IDLE: dict[tuple[int, int], list[BatchedSim]] = {}
+"""(id of the MuJoCo model, threads) → this process's simulators not in use."""
+
+
+@contextmanager
+def lent_sim(spec: EnvSpec, n: int, nthread: int | None = None) -> Iterator[BatchedSim]:
+    """A simulator of at least ``n`` copies of ``spec``, taken from this process's idle ones
+    (or made) and given back after use; thread-safe (list pop/append).
+
+    Why a pool: a ``mujoco.MjData`` freed from Python stays in glibc's malloc heap, so a process
+    that makes and drops thousands of copies per scoring (a tuning unit scores ~2,500 at once)
+    grew by ~0.25 GB a scoring, to 11 GB (benchmarks/bench_memory.py). Reusing the copies bounds
+    memory by the largest batch. Reuse changes no result: :meth:`BatchedSim.restore` resets every
+    copy it uses (``mj_resetData``), as a fresh one is."""
+    key = (id(spec.model), nthread or default_threads())  # the sims keep the model alive
+    idle = _IDLE.setdefault(key, [])
+    try:
+        sim = idle.pop()
+    except IndexError:
+        sim = BatchedSim(spec, n, nthread)
+    sim.grow(n)
+    try:
+        yield sim
+    finally:
+        idle.append(sim)
 
 
 def reset_states(spec: EnvSpec, seeds: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +200,11 @@ def run_rollouts(
     (zero noise: mean actions).
     """
     m_envs = len(qpos0)
+    if sim is None:  # one of this process's idle simulators (lent_sim)
+        with lent_sim(spec, m_envs, nthread) as own:
+            return run_rollouts(spec, actor, qpos0, qvel0, max_steps, rng,
+                                stream_index=stream_index, record=record, progress=progress,
+                                sim=own)
     act_dim, obs_dim = spec.act_dim, spec.obs_dim
     low, high = spec.action_low, spec.action_high
     returns = np.zeros(m_envs)
@@ -178,43 +221,36 @@ def run_rollouts(
             qpos=np.zeros((m_envs, max_steps, spec.nq)),
             qvel=np.zeros((m_envs, max_steps, spec.nv)),
         )
-    own_sim = sim is None
-    if sim is None:
-        sim = BatchedSim(spec, m_envs, nthread)
-    elif sim.n < m_envs or sim.spec.name != spec.name:
+    if sim.n < m_envs or sim.spec.name != spec.name:
         raise ValueError(f"lent simulator has {sim.n} copies of {sim.spec.name}, need {m_envs}")
-    try:
-        all_idx = np.arange(m_envs)
-        sim.restore(all_idx, qpos0, qvel0)
-        obs = spec.observation(sim.qpos[:m_envs], sim.qvel[:m_envs])
-        for t in range(max_steps):
-            noise = draw_noise(rng, stream_index, m_envs, act_dim)
-            idx = all_idx[alive]
-            if len(idx) == 0:
-                break
-            actions = np.clip(actor(obs, noise), low, high)
-            if rec is not None:
-                rec.obs[idx, t] = obs[idx]
-                rec.actions[idx, t] = actions[idx]
-                rec.qpos[idx, t] = sim.qpos[idx]
-                rec.qvel[idx, t] = sim.qvel[idx]
-            x_before = sim.x[idx].copy()
-            sim.step(idx, actions[idx])
-            reward, term = spec.reward_terminated(
-                x_before, sim.x[idx], sim.qpos[idx], sim.qvel[idx], actions[idx]
-            )
-            returns[idx] += reward
-            lengths[idx] += 1
-            if rec is not None:
-                rec.rewards[idx, t] = reward
-            obs[idx] = spec.observation(sim.qpos[idx], sim.qvel[idx])
-            terminated[idx] = term
-            alive[idx[term]] = False
-            if progress is not None:
-                progress(1)
-    finally:
-        if own_sim:
-            sim.close()
+    all_idx = np.arange(m_envs)
+    sim.restore(all_idx, qpos0, qvel0)
+    obs = spec.observation(sim.qpos[:m_envs], sim.qvel[:m_envs])
+    for t in range(max_steps):
+        noise = draw_noise(rng, stream_index, m_envs, act_dim)
+        idx = all_idx[alive]
+        if len(idx) == 0:
+            break
+        actions = np.clip(actor(obs, noise), low, high)
+        if rec is not None:
+            rec.obs[idx, t] = obs[idx]
+            rec.actions[idx, t] = actions[idx]
+            rec.qpos[idx, t] = sim.qpos[idx]
+            rec.qvel[idx, t] = sim.qvel[idx]
+        x_before = sim.x[idx].copy()
+        sim.step(idx, actions[idx])
+        reward, term = spec.reward_terminated(
+            x_before, sim.x[idx], sim.qpos[idx], sim.qvel[idx], actions[idx]
+        )
+        returns[idx] += reward
+        lengths[idx] += 1
+        if rec is not None:
+            rec.rewards[idx, t] = reward
+        obs[idx] = spec.observation(sim.qpos[idx], sim.qvel[idx])
+        terminated[idx] = term
+        alive[idx[term]] = False
+        if progress is not None:
+            progress(1)
     if rec is not None:
         return rec
     return Rollouts(returns, lengths, terminated)

@@ -44,7 +44,7 @@ from mirrorpo.data.teacher import EQUAL, SKIPPED, label_pairs
 from mirrorpo.envs import DEFAULT_ENV, ENV_NAMES, EnvSpec, get_spec
 from mirrorpo.evaluation import grouped_actor, stacked_actor
 from mirrorpo.policies import PolicyStack, policy_digest
-from mirrorpo.rollout import BatchedSim, reset_states, run_rollouts
+from mirrorpo.rollout import lent_sim, reset_states, run_rollouts
 
 CHUNK_PAIRS = 1024
 
@@ -128,7 +128,7 @@ def make_dataset(
 
     tally = Tally()
     kept: list[dict[str, np.ndarray]] = []
-    with BatchedSim(spec, 2 * min(CHUNK_PAIRS, int(1.05 * num_pairs) + 72)) as sim:
+    with lent_sim(spec, 2 * min(CHUNK_PAIRS, int(1.05 * num_pairs) + 72)) as sim:
         while tally.kept < num_pairs:
             c = min(CHUNK_PAIRS, max(64, int(1.05 * (num_pairs - tally.kept)) + 8))
             lv_a, lv_b = sample_levels(preset.level_mix, n_levels, c, level_rng)
