@@ -229,3 +229,54 @@ def test_compact_head_gives_the_same_numbers_on_fewer_positions(tiny, tmp_path, 
     np.testing.assert_allclose(curves[1], curves[0], rtol=1e-4, atol=1e-5)
     assert LLMTrainConfig(compact_head=True).to_json()["compact_head"] is True
     assert "compact_head" not in LLMTrainConfig().to_json()
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_fit_resumes_from_its_checkpoint_to_the_same_weights(tiny, tmp_path):
+    """A fit killed after its step-2 checkpoint, run again with the same checkpoint directory,
+    ends where an uninterrupted fit ends; the callbacks' state comes back with it."""
+    from transformers import TrainerCallback
+
+    from mirrorpo.llm.run import fit, latest_checkpoint
+
+    tok, model, rows = tiny
+    config = LLMTrainConfig(steps=4, batch_size=2, lora=True, lora_rank=4, learning_rate=5e-2,
+                            max_length=64, seed=0)
+
+    class Steps(TrainerCallback):  # a callback with state, like the bench's curve
+        def __init__(self, stop_at=None):
+            self.points, self.seconds, self.stop_at = [], 0.0, stop_at
+
+        def checkpoint_state(self):
+            return {"points": self.points}
+
+        def restore(self, st):
+            self.points = st["points"]
+
+        def on_step_end(self, args, state, control, **kw):
+            self.points.append(state.global_step)
+            if state.global_step == self.stop_at:
+                raise _Interrupt
+
+    def run(name, callback, checkpoint=None):
+        torch.manual_seed(0)
+        trained, history, _ = fit(copy.deepcopy(model), tok, rows, resolve_loss("dpo"), config,
+                                  {}, tmp_path / name, callbacks=(callback,),
+                                  checkpoint=checkpoint, save_steps=2)
+        return {k: v.detach().clone() for k, v in trained.named_parameters() if "lora" in k}
+
+    whole = run("whole", Steps())
+    ck = tmp_path / "ck"
+    with pytest.raises(_Interrupt):
+        run("cut", Steps(stop_at=3), ck)
+    assert latest_checkpoint(ck).name == "checkpoint-2" and not (tmp_path / "cut").exists()
+    resumed_steps = Steps()
+    resumed = run("cut", resumed_steps, ck)
+    assert resumed_steps.points == [1, 2, 3, 4]  # 1-2 restored, 3-4 trained again
+    assert not ck.exists() and (tmp_path / "cut" / "model").is_dir()
+    assert whole.keys() == resumed.keys() and whole
+    for k in whole:
+        torch.testing.assert_close(resumed[k], whole[k], rtol=1e-5, atol=1e-6)

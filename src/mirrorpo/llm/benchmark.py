@@ -102,8 +102,10 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
                 done.append((unit, read_json(udir / EVAL_FILE, "unit metrics")))
                 advance(1)
                 continue
-            if udir.exists():  # an interrupted unit: start it again
+            if udir.exists():  # a unit cut off while being swapped in: start it again
                 shutil.rmtree(udir)
+            for stale in udir.parent.glob(f".{udir.name}.new-*"):  # temp dirs of killed runs
+                shutil.rmtree(stale, ignore_errors=True)
             ref_side = reference_samples(out, reference, tok, prompts, judge, gen, unit.seed)
             torch.manual_seed(unit.seed)
             model, _ = load_model(config.model)
@@ -121,7 +123,8 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
             trained, history, train_s = fit(model, tok, data[unit.preset], losses[unit.label],
                                             replace(config.train, seed=unit.seed),
                                             unit_record, udir, ref_cache=out / REF_CACHE_DIR,
-                                            callbacks=curve)
+                                            callbacks=curve,
+                                            checkpoint=udir.parent / f".{udir.name}.checkpoint")
             t0 = time.time()
             metrics = {**judge_policy(trained.eval()),
                        "train_seconds": train_s, "eval_seconds": time.time() - t0,
@@ -158,6 +161,12 @@ def curve_callback(steps: tuple[int, ...], judge_policy):
         def __init__(self):
             self.points: list[dict] = []
             self.seconds = 0.0
+
+        def checkpoint_state(self) -> dict:
+            return {"points": self.points, "seconds": self.seconds}
+
+        def restore(self, st: dict) -> None:
+            self.points, self.seconds = st["points"], st["seconds"]
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if state.global_step not in steps:

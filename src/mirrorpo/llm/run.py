@@ -21,6 +21,11 @@ from mirrorpo.progress import Advance, Log, Progress, no_log, no_progress
 CONFIG_FILE = "config.json"
 MODEL_SUBDIR = "model"
 LOG_FILE = "log.csv"
+CHECKPOINT_STEPS = 25
+"""Optimiser steps between the checkpoints of ``fit(checkpoint=...)``."""
+EXTRAS_FILE = "mirrorpo.json"
+"""Written into a checkpoint after Transformers has saved it: training seconds so far and the
+callbacks' ``checkpoint_state()``; a checkpoint without it is incomplete and not resumed."""
 
 
 @dataclass(frozen=True)
@@ -93,47 +98,120 @@ def train(data, loss: LossLike | NamedLoss, model, config: LLMTrainConfig | None
                           {**record, "train_seconds": seconds})
 
 
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` directory under ``root`` (one holding
+    ``EXTRAS_FILE``), or None."""
+    done = [d for d in Path(root).glob("checkpoint-*")
+            if d.name.split("-")[-1].isdigit() and (d / EXTRAS_FILE).is_file()]
+    return max(done, key=lambda d: int(d.name.split("-")[-1]), default=None)
+
+
+def _checkpoint_extras(seconds):
+    """A ``TrainerCallback`` writing ``{"train_seconds": seconds(), "callbacks": [...]}`` into
+    each checkpoint after it is saved (``seconds``: a function of the callbacks)."""
+    from transformers import TrainerCallback
+
+    from mirrorpo.fileio import write_text_atomic
+
+    class CheckpointExtras(TrainerCallback):
+        def __init__(self):
+            self.callbacks: tuple = ()
+
+        def on_save(self, args, state, control, **kwargs):
+            d = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            extras = {"train_seconds": seconds(),
+                      "callbacks": [c.checkpoint_state() for c in self.callbacks]}
+            write_text_atomic(d / EXTRAS_FILE, json.dumps(extras))
+
+    return CheckpointExtras()
+
+
 def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict, out: Path,
         *, progress: Progress = no_progress, ref_cache: Path | None = None,
-        callbacks: tuple = ()):
+        callbacks: tuple = (), checkpoint: Path | None = None,
+        save_steps: int = CHECKPOINT_STEPS):
     """Train with TRL and save OUT/model, OUT/log.csv and OUT/config.json (``record`` with the
     training time), swapped in whole; returns (trained model, possibly PEFT-wrapped; per-step
     log; seconds). ``ref_cache``: where precomputed reference log-likelihoods are shared
     (``config.precompute_ref``; None computes them afresh). ``callbacks``: more
     ``TrainerCallback``s; the time one reports in a ``seconds`` attribute (an evaluation it
-    ran) is not counted as training."""
-    from mirrorpo.fileio import write_csv_atomic, write_text_atomic
+    ran) is not counted as training.
+
+    ``checkpoint``: a directory where Transformers saves the weights, optimiser, scheduler and
+    RNG states every ``save_steps`` steps (the last one kept); an interrupted fit given the
+    same directory resumes from its newest complete checkpoint (Trainer's
+    ``resume_from_checkpoint``, which also skips the batches already seen), with the callbacks'
+    state (``checkpoint_state``/``restore``) and the training seconds so far. The directory is
+    removed once the run is saved."""
+    import shutil
+
+    from mirrorpo.fileio import read_json, write_csv_atomic, write_text_atomic
     from mirrorpo.outputs import atomic_dir
+
+    resume = latest_checkpoint(checkpoint) if checkpoint is not None else None
+    before = 0.0
+    if resume is not None:
+        extras = read_json(resume / EXTRAS_FILE, "checkpoint")
+        before = extras["train_seconds"]
+        for c, st in zip(callbacks, extras["callbacks"], strict=True):
+            c.restore(st)
+    eval_before = sum(getattr(c, "seconds", 0.0) for c in callbacks)
+
+    def seconds() -> float:  # training seconds so far, evaluations excluded
+        evals = sum(getattr(c, "seconds", 0.0) for c in callbacks) - eval_before
+        return before + time.time() - t0 - evals
 
     with atomic_dir(out) as tmp:
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(record, indent=1))
         with progress(f"train {loss.label}", config.steps) as advance:
+            extra = ()
+            if checkpoint is not None:
+                saver = _checkpoint_extras(seconds)
+                saver.callbacks = callbacks
+                extra = (saver,)
             trainer = build_trainer(model, tok, data, loss, config, tmp, advance,
-                                    ref_cache=ref_cache, callbacks=callbacks)
+                                    ref_cache=ref_cache, callbacks=callbacks + extra,
+                                    checkpoint=checkpoint, save_steps=save_steps)
+            if resume is not None:
+                advance(trainer_state_step(resume))
             t0 = time.time()
-            trainer.train()
-            elapsed = time.time() - t0 - sum(getattr(c, "seconds", 0.0) for c in callbacks)
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+            elapsed = seconds()
         trainer.save_model(str(tmp / MODEL_SUBDIR))
         tok.save_pretrained(tmp / MODEL_SUBDIR)
         history = [h for h in trainer.state.log_history if "loss" in h]
         write_csv_atomic(tmp / LOG_FILE, history, sorted({k for h in history for k in h}))
         write_text_atomic(tmp / CONFIG_FILE, json.dumps({**record, "train_seconds": elapsed},
                                                         indent=1))
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
     return trainer.model, history, elapsed
 
 
-def dpo_config(config: LLMTrainConfig, out: Path):
-    """TRL's DPOConfig of ``config`` (on the GPU when there is one; OUT/trl as output_dir)."""
+def trainer_state_step(checkpoint: Path) -> int:
+    """The optimiser step a Transformers checkpoint was saved at."""
+    from mirrorpo.fileio import read_json
+
+    return int(read_json(checkpoint / "trainer_state.json", "checkpoint")["global_step"])
+
+
+def dpo_config(config: LLMTrainConfig, out: Path, checkpoint: Path | None = None,
+               save_steps: int = CHECKPOINT_STEPS):
+    """TRL's DPOConfig of ``config`` (on the GPU when there is one; OUT/trl as output_dir, or
+    ``checkpoint``, where a checkpoint is saved every ``save_steps`` steps)."""
     import torch
     from trl import DPOConfig
 
+    saving = {"save_strategy": "no"} if checkpoint is None else {
+        "save_strategy": "steps", "save_steps": save_steps, "save_total_limit": 1}
     return DPOConfig(
-        output_dir=str(out / "trl"), use_cpu=not torch.cuda.is_available(), bf16=config.bf16,
+        output_dir=str(out / "trl" if checkpoint is None else checkpoint),
+        use_cpu=not torch.cuda.is_available(), bf16=config.bf16,
         fp16=False, activation_checkpointing=False,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, max_steps=config.steps,
         learning_rate=config.effective_learning_rate, max_length=config.max_length,
-        beta=config.beta, logging_steps=1, report_to="none", save_strategy="no",
+        beta=config.beta, logging_steps=1, report_to="none", **saving,
         seed=config.seed, dataloader_num_workers=0, lr_scheduler_type="constant",
         disable_tqdm=True, precompute_ref_log_probs=config.precompute_ref)
 
@@ -159,7 +237,8 @@ def lora_config(config: LLMTrainConfig, num_layers: int):
 
 def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out: Path,
                   advance: Advance | None = None, *, ref_cache: Path | None = None,
-                  callbacks: tuple = ()):
+                  callbacks: tuple = (), checkpoint: Path | None = None,
+                  save_steps: int = CHECKPOINT_STEPS):
     """A :class:`~mirrorpo.llm.trainer.MirrorPOTrainer` for ``config`` (full fine-tuning with a
     frozen copy as reference, or LoRA with the base as reference; with ``precompute_ref`` the
     reference log-likelihoods are computed once, before training, and no reference is kept,
@@ -171,7 +250,7 @@ def build_trainer(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, out
 
     from mirrorpo.llm.trainer import MirrorPOTrainer
 
-    args = dpo_config(config, out)
+    args = dpo_config(config, out, checkpoint, save_steps)
     kwargs = {}
     if config.lora:
         kwargs["peft_config"] = lora_config(config, model.config.num_hidden_layers)
