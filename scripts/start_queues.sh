@@ -26,6 +26,8 @@ start() {  # start NAME NICE LOG COMMAND...
 start "round lane A" 0 runs/p16/queue-A.log scripts/p16/queue.sh A
 start "round lane B" 10 runs/p16/queue-B.log scripts/p16/queue.sh B
 start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
+# lane A waits for lane B's generalist search: meanwhile make lane B's Hopper stochastic draws
+start "early draws" 0 runs/p16/early_draws.log scripts/p16/early_draws.sh
 # after both lanes: the follow-ups (ablations, transfer rows) and the distillation rule
 start "after the round" 10 runs/p16/after_round.log scripts/p16/after_round.sh
 # issue 18's distilled loss: its fresh suite draws (s200-s209 of the five targets), lowest

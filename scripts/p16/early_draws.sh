@@ -1,0 +1,19 @@
+#!/bin/bash
+# While lane A waits for lane B's generalist search, make lane B's later Hopper stochastic
+# draws (pool s0-s7, test s100-s109), with the same frozen tree and command as queue.sh's
+# draw(); lane B skips every draw already made (card.json) and data make writes atomically,
+# so the two never write a half draw. Started by scripts/start_queues.sh; exits when all exist.
+#   scripts/p16/early_draws.sh
+set -e
+cd /work/main
+T3=/work/p16-tree3 P=runs/p16/hopper-stochastic G=runs/p16/generalist
+draw() {  # draw ENV PRESET SEED DIR
+  [ -f $4/card.json ] && return 0
+  echo "== $(date -u +%H:%M:%S) data make $1 $2 s$3 -> $4"
+  PYTHONPATH=$T3/src python -c 'from mirrorpo.cli import main; main()' \
+    data make --env $1 --preset $2 --seed $3 --out $4
+}
+for S in 0 1 2 3 4 5 6 7; do draw hopper stochastic $S $P/pool/s$S; done
+for S in 100 101 102 103 104 105 106 107 108 109; do
+  draw hopper stochastic $S $G/test/hopper-stochastic-s$S; done
+echo "== $(date -u +%H:%M:%S) early draws: all made"
