@@ -127,6 +127,14 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_stale_temps(path: str | Path) -> None:
+    """Remove the temporary siblings :func:`atomic_dir` left beside ``path`` when a process
+    was killed inside it (``.NAME.new-*``); call only where no other process writes ``path``."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.new-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def refuse_other_config(path: str | Path, record: dict, kind: str,
                         how: str = "pass the same config to resume it",
                         ignore: tuple[str, ...] = ()) -> None:

@@ -63,7 +63,7 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
     from mirrorpo.fileio import read_json, write_text_atomic
     from mirrorpo.llm.data import load_preferences
     from mirrorpo.llm.model import check_model_dir, load_model, offline
-    from mirrorpo.outputs import check_output_dir, refuse_other_config
+    from mirrorpo.outputs import check_output_dir, refuse_other_config, remove_stale_temps
 
     data_dir, out = Path(config.data), Path(out)
     for p in config.presets:
@@ -104,8 +104,7 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
                 continue
             if udir.exists():  # a unit cut off while being swapped in: start it again
                 shutil.rmtree(udir)
-            for stale in udir.parent.glob(f".{udir.name}.new-*"):  # temp dirs of killed runs
-                shutil.rmtree(stale, ignore_errors=True)
+            remove_stale_temps(udir)  # a killed run's temporary unit
             ref_side = reference_samples(out, reference, tok, prompts, judge, gen, unit.seed)
             torch.manual_seed(unit.seed)
             model, _ = load_model(config.model)

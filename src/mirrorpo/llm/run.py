@@ -103,24 +103,26 @@ def latest_checkpoint(root: Path) -> Path | None:
     ``EXTRAS_FILE``), or None."""
     done = [d for d in Path(root).glob("checkpoint-*")
             if d.name.split("-")[-1].isdigit() and (d / EXTRAS_FILE).is_file()]
-    return max(done, key=lambda d: int(d.name.split("-")[-1]), default=None)
+    return max(done, key=checkpoint_step, default=None)
 
 
-def _checkpoint_extras(seconds):
-    """A ``TrainerCallback`` writing ``{"train_seconds": seconds(), "callbacks": [...]}`` into
-    each checkpoint after it is saved (``seconds``: a function of the callbacks)."""
+def checkpoint_step(checkpoint: Path) -> int:
+    """The optimiser step of a Transformers ``checkpoint-N`` directory: N."""
+    return int(Path(checkpoint).name.split("-")[-1])
+
+
+def _checkpoint_extras(seconds, callbacks: tuple):
+    """A ``TrainerCallback`` writing ``{"train_seconds": seconds(), "callbacks": [each
+    callback's checkpoint_state()]}`` into each checkpoint after it is saved."""
     from transformers import TrainerCallback
 
     from mirrorpo.fileio import write_text_atomic
 
     class CheckpointExtras(TrainerCallback):
-        def __init__(self):
-            self.callbacks: tuple = ()
-
         def on_save(self, args, state, control, **kwargs):
             d = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             extras = {"train_seconds": seconds(),
-                      "callbacks": [c.checkpoint_state() for c in self.callbacks]}
+                      "callbacks": [c.checkpoint_state() for c in callbacks]}
             write_text_atomic(d / EXTRAS_FILE, json.dumps(extras))
 
     return CheckpointExtras()
@@ -164,16 +166,12 @@ def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict,
     with atomic_dir(out) as tmp:
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(record, indent=1))
         with progress(f"train {loss.label}", config.steps) as advance:
-            extra = ()
-            if checkpoint is not None:
-                saver = _checkpoint_extras(seconds)
-                saver.callbacks = callbacks
-                extra = (saver,)
+            extra = () if checkpoint is None else (_checkpoint_extras(seconds, callbacks),)
             trainer = build_trainer(model, tok, data, loss, config, tmp, advance,
                                     ref_cache=ref_cache, callbacks=callbacks + extra,
                                     checkpoint=checkpoint, save_steps=save_steps)
             if resume is not None:
-                advance(trainer_state_step(resume))
+                advance(checkpoint_step(resume))
             t0 = time.time()
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             elapsed = seconds()
@@ -186,13 +184,6 @@ def fit(model, tok, data, loss: NamedLoss, config: LLMTrainConfig, record: dict,
     if checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)
     return trainer.model, history, elapsed
-
-
-def trainer_state_step(checkpoint: Path) -> int:
-    """The optimiser step a Transformers checkpoint was saved at."""
-    from mirrorpo.fileio import read_json
-
-    return int(read_json(checkpoint / "trainer_state.json", "checkpoint")["global_step"])
 
 
 def dpo_config(config: LLMTrainConfig, out: Path, checkpoint: Path | None = None,
