@@ -1,11 +1,10 @@
 #!/bin/bash
 # Start every run queue at the beginning of a session (they resume where they stopped):
 #   scripts/start_queues.sh
-# Lane A of the suite's round (scripts/p16/queue.sh) at normal priority: while it runs the
-# Hopper mixed tuning with two torch threads, any other runnable thread preempts one of them
-# and the other waits at every parallel region, so the other lanes run niced well below it
-# (lane B at 10, the LLM lane at 15) and take what it leaves. Lane B of the round and the LLM
-# lane (scripts/llm/queue.sh) follow. Refuses to start a lane that is already running.
+# The round's lanes (scripts/p16/queue.sh) with the one on the critical path at normal priority
+# and the rest niced below it (a preempted thread of a two-thread job stalls the other at every
+# parallel region), then the LLM lane (scripts/llm/queue.sh, nice 15) and the draw lanes.
+# Refuses to start a lane that is already running.
 set -e
 cd /work/main
 [ "$(cat /proc/sys/kernel/sched_autogroup_enabled)" = 0 ] || \
@@ -23,10 +22,19 @@ start() {  # start NAME NICE LOG COMMAND...
   nohup nice -n "$nice" "$@" >> "$log" 2>&1 &
   echo "$name: started (pid $!, nice $nice, log $log)"
 }
-start "round lane A" 0 runs/p16/queue-A.log scripts/p16/queue.sh A
-start "round lane B" 10 runs/p16/queue-B.log scripts/p16/queue.sh B
+# a new machine starts without runs/: put the committed records back first (restore.sh), and
+# make the frozen code trees (by commit: tags do not come with a new checkout) before the lanes,
+# which would race for git's index lock
+scripts/p16/restore.sh
+for tree in p16-tree3:bc72a23 p16-tree4:de4b77b p16-tree5:80b0972; do
+  [ -d /work/${tree%%:*} ] || git worktree add --detach /work/${tree%%:*} ${tree##*:} >/dev/null
+done
+# lane B (the generalist's pool and search, then Hopper stochastic) is the round's critical
+# path: lane A only makes HalfCheetah draws before it waits for the generalist search
+start "round lane A" 10 runs/p16/queue-A.log scripts/p16/queue.sh A
+start "round lane B" 0 runs/p16/queue-B.log scripts/p16/queue.sh B
 start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
-# lane A waits for lane B's generalist search: meanwhile make lane B's Hopper stochastic draws
+# lane B's draws beside it: the generalist's pool from the other end, then Hopper stochastic
 start "early draws" 0 runs/p16/early_draws.log scripts/p16/early_draws.sh
 # after both lanes: the follow-ups (ablations, transfer rows) and the distillation rule
 start "after the round" 10 runs/p16/after_round.log scripts/p16/after_round.sh

@@ -11,8 +11,8 @@
 # searches and bench from the tag p16-tree4 (/work/p16-tree4, amendment of 2026-12-01 22:05 UTC:
 # stacked MPO losses), their tunings and confirmations from the tag p16-tree5 (/work/p16-tree5,
 # amendment of 2026-12-02 01:23 UTC: each candidate's schedule tuned on validation like the
-# baselines'; the same trainer); exploratory rows added to the finished Hopper mixed
-# confirmation from the tag p17-tree (/work/p17-tree).
+# baselines'; the same trainer). A target whose confirmation has finished (its records put back
+# by restore.sh on a new machine) is skipped whole: its draws are not remade here.
 # Every process runs one torch thread, so the two lanes share the two cores, except the Hopper
 # mixed search and tuning, which began with torch's default two threads and keep them (the
 # trees before p16-tree3 give thread-dependent last bits).
@@ -20,12 +20,11 @@ set -e
 cd /work/main
 LANE=$1
 [ -n "$2" ] && while kill -0 "$2" 2>/dev/null; do sleep 30; done
-T1=/work/p16-tree T3=/work/p16-tree3 T4=/work/p16-tree4 T5=/work/p16-tree5 TX=/work/p17-tree
-[ -d $T1 ] || git worktree add --detach $T1 ac21f36
-[ -d $T3 ] || git worktree add --detach $T3 p16-tree3
-[ -d $T4 ] || git worktree add --detach $T4 p16-tree4
-[ -d $T5 ] || git worktree add --detach $T5 p16-tree5
-[ -d $TX ] || git worktree add --detach $TX p17-tree
+T1=/work/p16-tree T3=/work/p16-tree3 T4=/work/p16-tree4 T5=/work/p16-tree5
+# the trees by commit: tags do not come with a new machine's checkout (2026-12-02)
+[ -d $T3 ] || git worktree add --detach $T3 bc72a23  # p16-tree3
+[ -d $T4 ] || git worktree add --detach $T4 de4b77b  # p16-tree4
+[ -d $T5 ] || git worktree add --detach $T5 80b0972  # p16-tree5
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 list() { local IFS=,; echo "$*"; }
@@ -40,8 +39,11 @@ draws() {  # draws ENV PRESET TARGETDIR: pool s0-7 and test s100-109
   for S in 0 1 2 3 4 5 6 7; do draw $1 $2 $S $3/pool/s$S; done
   for S in 100 101 102 103 104 105 106 107 108 109; do draw $1 $2 $S $3/test/s$S; done
 }
+finished() { [ -f $1/scores.json ]; }  # finished CONFIRMDIR
+searched() { [ -f $1/best.json ] && grep -q '"generations_done": 24' $1/state.json; }  # searched OUT
 search() {  # search TREE OUT POOLDIRS [extra options]
   local tree=$1 out=$2 pool=$3; shift 3
+  searched $out && { stamp "finished: $out"; return 0; }
   stamp "search $out"
   mp $tree search --data $pool --pool --reseed --fitness-seeds 2 --popsize 16 --generations 24 \
     --strategy openai-es --seed 0 --episodes 10 --out $out $(one $tree) "$@" \
@@ -65,6 +67,8 @@ G=runs/p16/generalist
 lane_a() {
   # 1. Hopper mixed, MPO and TA-MPO (hopper-mixed-mpo.md, hopper-mixed-ta-mpo.md)
   local P=runs/p16/hopper-mixed
+  if ! finished $P/confirm; then
+  [ -d $T1 ] || git worktree add --detach $T1 ac21f36
   for S in 0 1 2 3 4 5 6 7; do draw hopper mixed $S $P/pool/s$S; done
   for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper mixed $S $P/test/s$S; done
   local POOL; POOL=$(list $P/pool/s{0..7})
@@ -75,6 +79,7 @@ lane_a() {
   search $T1 $P/search-ta $POOL --family ta-mpo --start dpo
   confirm $T1 "hopper mixed" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
     $(list $P/test/s{100..109}) $P/confirm
+  fi
 
   # 1b. Issue 17's successive-halving measurement (exploratory, not part of the round) runs
   # in its own lane, scripts/p16/halving.sh: two 12-generation searches on pool draw s0, then
@@ -83,6 +88,7 @@ lane_a() {
 
   # 2. Hopper noisy-30, MPO and TA-MPO (hopper-noisy30-mpo.md, hopper-noisy30-ta-mpo.md)
   P=runs/p16/hopper-noisy-30
+  if ! finished $P/confirm; then
   draws hopper noisy-30 $P
   search $T4 $P/search $(list $P/pool/s{0..7})
   search $T4 $P/search-ta $(list $P/pool/s{0..7}) --family ta-mpo --start dpo
@@ -90,17 +96,22 @@ lane_a() {
     $P/search/best.json,$P/search-ta/best.json
   confirm $T5 "hopper noisy-30" $P/search/best.json,$P/search-ta/best.json $P/tune/tuned.json \
     $(list $P/test/s{100..109}) $P/confirm --candidate-schedule tuned
+  fi
 
   # 3. HalfCheetah mixed, suite v2: specialist (halfcheetah-mixed-mpo.md), generalist target B
   P=runs/p16/halfcheetah-mixed
-  for S in 0 1 2 3 4 5 6 7; do draw halfcheetah mixed $S $P/pool/s$S; done
-  for S in 100 101 102 103 104 105 106 107 108 109; do
-    draw halfcheetah mixed $S $G/test/halfcheetah-mixed-s$S; done
-  stamp "bench halfcheetah mixed (baseline choice)"
-  mp $T4 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench --threads 1
-  search $T4 $P/search $(list $P/pool/s{0..7})
   local BASES
   BASES=$(grep -o 'baselines named: [a-z_,]*' docs/protocols/halfcheetah-mixed-mpo.md | cut -d' ' -f3 || true)
+  # after the search only pool s0-1 (the tuning's data) are read again
+  for S in 0 1 2 3 4 5 6 7; do
+    { searched $P/search && [ $S -gt 1 ]; } || draw halfcheetah mixed $S $P/pool/s$S; done
+  for S in 100 101 102 103 104 105 106 107 108 109; do
+    draw halfcheetah mixed $S $G/test/halfcheetah-mixed-s$S; done
+  if [ -z "$BASES" ]; then  # the bench chooses the baselines; once named, it is not rerun
+    stamp "bench halfcheetah mixed (baseline choice)"
+    mp $T4 bench --env halfcheetah --presets mixed --data-root runs/suite --out $P/bench --threads 1
+  fi
+  search $T4 $P/search $(list $P/pool/s{0..7})
   if [ -z "$BASES" ]; then
     stamp "STOP: amend halfcheetah-mixed-mpo.md and generalist-mpo.md with 'baselines named: dpo,B1,B2,B3' from $P/bench/summary.md, commit, rerun lane A"
     return 0
@@ -119,11 +130,13 @@ lane_a() {
 lane_b() {
   # 1. Walker2d mixed, MPO (walker2d-mixed-mpo.md): a second environment family
   local P=runs/p16/walker2d-mixed
+  if ! finished $P/confirm; then
   draws walker2d mixed $P
   search $T4 $P/search $(list $P/pool/s{0..7})
   tune $T5 dpo,discopop,cdpo,ipo $(list $P/pool/s{0..1}) $P/tune $P/search/best.json
   confirm $T5 "walker2d mixed" $P/search/best.json $P/tune/tuned.json $(list $P/test/s{100..109}) \
     $P/confirm --candidate-schedule tuned
+  fi
 
   # 2. Generalist pool and search (generalist-mpo.md); Hopper/Walker2d mixed s0-1 are copies
   local E PR S D
