@@ -19,6 +19,12 @@ RTOL = 1e-6
 """float32 on one thread is bit-reproducible on one machine; the tolerance allows for another
 CPU's rounding over 20 steps."""
 
+LOSS_RTOL = {"orpo": 1e-4}
+"""ORPO's odds ratio, log(p / (1 − p)) of a sequence probability, goes through log1p(−exp(ℓ)),
+ill-conditioned where ℓ nears 0, so another CPU's float32 exp and log move it further: on the
+machine of 2026-12-02 its margin differed from the pinned one by 1.8e-5 of its value after one
+step and by 7e-5 at 0.099 (the curve reaches 12); every other loss stays within RTOL."""
+
 PINNED = json.loads(Path(OUT).read_text())
 
 
@@ -35,7 +41,8 @@ def test_pinned_file_matches_its_generator():
 @pytest.mark.parametrize("name", LOSSES)
 def test_trajectory_matches_pinned(name):
     """The arithmetic of the pinned code (padded rows, each loss called alone), to RTOL."""
-    check_trajectory(name, trajectory(name, skip_padding=False, stack_losses=False), RTOL)
+    check_trajectory(name, trajectory(name, skip_padding=False, stack_losses=False),
+                     LOSS_RTOL.get(name, RTOL))
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -52,10 +59,13 @@ def check_trajectory(name: str, got: dict, rtol: float) -> None:
     for member, w in want["members"].items():
         g = got["members"][member]
         assert g["failed"] == w["failed"]
-        np.testing.assert_allclose(g["loss"], w["loss"], rtol=rtol, atol=1e-7,
-                                   err_msg=f"{name} {member}: loss curve")
-        np.testing.assert_allclose(g["reward_margin"], w["reward_margin"], rtol=rtol, atol=1e-6,
-                                   err_msg=f"{name} {member}: reward-margin curve")
+        # a curve's values are differences of log-likelihoods of its own scale: near a zero
+        # crossing its error is relative to that scale, not to the value (another CPU's float32
+        # kernels moved orpo's margin 0.0993 by 7e-5 where the curve reaches 12)
+        for key in ("loss", "reward_margin"):
+            scale = float(np.max(np.abs(w[key])))
+            np.testing.assert_allclose(g[key], w[key], rtol=rtol, atol=rtol * scale,
+                                       err_msg=f"{name} {member}: {key} curve")
         for key in ("param_sum", "param_abs_sum"):
             np.testing.assert_allclose(g[key], w[key], rtol=rtol,
                                        err_msg=f"{name} {member}: {key} of the final parameters")

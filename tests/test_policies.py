@@ -74,3 +74,19 @@ def test_sb3_export_matches_sb3_actor():
     got = st.mean_action(raw[None])[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     assert st.activation == "relu"
+
+
+def test_mean_action_bits_do_not_depend_on_blas_threads():
+    # OpenBLAS splits a product between threads in a way that changes its last bits, and a
+    # rollout turns last bits into other trajectories (a dataset drawn with two threads
+    # differed from one drawn with one): mean_action runs its products on one BLAS thread.
+    from threadpoolctl import threadpool_limits
+
+    st = random_stack(17, 6, 4, hidden=(256, 256))
+    obs = np.random.default_rng(2).normal(size=(4, 2500, 17))
+    out = []
+    for n in (1, 2, 4):
+        with threadpool_limits(limits=n, user_api="blas"):
+            out.append(st.mean_action(obs))
+    for other in out[1:]:
+        np.testing.assert_array_equal(other, out[0])

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from mirrorpo.blas import one_blas_thread
+
 ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0.0),
     "tanh": np.tanh,
@@ -82,10 +84,11 @@ class PolicyStack:
         """Gaussian mean for each policy on its own batch: obs (P, N, obs) → (P, N, act)."""
         act = ACTIVATIONS[self.activation]
         x = self.normalize(obs).astype(self.weights[0].dtype, copy=False)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = np.matmul(x, w) + b[:, None, :]  # (P, N, out_i)
-            if i < len(self.weights) - 1:
-                x = act(x)
+        with one_blas_thread():  # the same bits for any thread count (mirrorpo.blas)
+            for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+                x = np.matmul(x, w) + b[:, None, :]  # (P, N, out_i)
+                if i < len(self.weights) - 1:
+                    x = act(x)
         return x
 
     def sample(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mirrorpo.blas import one_blas_thread
+
 SKIPPED, EQUAL = -1, -2
 
 
@@ -60,7 +62,8 @@ def myopic_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
     """Σ_t γ^(H−1−t) r_t over the last axis of ``rewards`` (..., H)."""
     h = rewards.shape[-1]
     weights = discount ** np.arange(h - 1, -1, -1, dtype=np.float64)
-    return rewards @ weights
+    with one_blas_thread():  # the same bits for any thread count (mirrorpo.blas)
+        return rewards @ weights
 
 
 def label_pairs(
