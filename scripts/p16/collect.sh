@@ -4,7 +4,9 @@
 #   scripts/p16/collect.sh
 # Per target: the search's state/best/mean, its report (figures of f and g over the inputs of
 # its first pool draw), tuned.json and the tuning units, and the confirmation's verdicts,
-# scores and config. Reads only; trains nothing.
+# scores, config and units (a confirmation's units let exploratory rows join it without
+# retraining it). Runs during a search or tuning too: what it copies is what restore.sh puts
+# back on a new machine. Reads only; trains nothing but the reports' one run per loss.
 set -e
 cd /work/main
 R=runs/p16 D=docs/results/p16
@@ -22,8 +24,11 @@ target() {  # target NAME RUNDIR [SEARCH...]
       fi
     fi
   done
-  if [ -f $run/tune/tuned.json ]; then copy $run/tune/tuned.json $D/$name/tune; copy $run/tune/units $D/$name/tune; fi
-  for f in verdicts.md verdicts.json scores.json config.json; do copy $run/confirm/$f $D/$name/confirm; done
+  # a tuning's units, as records (restore.sh puts back a finished tuning's only: the units name
+  # their draw by index, and a new machine's remade draws differ)
+  copy $run/tune/tuned.json $D/$name/tune; copy $run/tune/config.json $D/$name/tune
+  copy $run/tune/units $D/$name/tune
+  for f in verdicts.md verdicts.json scores.json config.json units; do copy $run/confirm/$f $D/$name/confirm; done
 }
 target hopper-mixed $R/hopper-mixed search search-ta
 target walker2d-mixed $R/walker2d-mixed search
@@ -35,8 +40,9 @@ if [ -f $G/search/state.json ]; then
   for f in state.json best.json mean.json; do copy $G/search/$f $D/generalist/search; done
 fi
 for t in hopper halfcheetah; do
-  copy $G/tune-$t/tuned.json $D/generalist/tune-$t
-  for f in verdicts.md verdicts.json scores.json config.json; do copy $G/confirm-$t/$f $D/generalist/confirm-$t; done
+  copy $G/tune-$t/tuned.json $D/generalist/tune-$t; copy $G/tune-$t/config.json $D/generalist/tune-$t
+  copy $G/tune-$t/units $D/generalist/tune-$t
+  for f in verdicts.md verdicts.json scores.json config.json units; do copy $G/confirm-$t/$f $D/generalist/confirm-$t; done
 done
 RUNS=$(ls -d $R/*/confirm $G/confirm-* 2>/dev/null | while read d; do [ -f $d/scores.json ] && echo $d; done)
 if [ -n "$RUNS" ]; then
