@@ -1,10 +1,14 @@
 #!/bin/bash
 # After both lanes of the round: the follow-ups (knock-out ablations and transfer rows,
-# followups.py), then the distillation rule (distill.py). Polls every 30 min until the round's
+# followups.py; first, while the round runs, the test draws of the confirmations they
+# replicate), then the distillation rule (distill.py). Polls every 30 min until the round's
 # confirmations and searches are all in; started by scripts/start_queues.sh.
 set -e
 cd /work/main
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
+# the replicated confirmations' test draws (lost with the old machine), at the lowest priority
+stamp "follow-up draws"
+nice -n 9 python scripts/p16/followups.py --draws
 while python scripts/p16/followups.py | grep -q "^waiting for the round"; do
   stamp "waiting for the round"; sleep 1800; done
 stamp "follow-ups: ablations and transfer rows"

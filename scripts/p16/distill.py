@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from followups import CONFIRMS, FAMILY_SIZE, ROOT, R  # noqa: E402
+from followups import CONFIRMS, FAMILY_SIZE, ROOT, R, rows_out  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 from mirrorpo.confirm import ablation_choice, candidate_file  # noqa: E402
@@ -26,10 +26,15 @@ from mirrorpo.distill import distill_runs, report  # noqa: E402
 
 def round_fingerprints() -> tuple[str, ...]:
     """The fingerprint of every dataset of the round under runs/p16 (pools, tuning and test
-    draws), not the distilled loss's own test draws (runs/p16/distilled)."""
+    draws) and every search's recorded fitness draws, not the distilled loss's own test draws
+    (runs/p16/distilled)."""
     own = ROOT / R / "distilled"
-    return tuple(sorted({json.loads(c.read_text())["fingerprint"]
-                         for c in (ROOT / R).rglob("card.json") if own not in c.parents}))
+    cards = {json.loads(c.read_text())["fingerprint"]
+             for c in (ROOT / R).rglob("card.json") if own not in c.parents}
+    # and the searches' pool draws as recorded, some of them lost with the old machine
+    fitted = {f for st in (ROOT / R).rglob("state.json")
+              for f in json.loads(st.read_text()).get("fitness_fingerprints", [])}
+    return tuple(sorted(cards | fitted))
 
 
 def main() -> None:
@@ -39,7 +44,9 @@ def main() -> None:
     if missing:
         sys.exit("waiting for the round: " + ", ".join(missing))
     chosen = ablation_choice([ROOT / d for d in confirms], family_size=FAMILY_SIZE)
-    pairs = [(d, candidate_file(d, label)) for d, label in chosen]
+    # the knock-out rows are read where they trained: the confirmation or its replicate
+    pairs = [(rows_out(Path(d).relative_to(ROOT)), candidate_file(d, label))
+             for d, label in chosen]
     result = distill_runs(pairs, also_fitted=round_fingerprints())
     out = ROOT / R / "distilled"
     out.mkdir(parents=True, exist_ok=True)

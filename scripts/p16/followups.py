@@ -37,11 +37,12 @@ from pathlib import Path
 
 ROOT = Path("/work/main")
 R = Path("runs/p16")
+T1, T3 = "/work/p16-tree", "/work/p16-tree3"
 T4, T5, TX = "/work/p16-tree4", "/work/p16-tree5", "/work/p17-tree"
 # the trees by commit (tags do not come with a new machine's checkout); p17-tree's tag was first
 # named by 1475286, so it stood at or before d9eca8f, and no trainer change lies between a271774
 # (the last confirm change it needs) and d9eca8f
-TREES = {T4: "de4b77b", T5: "80b0972", TX: "d9eca8f"}
+TREES = {T1: "ac21f36", T3: "bc72a23", T4: "de4b77b", T5: "80b0972", TX: "d9eca8f"}
 FAMILY_SIZE = 36
 
 CONFIRMS = {  # confirmation directory -> code tree that ran it
@@ -51,6 +52,13 @@ CONFIRMS = {  # confirmation directory -> code tree that ran it
     R / "generalist/confirm-hopper": T5,
     R / "generalist/confirm-halfcheetah": T5,
 }
+REPLICATES = {  # confirmation whose test draws were lost -> (its replicate, the draws' tree)
+    R / "hopper-mixed/confirm": (R / "hopper-mixed/confirm-replicate", T1),
+    R / "walker2d-mixed/confirm": (R / "walker2d-mixed/confirm-replicate", T3),
+    R / "hopper-noisy-30/confirm": (R / "hopper-noisy-30/confirm-replicate", T3),
+}
+"""docs/protocols/README.md, amendment "Follow-ups after the move to a new machine": the rows go
+into a replicate of the confirmation on its remade test draws (same paths, other contents)."""
 SPECIALISTS = {  # transfer name -> the search's best.json
     "hopper-mixed-mpo": R / "hopper-mixed/search/best.json",
     "hopper-mixed-ta-mpo": R / "hopper-mixed/search-ta/best.json",
@@ -117,8 +125,31 @@ def transfer_rows(candidates: list[str], run: bool) -> list[str]:
     return out
 
 
+def rows_out(confirm: Path) -> Path:
+    """Where a confirmation's follow-up rows train: itself, or its replicate."""
+    return REPLICATES[confirm][0] if confirm in REPLICATES else confirm
+
+
+def missing_draws(confirm: Path) -> list[str]:
+    """The confirmation's test draws that are not (or no longer) on this machine."""
+    return [d for d in read(confirm / "config.json")["draws"]
+            if not (ROOT / d / "card.json").is_file()]
+
+
+def remake_draws() -> None:
+    """Make the replicated confirmations' test draws at their recorded paths, with the tree
+    and command that made the originals (the seed is the path's sN)."""
+    for confirm, (_, tree) in REPLICATES.items():
+        env, preset = read(confirm / "config.json")["target"].split()
+        for d in missing_draws(confirm):
+            print(f"data make {env} {preset} {d}", flush=True)
+            mp(tree, "data", "make", "--env", env, "--preset", preset,
+               "--seed", Path(d).name.removeprefix("s"), "--out", d)
+
+
 def command(confirm: Path, exploratory: list[str]) -> list[str]:
-    """`mirrorpo confirm` of the confirmation's own config.json with ``exploratory``."""
+    """`mirrorpo confirm` of the confirmation's own config.json with ``exploratory``, written
+    to the confirmation or its replicate (:func:`rows_out`)."""
     c = read(confirm / "config.json")
     args = ["confirm", "--target", c["target"], "--candidates", ",".join(c["candidates"]),
             "--tuned", c["tuned"], "--draws", ",".join(c["draws"]), "--seeds", str(c["seeds"]),
@@ -126,7 +157,8 @@ def command(confirm: Path, exploratory: list[str]) -> list[str]:
             "--candidate-learning-rate", repr(c["candidate_learning_rate"]),
             "--batch-pairs", str(c["batch_pairs"]), "--method", c["method"],
             "--alpha", repr(c["alpha"]), "--controls" if c["controls"] else "--no-controls",
-            "--exploratory", ",".join(exploratory), "--out", str(confirm), "--threads", "1"]
+            "--exploratory", ",".join(exploratory), "--out", str(rows_out(confirm)),
+            "--threads", "1"]
     if "candidate_schedule" in c:  # recorded only when not "fixed"
         args += ["--candidate-schedule", c["candidate_schedule"]]
     return args
@@ -152,6 +184,8 @@ def main() -> None:
     ap.add_argument("--run", action="store_true", help="run the extensions (else: plan only)")
     ap.add_argument("--extend", type=Path, help="only add --rows to this finished confirmation")
     ap.add_argument("--rows", default="", help="comma-separated loss files (with --extend)")
+    ap.add_argument("--draws", action="store_true",
+                    help="make the replicated confirmations' missing test draws, then exit")
     ap.add_argument("--jobs", type=int, default=1,
                     help="confirmations extended side by side (one torch thread each)")
     a = ap.parse_args()
@@ -160,8 +194,12 @@ def main() -> None:
     if a.extend:
         extend(a.extend, [r for r in a.rows.split(",") if r])
         return
+    if a.draws:
+        remake_draws()
+        return
     missing = [str(d) for d in CONFIRMS if not (d / "scores.json").is_file()]
     missing += [str(p) for p in SPECIALISTS.values() if not p.is_file()]
+    missing += [d for c in REPLICATES if (c / "config.json").is_file() for d in missing_draws(c)]
     if missing:
         print("waiting for the round: " + ", ".join(missing))
         return
@@ -170,11 +208,15 @@ def main() -> None:
     jobs = []
     for d in confirms:
         cfg = read(d / "config.json")
-        rows = list(cfg.get("exploratory", [])) + transfer_rows(cfg["candidates"], run)
+        kept = [r for r in cfg.get("exploratory", []) if Path(r).is_file()]
+        for r in cfg.get("exploratory", []):
+            if r not in kept:  # the halving searches' best files, lost with the old machine
+                print(f"{d}: row {r} not replicated: its loss file is gone")
+        rows = kept + transfer_rows(cfg["candidates"], run)
         for (dd, c) in sorted(ablate):
             if dd == d:
                 rows += variants(c, run)
-        print(f"{d}: {len(rows)} exploratory rows; ablated: "
+        print(f"{rows_out(d)}: {len(rows)} exploratory rows; ablated: "
               + (", ".join(candidate_name(c) for dd, c in ablate if dd == d) or "none"))
         if run:
             jobs.append((CONFIRMS[d], command(d, rows)))
