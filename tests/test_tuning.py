@@ -85,6 +85,12 @@ def test_tune_counts_runs_and_resumes(tiny_assets, tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match="val_seeds: 1 \\(saved\\) vs 2"):
         tune(replace(cfg, val_seeds=2), tmp_path / "tune")
 
+    # a draw remade with other contents at the same path: its units would mix the two
+    make_dataset(DataConfig(preset="noisy-20", pairs=12, horizon=5, seed=3), tmp_path / "draw2",
+                 force=True)
+    with pytest.raises(FileExistsError, match="other contents of .*draw2"):
+        tune(cfg, tmp_path / "tune")
+
 
 def test_beta_controls_are_dpo_and_hinge_at_the_found_beta(tmp_path):
     import torch

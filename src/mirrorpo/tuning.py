@@ -142,6 +142,24 @@ class Choice:
     """Whether the choice is still on an edge of its grid after the extensions."""
 
 
+FINGERPRINTS = "draw_fingerprints"
+"""config.json's record of each draw's content fingerprint (from 2026-12-02; older tunings
+resume without it and gain it)."""
+
+
+def refuse_other_draws(cfg_path: Path, draws: tuple[str, ...], fingerprints: list[str]) -> None:
+    """Refuse to resume a tuning whose draws now hold other contents: its units name a draw by
+    its index, so they would mix scores of the old contents with the new (FileExistsError)."""
+    if not cfg_path.exists():
+        return
+    saved = read_json(cfg_path, "tuning config").get(FINGERPRINTS)
+    for path, was, now in zip(draws, saved or [], fingerprints, strict=False):
+        if was != now:
+            raise FileExistsError(f"{cfg_path}: its units were trained on other contents of "
+                                  f"{path} (fingerprint {was}, now {now}); restore that draw, "
+                                  "or tune into another directory")
+
+
 def _unit_path(out: Path, loss: str, lr: float, draw: int, specs: list[str]) -> Path:
     """A unit's file: grids can grow, so a unit is named by a digest of its exact specs."""
     key = hashlib.sha256("\n".join(specs).encode()).hexdigest()[:12]
@@ -182,10 +200,12 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     raw = json.loads(json.dumps(asdict(config)))
     if not raw["candidates"]:  # tunings made before the field existed resume
         del raw["candidates"]
-    refuse_other_config(cfg_path, raw, "tuning")
+    refuse_other_config(cfg_path, raw, "tuning", ignore=(FINGERPRINTS,))
+    sets = [load_dataset(d) for d in config.data]
+    raw[FINGERPRINTS] = [ds.fingerprint for ds in sets]
+    refuse_other_draws(cfg_path, config.data, raw[FINGERPRINTS])
     (out / "units").mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps(raw, indent=1))
-    sets = [load_dataset(d) for d in config.data]
     envs = {ds.card["env"] for ds in sets}
     if len(envs) != 1:
         raise ConfigError(f"TuningConfig.data: draws of one environment only, got {envs}")
