@@ -11,8 +11,9 @@ T3=/work/p16-tree3 P=runs/p16/hopper-stochastic G=runs/p16/generalist
 draw() {  # draw ENV PRESET SEED DIR
   [ -f $4/card.json ] && return 0
   echo "== $(date -u +%H:%M:%S) data make $1 $2 s$3 -> $4"
+  # another lane may have made the same draw meanwhile: data make then refuses, and that is done
   PYTHONPATH=$T3/src python -c 'from mirrorpo.cli import main; main()' \
-    data make --env $1 --preset $2 --seed $3 --out $4
+    data make --env $1 --preset $2 --seed $3 --out $4 || [ -f $4/card.json ]
 }
 # first the generalist's pool draws from the end of lane B's list (the two meet in the middle:
 # a new machine started them all again, 2026-12-02), then the Hopper stochastic draws

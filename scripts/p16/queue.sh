@@ -33,7 +33,8 @@ one() { echo --threads 1; }  # see the header
 draw() {  # draw ENV PRESET SEED DIR
   [ -f $4/card.json ] && return 0
   stamp "data make $1 $2 s$3 -> $4"
-  mp $T3 data make --env $1 --preset $2 --seed $3 --out $4
+  # another lane may have made the same draw meanwhile: data make then refuses, and that is done
+  mp $T3 data make --env $1 --preset $2 --seed $3 --out $4 || [ -f $4/card.json ]
 }
 draws() {  # draws ENV PRESET TARGETDIR: pool s0-7 and test s100-109
   for S in 0 1 2 3 4 5 6 7; do draw $1 $2 $S $3/pool/s$S; done
