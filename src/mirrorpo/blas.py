@@ -5,7 +5,8 @@ OpenBLAS (numpy's BLAS) splits a product between its threads in a way that chang
 bits of the result, and a rollout amplifies last bits into different trajectories: a dataset
 drawn with two BLAS threads differed from one drawn with one (Walker2d ``mixed`` seed 0,
 2026-12-02), and so would evaluation scores. The products here are small (a policy layer on a
-few thousand observations), so one thread costs nothing measurable. threadpoolctl is the
+few thousand observations), and one thread was faster than two (benchmarks/bench_blas.py;
+docs/scaling.md). threadpoolctl is the
 maintained way to set a loaded BLAS's threads at run time (an environment variable acts only
 before numpy is imported). The kernels OpenBLAS picks for the CPU still differ between CPU
 types, so results are identical for any thread count on one kind of machine, not across kinds.

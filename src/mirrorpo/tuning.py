@@ -147,7 +147,7 @@ FINGERPRINTS = "draw_fingerprints"
 resume without it and gain it)."""
 
 
-def refuse_other_draws(cfg_path: Path, draws: tuple[str, ...], fingerprints: list[str]) -> None:
+def _refuse_other_draws(cfg_path: Path, draws: tuple[str, ...], fingerprints: list[str]) -> None:
     """Refuse to resume a tuning whose draws now hold other contents: its units name a draw by
     its index, so they would mix scores of the old contents with the new (FileExistsError)."""
     if not cfg_path.exists():
@@ -203,7 +203,7 @@ def tune(config: TuningConfig, out: str | Path, *, progress: Progress = no_progr
     refuse_other_config(cfg_path, raw, "tuning", ignore=(FINGERPRINTS,))
     sets = [load_dataset(d) for d in config.data]
     raw[FINGERPRINTS] = [ds.fingerprint for ds in sets]
-    refuse_other_draws(cfg_path, config.data, raw[FINGERPRINTS])
+    _refuse_other_draws(cfg_path, config.data, raw[FINGERPRINTS])
     (out / "units").mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg_path, json.dumps(raw, indent=1))
     envs = {ds.card["env"] for ds in sets}
