@@ -26,9 +26,7 @@ start() {  # start NAME NICE LOG COMMAND...
 # make the frozen code trees (by commit: tags do not come with a new checkout) before the lanes,
 # which would race for git's index lock
 scripts/p16/restore.sh
-for tree in p16-tree3:bc72a23 p16-tree4:de4b77b p16-tree5:80b0972; do
-  [ -d /work/${tree%%:*} ] || git worktree add --detach /work/${tree%%:*} ${tree##*:} >/dev/null
-done
+scripts/p16/trees.sh
 # lane B (the generalist's pool and search, then Hopper stochastic) is the round's critical
 # path: lane A only makes HalfCheetah draws before it waits for the generalist search
 start "round lane A" 10 runs/p16/queue-A.log scripts/p16/queue.sh A

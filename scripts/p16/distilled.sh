@@ -9,7 +9,7 @@
 set -e
 cd /work/main
 T3=/work/p16-tree3
-[ -d $T3 ] || git worktree add --detach $T3 bc72a23  # p16-tree3 (tags do not come with a new machine)
+scripts/p16/trees.sh $T3  # by commit: scripts/p16/trees.txt
 D=runs/p16/distilled/test
 for target in "hopper mixed" "walker2d mixed" "hopper noisy-30" "hopper stochastic" \
               "halfcheetah mixed"; do

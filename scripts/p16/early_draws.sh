@@ -7,7 +7,7 @@
 set -e
 cd /work/main
 T3=/work/p16-tree3 P=runs/p16/hopper-stochastic G=runs/p16/generalist
-[ -d $T3 ] || git worktree add --detach $T3 bc72a23  # p16-tree3
+scripts/p16/trees.sh $T3  # by commit: scripts/p16/trees.txt
 draw() {  # draw ENV PRESET SEED DIR
   [ -f $4/card.json ] && return 0
   echo "== $(date -u +%H:%M:%S) data make $1 $2 s$3 -> $4"

@@ -39,10 +39,6 @@ ROOT = Path("/work/main")
 R = Path("runs/p16")
 T1, T3 = "/work/p16-tree", "/work/p16-tree3"
 T4, T5, TX = "/work/p16-tree4", "/work/p16-tree5", "/work/p17-tree"
-# the trees by commit (tags do not come with a new machine's checkout); p17-tree's tag was first
-# named by 1475286, so it stood at or before d9eca8f, and no trainer change lies between a271774
-# (the last confirm change it needs) and d9eca8f
-TREES = {T1: "ac21f36", T3: "bc72a23", T4: "de4b77b", T5: "80b0972", TX: "d9eca8f"}
 FAMILY_SIZE = 36
 
 CONFIRMS = {  # confirmation directory -> code tree that ran it
@@ -165,9 +161,7 @@ def command(confirm: Path, exploratory: list[str]) -> list[str]:
 
 
 def mp(tree: str, *args: str) -> None:
-    if not Path(tree).is_dir():
-        subprocess.run(["git", "worktree", "add", "--detach", tree, TREES[tree]], check=True,
-                       cwd=ROOT)
+    subprocess.run(["scripts/p16/trees.sh", tree], check=True, cwd=ROOT)  # made by commit
     env = {**os.environ, "PYTHONPATH": f"{tree}/src"}
     subprocess.run([sys.executable, "-c", "from mirrorpo.cli import main; main()", *args],
                    check=True, env=env, cwd=ROOT)

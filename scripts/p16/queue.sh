@@ -21,10 +21,7 @@ cd /work/main
 LANE=$1
 [ -n "$2" ] && while kill -0 "$2" 2>/dev/null; do sleep 30; done
 T1=/work/p16-tree T3=/work/p16-tree3 T4=/work/p16-tree4 T5=/work/p16-tree5
-# the trees by commit: tags do not come with a new machine's checkout (2026-12-02)
-[ -d $T3 ] || git worktree add --detach $T3 bc72a23  # p16-tree3
-[ -d $T4 ] || git worktree add --detach $T4 de4b77b  # p16-tree4
-[ -d $T5 ] || git worktree add --detach $T5 80b0972  # p16-tree5
+scripts/p16/trees.sh $T3 $T4 $T5  # by commit: scripts/p16/trees.txt
 mp() { local tree=$1; shift; PYTHONPATH=$tree/src python -c 'from mirrorpo.cli import main; main()' "$@"; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 list() { local IFS=,; echo "$*"; }
@@ -69,7 +66,7 @@ lane_a() {
   # 1. Hopper mixed, MPO and TA-MPO (hopper-mixed-mpo.md, hopper-mixed-ta-mpo.md)
   local P=runs/p16/hopper-mixed
   if ! finished $P/confirm; then
-  [ -d $T1 ] || git worktree add --detach $T1 ac21f36
+  scripts/p16/trees.sh $T1
   for S in 0 1 2 3 4 5 6 7; do draw hopper mixed $S $P/pool/s$S; done
   for S in 100 101 102 103 104 105 106 107 108 109; do draw hopper mixed $S $P/test/s$S; done
   local POOL; POOL=$(list $P/pool/s{0..7})
