@@ -34,3 +34,32 @@ def test_page_code_runs(page, tmp_path, monkeypatch, capsys):
 def test_api_page_is_about_thirty_lines():
     assert len(python_blocks("api.md")[0].splitlines()) <= 32
     assert len(python_blocks("tutorial-own-loss.md")[0].splitlines()) <= 25
+
+
+def api_table_functions() -> list[str]:
+    """The functions of docs/api.md's table: `mirrorpo.mod.fn(` paths and bare `fn(` names,
+    a bare name after a path in one cell belonging to that path's module."""
+    found = []
+    for line in (DOCS / "api.md").read_text().splitlines():
+        if not line.startswith("| ") or line.startswith("| job"):
+            continue
+        cell = line.split("|")[2]
+        module = "mirrorpo"
+        for path in re.findall(r"`((?:mirrorpo\.)?[\w.]+)\(", cell):
+            if "." in path:
+                module, _, name = path.rpartition(".")
+            else:
+                name = path
+            found.append(f"{module}:{name}")
+    return found
+
+
+def test_api_table_names_exist():
+    import importlib
+
+    names = api_table_functions()
+    assert "mirrorpo.confirm:round_table" in names and "mirrorpo:make_dataset" in names
+    missing = [n for n in names
+               if not callable(getattr(importlib.import_module(n.split(":")[0]),
+                                       n.split(":")[1], None))]
+    assert not missing, f"docs/api.md names what the library lacks: {missing}"
