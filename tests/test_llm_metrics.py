@@ -31,3 +31,30 @@ def test_kl_estimate_of_gaussians():
     logp = -0.5 * (x - 1) ** 2
     logq = -0.5 * x ** 2
     assert kl_estimate(logp, logq) == pytest.approx(0.5, abs=0.01)
+
+
+def _length_rule():
+    """scripts/llm/length_rule.py, the LLM protocol's registered training-length rule."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "scripts/llm/length_rule.py"
+    spec = importlib.util.spec_from_file_location("length_rule", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_length_rule_takes_the_first_step_whose_win_rate_clears_one_half():
+    rule = _length_rule()
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 1, (2, 168))
+    def curve(shift):  # per seed: step → per-prompt rewards; step 0 is the reference
+        return {s: {0: ref[s], 50: ref[s] + rng.normal(0, 1, 168) * 0.01 * (-1) ** s,
+                    100: ref[s] + shift, 200: ref[s] + shift, 400: ref[s] + shift}
+                for s in range(2)}
+    length, figures = rule.chosen_length(curve(1.0))
+    assert length == 100 and figures[100][1] > 0.5 >= figures[50][1]
+    # nothing moves: the longest budget, which the report flags
+    length, figures = rule.chosen_length(curve(0.0))
+    assert length == 400 and all(low <= 0.5 for _, low, _ in figures.values())
