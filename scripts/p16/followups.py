@@ -11,7 +11,8 @@ family's targets. Then each confirmation is extended once, with its full list of
 rows (`confirm --exploratory` replaces the list, and only missing rows train):
 
 - the rows its queue step already gave it (config.json's ``exploratory``);
-- the transfer rows: every other specialist search's best.json, copied to
+- the transfer rows: every other specialist search's best.json and the generalist's mean.json
+  (on the generalist's own two confirmations, its best.json instead), copied to
   runs/p16/transfer/<name>.json so that its label says where it came from;
 - the knock-out variants of each of its candidates that the rule ablates: every winner of the
   round table (m = 36); for an environment family without a winner, the family's candidate with
@@ -65,6 +66,13 @@ SPECIALISTS = {  # transfer name -> the search's best.json
     "halfcheetah-mixed-mpo": R / "halfcheetah-mixed/search/best.json",
 }
 
+GENERALIST = {  # transfer name -> the generalist search's files (generalist-mpo.md, amendment
+    "generalist-mpo-mean": R / "generalist/search/mean.json",  # of 2026-12-02 18:40 UTC)
+    "generalist-mpo-best": R / "generalist/search/best.json",
+}
+"""The mean is a transfer row of every confirmation that does not have it as a candidate; the
+best file only of the two that do (in place of the registered `confirm-E-best` runs)."""
+
 
 def read(path: Path) -> dict:
     return json.loads(path.read_text())
@@ -107,11 +115,14 @@ def variants(candidate: str, run: bool) -> list[str]:
 
 
 def transfer_rows(candidates: list[str], run: bool) -> list[str]:
-    """Every other specialist's best.json, copied to runs/p16/transfer/<name>.json (when
-    ``run``)."""
+    """Every other specialist's best.json and the generalist's mean (or, where the mean is a
+    candidate, its best file; :data:`GENERALIST`), copied to runs/p16/transfer/<name>.json
+    (when ``run``)."""
     out = []
-    for name, src in SPECIALISTS.items():
-        if str(src) in candidates:
+    mean = str(GENERALIST["generalist-mpo-mean"])
+    rows = {**SPECIALISTS, **GENERALIST}
+    for name, src in rows.items():
+        if str(src) in candidates or (name == "generalist-mpo-best" and mean not in candidates):
             continue
         dst = R / "transfer" / f"{name}.json"
         if run and not dst.is_file():
@@ -192,7 +203,7 @@ def main() -> None:
         remake_draws()
         return
     missing = [str(d) for d in CONFIRMS if not (d / "scores.json").is_file()]
-    missing += [str(p) for p in SPECIALISTS.values() if not p.is_file()]
+    missing += [str(p) for p in (*SPECIALISTS.values(), *GENERALIST.values()) if not p.is_file()]
     missing += [d for c in REPLICATES if (c / "config.json").is_file() for d in missing_draws(c)]
     if missing:
         print("waiting for the round: " + ", ".join(missing))
