@@ -68,9 +68,11 @@ def test_confirm_scores_pairs_and_judges(setup, monkeypatch):
     from mirrorpo.cli import main
 
     res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "36",
-                                    "--matrix", str(tmp_path / "matrix.md")])
+                                    "--matrix", str(tmp_path / "matrix.md"),
+                                    "--plot", str(tmp_path / "forest.png")])
     assert res.exit_code == 0 and "1 primary comparisons of a family of 36" in res.output
     assert "| mpo:best | " in (tmp_path / "matrix.md").read_text()
+    assert (tmp_path / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     row = next(line for line in res.output.splitlines() if line.startswith("| hopper"))
     runs = json.loads((tmp_path / "tune" / "tuned.json").read_text())["choices"]["dpo"]["runs"]
     assert f"| mpo:best | — | dpo (tuned) | {runs} |" in row  # no search state beside best

@@ -46,7 +46,7 @@ for t in hopper halfcheetah; do
 done
 RUNS=$(ls -d $R/*/confirm $G/confirm-* 2>/dev/null | while read d; do [ -f $d/scores.json ] && echo $d; done)
 if [ -n "$RUNS" ]; then
-  mirrorpo verdicts $RUNS --family-size 36 --out $D/round.md --matrix $D/transfer.md
+  mirrorpo verdicts $RUNS --family-size 36 --out $D/round.md --matrix $D/transfer.md --plot $D/round.png
 else
   echo "no confirmation has finished yet"
 fi

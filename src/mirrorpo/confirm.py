@@ -389,6 +389,14 @@ def round_table(run_dirs: list[str | Path], alpha: float = 0.05,
     return "\n".join(lines) + "\n"
 
 
+def forest_rows(verdicts: list[Verdict]) -> list[tuple[str, str, bool, float, float, float]]:
+    """The round's primary comparisons as rows of :func:`mirrorpo.plots.verdict_forest`:
+    ("target: candidate vs baseline", verdict, rejected, mean, corrected low, corrected
+    high)."""
+    return [(f"{v.target}: {v.candidate} vs {b}", v.verdict, v.rejected[b], d.mean, d.ci[0],
+             d.ci[1]) for v in verdicts for b, d in v.differences.items()]
+
+
 def transfer_matrix(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
                     method: str | None = None) -> str:
     """The round's exploratory rows as one markdown matrix: a row per loss (candidates and

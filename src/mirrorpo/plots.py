@@ -161,3 +161,37 @@ def interval_curves(curves: dict[str, list[tuple[float, object]]], reference: fl
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     save_figure(fig, path)
+
+
+VERDICT_COLORS = {"win": "C2", "loss": "C3", "no win": "0.45"}
+
+
+def verdict_forest(rows: list[tuple[str, str, bool, float, float, float]], title: str,
+                   path: Path) -> None:
+    """A forest plot of a round's primary comparisons: one line per (group, baseline) with
+    its paired difference and corrected CI (rows: label "group vs baseline", the group's
+    verdict, whether this comparison is rejected, mean, low, high; in table order), coloured
+    by the verdict, filled where rejected, zero as a dashed line; groups (a target's
+    candidate) are separated by thin rules."""
+    plt = _plt()
+    y = np.arange(len(rows))[::-1]
+    fig, ax = plt.subplots(figsize=(7.2, 0.26 * len(rows) + 1.4))
+    for yi, (_, verdict, rejected, mean, low, high) in zip(y, rows, strict=True):
+        color = VERDICT_COLORS.get(verdict, "C0")
+        ax.errorbar(mean, yi, xerr=[[mean - low], [high - mean]], fmt="o", ms=4.5, capsize=2,
+                    color=color, mfc=color if rejected else "white")
+    groups = [r[0].rsplit(" vs ", 1)[0] for r in rows]
+    for i in range(1, len(rows)):
+        if groups[i] != groups[i - 1]:
+            ax.axhline(y[i] + 0.5, color="0.85", lw=0.8)
+    ax.axvline(0, color="0.3", ls="--", lw=1)
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=v)
+               for v, c in VERDICT_COLORS.items() if any(r[1] == v for r in rows)]
+    handles.append(plt.Line2D([], [], color="0.3", marker="o", mfc="white", ls="",
+                              label="not rejected"))
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.set_xlabel("candidate − tuned baseline, normalised score (Holm-corrected CI)")
+    ax.set_title(title, fontsize=10)
+    save_figure(fig, path)

@@ -181,8 +181,11 @@ def confirm_cmd(more_candidates, out, threads, **options) -> None:
 @click.option("--matrix", type=click.Path(path_type=Path), default=None,
               help="Also write the transfer matrix (every candidate and exploratory row on "
                    "every target, against its tuned DPO, uncorrected) to this markdown file.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="Also draw the comparisons as a forest plot (PNG): each difference with "
+                   "its corrected CI, coloured by its candidate's verdict.")
 @friendly_errors
-def verdicts_cmd(runs, alpha, family_size, out, matrix) -> None:
+def verdicts_cmd(runs, alpha, family_size, out, matrix, plot) -> None:
     """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
     Holm–Bonferroni family: each candidate's corrected differences, verdict, and the training
     runs of both sides."""
@@ -201,6 +204,13 @@ def verdicts_cmd(runs, alpha, family_size, out, matrix) -> None:
         from mirrorpo.confirm import transfer_matrix
 
         write_text_atomic(matrix, transfer_matrix(list(runs)))
+    if plot is not None:
+        from mirrorpo.confirm import forest_rows, round_verdicts
+        from mirrorpo.plots import verdict_forest
+
+        rows = forest_rows(round_verdicts(list(runs), alpha, family_size))
+        verdict_forest(rows, f"{len(rows)} primary comparisons, Holm over "
+                             f"{family_size or len(rows)} at α = {alpha}", plot)
 
 
 @click.command()
