@@ -6,9 +6,10 @@
 set -e
 cd /work/main
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
-# the replicated confirmations' test draws (lost with the old machine), at the lowest priority
+# the replicated confirmations' test draws (lost with the old machine), at the lane's priority:
+# once the round's lanes are done they are its critical path
 stamp "follow-up draws"
-nice -n 9 python scripts/p16/followups.py --draws
+python scripts/p16/followups.py --draws
 while python scripts/p16/followups.py | grep -q "^waiting for the round"; do
   stamp "waiting for the round"; sleep 1800; done
 stamp "follow-ups: ablations and transfer rows"
