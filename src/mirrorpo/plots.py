@@ -175,7 +175,7 @@ def verdict_forest(rows: list[tuple[str, str, bool, float, float, float]], title
     candidate) are separated by thin rules."""
     plt = _plt()
     y = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(7.2, 0.26 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(8.6, 0.26 * len(rows) + 1.4))
     for yi, (_, verdict, rejected, mean, low, high) in zip(y, rows, strict=True):
         color = VERDICT_COLORS.get(verdict, "C0")
         ax.errorbar(mean, yi, xerr=[[mean - low], [high - mean]], fmt="o", ms=4.5, capsize=2,
@@ -191,7 +191,7 @@ def verdict_forest(rows: list[tuple[str, str, bool, float, float, float]], title
                for v, c in VERDICT_COLORS.items() if any(r[1] == v for r in rows)]
     handles.append(plt.Line2D([], [], color="0.3", marker="o", mfc="white", ls="",
                               label="not rejected"))
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_xlabel("candidate − tuned baseline, normalised score (Holm-corrected CI)")
     ax.set_title(title, fontsize=10)
     save_figure(fig, path)
