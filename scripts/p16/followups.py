@@ -221,6 +221,7 @@ def main() -> None:
         for (dd, c) in sorted(ablate):
             if dd == d:
                 rows += variants(c, run)
+        rows = list(dict.fromkeys(rows))  # a rerun finds the rows it added in config.json
         print(f"{rows_out(d)}: {len(rows)} exploratory rows; ablated: "
               + (", ".join(candidate_name(c) for dd, c in ablate if dd == d) or "none"))
         if run:
