@@ -170,3 +170,19 @@ def test_a_loss_file_moved_along_one_coordinate(tmp_path):
     with pytest.raises(ConfigError, match="ConfirmConfig: .*coordinates set is not accepted"):
         ConfirmConfig(target="t", candidates=(f"{path}:beta=0.05",), tuned="tuned.json",
                       draws=("a", "b"))
+
+
+@pytest.mark.parametrize("lengths", [1.0, 300.0, 3000.0])
+def test_distilled_gradient_is_bounded_by_beta_on_any_scale(lengths):
+    """The distilled loss's hinge pulls each pair with slope at most β on every
+    log-likelihood scale (the exponential link it replaces grows with the scale), and at r = 1
+    it is SLiC's hinge."""
+    b, logps = batch(b=256, seed=3, lengths=lengths, requires_grad=True)
+    beta = 0.1
+    loss = get_loss("distilled")(b, beta=beta)
+    (grad,) = torch.autograd.grad(loss.sum(), logps)
+    assert grad.abs().max() <= beta + 1e-12
+    assert (loss > 0).any()
+    plain, _ = batch(b=256, seed=3, lengths=lengths)
+    torch.testing.assert_close(get_loss("distilled")(plain, beta=beta, ref_weight=1.0),
+                               get_loss("hinge")(plain, beta=beta))

@@ -192,8 +192,16 @@ def sppo_hard_point(beta: float = 0.1) -> MPOParams:
     return MPOParams(beta=beta, lam_logsigmoid=0.0, anchor_square=1.0)
 
 
+def distilled_point(beta: float = 0.1, ref_weight: float | None = None) -> MPOParams:
+    """MPO parameters at which the loss equals the registered ``distilled`` loss (issue 18):
+    a hinge link on the margin with reference weight r, L = max(0, 1 − β(Δ_w − Δ_l))."""
+    if ref_weight is None:
+        from mirrorpo.losses.distilled import RULE_REF_WEIGHT as ref_weight
+    return MPOParams(beta=beta, ref_switch=ref_weight, lam_logsigmoid=0.0, lam_hinge=1.0)
+
+
 START_POINTS = {"dpo": dpo_point, "orpo": orpo_point, "apo-zero": apo_zero_point,
-                "sppo-hard": sppo_hard_point}
+                "sppo-hard": sppo_hard_point, "distilled": distilled_point}
 """Start name → the MPO parameters of that exact point (at its default β / λ)."""
 
 
