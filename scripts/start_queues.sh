@@ -39,6 +39,9 @@ start "after the round" 10 runs/p16/after_round.log scripts/p16/after_round.sh
 # issue 18's distilled loss: its fresh suite draws (s200-s209 of the five targets), lowest
 # priority: it takes what the other lanes leave
 start "distilled draws" 19 runs/p16/distilled.log scripts/p16/distilled.sh
+# then its tuning and confirmation per target, from the tree that registers it (at nice 5: the
+# draws it waits for come last, HalfCheetah's)
+start "distilled test" 5 runs/p16/distilled_run.log scripts/p16/distilled_run.sh
 # issue 17's halving searches, then their exploratory rows in the Hopper mixed confirmation
 grep -qs '"exploratory"' runs/p16/hopper-mixed/confirm/config.json || { mkdir -p runs/p17; \
   start "halving lane (issue 17)" 10 runs/p17/halving.log scripts/p16/halving.sh; }
