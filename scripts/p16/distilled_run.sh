@@ -10,7 +10,7 @@ T6=/work/p16-tree6
 scripts/p16/trees.sh $T6
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 # the tuning draws (pool s0, s1) of three targets were lost with the old machine: remade with the
-# tree and command that made them (amendment of 2026-12-02 23:05 UTC)
+# tree and command that made them (amendment of 2026-12-02 22:29 UTC)
 scripts/p16/trees.sh /work/p16-tree /work/p16-tree3
 for t in "hopper mixed /work/p16-tree" "walker2d mixed /work/p16-tree3" \
          "hopper noisy-30 /work/p16-tree3"; do
