@@ -69,10 +69,12 @@ def test_confirm_scores_pairs_and_judges(setup, monkeypatch):
 
     res = CliRunner().invoke(main, ["verdicts", str(tmp_path / "confirm"), "--family-size", "36",
                                     "--matrix", str(tmp_path / "matrix.md"),
-                                    "--plot", str(tmp_path / "forest.png")])
+                                    "--plot", str(tmp_path / "forest.png"),
+                                    "--matrix-plot", str(tmp_path / "matrix.png")])
     assert res.exit_code == 0 and "1 primary comparisons of a family of 36" in res.output
-    assert "| mpo:best | " in (tmp_path / "matrix.md").read_text()
+    assert "| mpo:best (hopper noisy-20) | " in (tmp_path / "matrix.md").read_text()
     assert (tmp_path / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     row = next(line for line in res.output.splitlines() if line.startswith("| hopper"))
     runs = json.loads((tmp_path / "tune" / "tuned.json").read_text())["choices"]["dpo"]["runs"]
     assert f"| mpo:best | — | dpo (tuned) | {runs} |" in row  # no search state beside best
@@ -229,10 +231,51 @@ def test_transfer_matrix_puts_every_row_on_every_target(tmp_path):
     lines = transfer_matrix([a, b]).splitlines()
     assert lines[2] == "| loss | hopper mixed | walker2d mixed |"
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[4:]}
-    assert set(rows) == {"mpo:best", "mpo:walker", "mpo:hopper-mixed"}
-    assert rows["mpo:best"].endswith("|  |") and "+4.0 [" in rows["mpo:best"]  # own target only
-    assert "]*" in rows["mpo:best"] and "-2.0 [-2.0, -2.0]" in rows["mpo:walker"]
+    best = "mpo:best (hopper mixed)"  # a search's generic file name gets its target
+    assert set(rows) == {best, "mpo:walker", "mpo:hopper-mixed"}
+    assert rows[best].endswith("|  |") and "+4.0 [" in rows[best]  # own target only
+    assert "]*" in rows[best] and "-2.0 [-2.0, -2.0]" in rows["mpo:walker"]
     assert "+3.0 [+3.0, +3.0]" in rows["mpo:hopper-mixed"]
+
+
+def test_transfer_matrix_joins_a_candidate_and_its_transfer_copies(tmp_path, monkeypatch):
+    """One loss file under two labels (a target's mpo:best, another target's transfer row
+    copied from it) is one row; two losses that share a label stay apart; the heatmap draws."""
+    from mirrorpo.confirm import transfer_cells
+    from mirrorpo.plots import transfer_heatmap
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(3)
+    for name, beta in (("hopper", 0.2), ("walker", 0.5)):
+        (tmp_path / name).mkdir()
+        MPOLoss("mpo", dpo_point(beta)).save(tmp_path / name / "best.json")
+    (tmp_path / "transfer").mkdir()
+    for name in ("hopper", "walker"):
+        (tmp_path / "transfer" / f"{name}.json").write_text(
+            (tmp_path / name / "best.json").read_text())
+    a = _fake_run(tmp_path / "a", "hopper mixed", {"mpo:best": 4.0}, rng)
+    b = _fake_run(tmp_path / "b", "walker2d mixed", {"mpo:best": 1.0}, rng)
+    for run, own, other, shift in ((a, "hopper", "walker", -2.0), (b, "walker", "hopper", 3.0)):
+        raw = json.loads((run / "scores.json").read_text())
+        raw["scores"][f"mpo:{other}"] = (np.asarray(raw["scores"]["dpo (tuned)"]) + shift).tolist()
+        raw["exploratory"] = [f"mpo:{other}"]
+        (run / "scores.json").write_text(json.dumps(raw))
+        (run / "config.json").write_text(json.dumps(
+            {"candidates": [f"{own}/best.json"], "exploratory": [f"transfer/{other}.json"]}))
+    losses, targets, cells = transfer_cells([a, b])
+    assert losses == ["mpo:hopper", "mpo:walker"]
+    assert targets == ["hopper mixed", "walker2d mixed"]
+    assert cells[("mpo:hopper", "hopper mixed")].own
+    assert cells[("mpo:hopper", "walker2d mixed")].mean == pytest.approx(3.0)
+    assert not cells[("mpo:hopper", "walker2d mixed")].own
+    assert cells[("mpo:walker", "walker2d mixed")].own
+    assert cells[("mpo:walker", "hopper mixed")].mean == pytest.approx(-2.0)
+    transfer_heatmap(losses, targets, cells, "transfer", tmp_path / "t.png")
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    (b / "config.json").write_text(json.dumps({"candidates": ["walker/best.json"]}))
+    (a / "config.json").unlink()  # labels only: the two mpo:best are different losses
+    losses, _, cells = transfer_cells([a, b])
+    assert {"mpo:best (hopper mixed)", "mpo:best (walker2d mixed)"} <= set(losses)
 
 
 def test_candidates_train_at_the_schedule_validation_chose_for_them(tiny_assets, tmp_path):

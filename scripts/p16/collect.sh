@@ -28,7 +28,10 @@ target() {  # target NAME RUNDIR [SEARCH...]
   # their draw by index, and a new machine's remade draws differ)
   copy $run/tune/tuned.json $D/$name/tune; copy $run/tune/config.json $D/$name/tune
   copy $run/tune/units $D/$name/tune
-  for f in verdicts.md verdicts.json scores.json config.json units; do copy $run/confirm/$f $D/$name/confirm; done
+  local c
+  for c in confirm confirm-replicate; do
+    for f in verdicts.md verdicts.json scores.json config.json units; do copy $run/$c/$f $D/$name/$c; done
+  done
 }
 target hopper-mixed $R/hopper-mixed search search-ta
 target walker2d-mixed $R/walker2d-mixed search
@@ -44,9 +47,23 @@ for t in hopper halfcheetah; do
   copy $G/tune-$t/units $D/generalist/tune-$t
   for f in verdicts.md verdicts.json scores.json config.json units; do copy $G/confirm-$t/$f $D/generalist/confirm-$t; done
 done
+# the follow-ups (scripts/p16/followups.py): knock-out variants and transfer rows, as loss files
+# (restore.sh puts them back, so the confirmations' configs resolve on a new machine)
+for d in transfer ablate; do [ -d $R/$d ] && mkdir -p $D/$d && cp -r $R/$d/. $D/$d/; done
+for f in distilled.json rule.md; do copy $R/distilled/$f $D/distilled; done
 RUNS=$(ls -d $R/*/confirm $G/confirm-* 2>/dev/null | while read d; do [ -f $d/scores.json ] && echo $d; done)
 if [ -n "$RUNS" ]; then
-  mirrorpo verdicts $RUNS --family-size 36 --out $D/round.md --matrix $D/transfer.md --plot $D/round.png
+  mirrorpo verdicts $RUNS --family-size 36 --out $D/round.md --plot $D/round.png >/dev/null
 else
   echo "no confirmation has finished yet"
+fi
+# the follow-ups' runs: each replicated confirmation's replicate in its place (the transfer
+# rows and knock-outs trained there), the round's comparisons re-judged on them at m = 36
+# (exploratory), the transfer matrix and the knock-out costs
+FOLLOW=$(for d in $R/hopper-mixed $R/walker2d-mixed $R/hopper-noisy-30; do
+  [ -f $d/confirm-replicate/scores.json ] && echo $d/confirm-replicate; done)
+if [ "$(echo $FOLLOW | wc -w)" = 3 ]; then
+  mirrorpo verdicts $FOLLOW $G/confirm-hopper $G/confirm-halfcheetah --family-size 36 \
+    --out $D/replicate.md --matrix $D/transfer.md --matrix-plot $D/transfer.png >/dev/null
+  python scripts/p16/distill.py --figure $D/knockouts.png
 fi

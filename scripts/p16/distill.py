@@ -1,6 +1,7 @@
 """Apply the distillation rule of docs/protocols/distilled-suite.md to the round's ablations.
 
     python scripts/p16/distill.py     # after `python scripts/p16/followups.py --run`
+    python scripts/p16/distill.py --figure PNG   # only draw the knock-out costs
 
 Reads the knock-out rows of every loss the round's rule ablated (mirrorpo.confirm.
 ablation_choice at m = 36, as followups.py), applies mirrorpo.distill.distill, and writes
@@ -21,7 +22,7 @@ from followups import CONFIRMS, FAMILY_SIZE, ROOT, R, rows_out  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 from mirrorpo.confirm import ablation_choice, candidate_file  # noqa: E402
-from mirrorpo.distill import distill_runs, report  # noqa: E402
+from mirrorpo.distill import distill_runs, read_ablated, report  # noqa: E402
 
 
 def round_fingerprints() -> tuple[str, ...]:
@@ -37,8 +38,26 @@ def round_fingerprints() -> tuple[str, ...]:
     return tuple(sorted(cards | fitted))
 
 
+def figure(pairs: list[tuple[Path, str]], path: Path) -> None:
+    """The knock-out costs of every ablated loss, one panel each (mirrorpo.plots.
+    knockout_panels); supported terms (Holm over the loss's knock-outs) filled."""
+    from mirrorpo.plots import knockout_panels
+
+    panels = {}
+    for d, f in pairs:
+        a = read_ablated(d, f)
+        name = f"{Path(f).parent.parent.name} ({a.loss.family})"
+        panels[name] = {t: (c.mean, c.ci[0], c.ci[1], t in a.supported)
+                        for t, c in a.costs.items()}
+    knockout_panels(panels, "what each term is worth: score lost when it is dropped "
+                    "(original − variant, paired, 95% CI)", path)
+
+
 def main() -> None:
     os.chdir(ROOT)  # the confirmations record their loss files relative to the repository
+    draw_only = sys.argv[1:2] == ["--figure"]
+    if len(sys.argv) > 1 and not (draw_only and len(sys.argv) == 3):
+        sys.exit("usage: distill.py [--figure PNG]")
     confirms = list(CONFIRMS)
     missing = [str(d) for d in confirms if not (ROOT / d / "scores.json").is_file()]
     if missing:
@@ -47,6 +66,9 @@ def main() -> None:
     # the knock-out rows are read where they trained: the confirmation or its replicate
     pairs = [(rows_out(Path(d).relative_to(ROOT)), candidate_file(d, label))
              for d, label in chosen]
+    if draw_only:
+        figure(pairs, Path(sys.argv[2]))
+        return
     result = distill_runs(pairs, also_fitted=round_fingerprints())
     out = ROOT / R / "distilled"
     out.mkdir(parents=True, exist_ok=True)

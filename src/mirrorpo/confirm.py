@@ -397,31 +397,89 @@ def forest_rows(verdicts: list[Verdict]) -> list[tuple[str, str, bool, float, fl
              d.ci[1]) for v in verdicts for b, d in v.differences.items()]
 
 
+def _loss_identities(run_dir: Path) -> dict[str, str]:
+    """Label → identity of each loss file that the run's config.json names and that exists:
+    its family and coordinates, so that one loss under two labels (a target's ``mpo:best``,
+    another's transfer row copied from it) is one row of the transfer matrix."""
+    from mirrorpo.losses.resolve import resolve_loss
+
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        return {}
+    cfg = read_json(cfg_path, "confirmation config")
+    out = {}
+    for spec in [*cfg.get("candidates", []), *cfg.get("exploratory", [])]:
+        if spec.endswith(".json") and Path(spec).is_file():
+            raw = json.loads(Path(spec).read_text())
+            if "vector" in raw:
+                out[resolve_loss(spec).label] = f"{raw.get('family')}:{raw['vector']}"
+    return out
+
+
+@dataclass(frozen=True)
+class TransferCell:
+    """One loss on one target: its paired difference against the target's baseline."""
+
+    mean: float
+    low: float
+    high: float
+    own: bool
+    """The loss is a primary candidate of this target (it was searched for it)."""
+
+
+def transfer_cells(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
+                   method: str | None = None
+                   ) -> tuple[list[str], list[str], dict[tuple[str, str], TransferCell]]:
+    """(losses, targets, cells): every candidate and exploratory row of the runs (knock-out
+    variants and controls excluded) against each target's ``baseline``, as paired
+    differences with their uncorrected 95% interval (``method``: the runs' own). A loss that
+    appears under several labels (a candidate ``mpo:best`` and, on other targets, the transfer
+    row copied from its file) is one row, named by its first label that is not a candidate's;
+    a name that two different losses share is prefixed by its target."""
+    runs = [(Path(d), read_json(Path(d) / SCORES_FILE, "confirmation scores")) for d in run_dirs]
+    targets = [r["target"] for _, r in runs]
+    entries = []  # (identity, label, target, is candidate, run)
+    for d, r in runs:
+        ids = _loss_identities(d)
+        for x in r["candidates"] + r.get("exploratory", []):
+            entries.append((ids.get(x, f"label:{x}"), x, r["target"], x in r["candidates"], r))
+    names: dict[str, str] = {}
+    for key in dict.fromkeys(e[0] for e in entries):
+        mine = [e for e in entries if e[0] == key]
+        plain = [e for e in mine if not e[3]] or mine
+        names[key] = plain[0][1]
+        if names[key].split(":")[-1] in ("best", "mean"):  # a search's generic file name
+            names[key] += f" ({plain[0][2]})"
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    for key, name in list(names.items()):
+        if name in shared:
+            first = next(e for e in entries if e[0] == key)
+            names[key] = f"{name} ({first[2]})"
+    cells = {}
+    for key, label, target, own, r in entries:
+        d = difference(paired_differences(r["scores"][label], r["scores"][baseline]),
+                       method or r["method"])
+        cells[(names[key], target)] = TransferCell(d.mean, d.ci[0], d.ci[1], own)
+    return list(dict.fromkeys(names.values())), targets, cells
+
+
 def transfer_matrix(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
                     method: str | None = None) -> str:
-    """The round's exploratory rows as one markdown matrix: a row per loss (candidates and
-    exploratory rows of any run; knock-out variants and controls excluded), a column per
-    target, each cell the loss's paired difference against that target's ``baseline`` with its
-    uncorrected 95% interval (``method``: the runs' own). A cell is empty where the loss was
-    not trained on that target; a candidate's own target is marked ``*``."""
-    runs = [read_json(Path(d) / SCORES_FILE, "confirmation scores") for d in run_dirs]
-    targets = [r["target"] for r in runs]
-    losses = list(dict.fromkeys(x for r in runs
-                                for x in r["candidates"] + r.get("exploratory", [])))
+    """The round's exploratory rows as one markdown matrix (:func:`transfer_cells`): a row per
+    loss, a column per target, each cell the loss's paired difference against that target's
+    ``baseline`` with its uncorrected 95% interval; empty where the loss was not trained on
+    that target; a candidate's own target is marked ``*``."""
+    losses, targets, cells = transfer_cells(run_dirs, baseline, method)
     lines = [f"Paired difference against each target's {baseline} (mean [95% CI], "
              "uncorrected, exploratory); * a primary candidate of that target.", "",
              "| loss | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
     for loss in losses:
-        cells = []
-        for r in runs:
-            if loss not in r["scores"]:
-                cells.append("")
-                continue
-            d = difference(paired_differences(r["scores"][loss], r["scores"][baseline]),
-                           method or r["method"])
-            own = "*" if loss in r["candidates"] else ""
-            cells.append(f"{d.mean:+.1f} [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}]{own}")
-        lines.append(f"| {loss} | " + " | ".join(cells) + " |")
+        row = []
+        for t in targets:
+            c = cells.get((loss, t))
+            row.append("" if c is None else
+                       f"{c.mean:+.1f} [{c.low:+.1f}, {c.high:+.1f}]{'*' if c.own else ''}")
+        lines.append(f"| {loss} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -195,3 +195,57 @@ def verdict_forest(rows: list[tuple[str, str, bool, float, float, float]], title
     ax.set_xlabel("candidate − tuned baseline, normalised score (Holm-corrected CI)")
     ax.set_title(title, fontsize=10)
     save_figure(fig, path)
+
+
+def transfer_heatmap(losses: list[str], targets: list[str], cells: dict, title: str,
+                     path: Path) -> None:
+    """The transfer matrix (``mirrorpo.confirm.transfer_cells``) as a heatmap: a row per loss,
+    a column per target, each cell coloured by the loss's paired difference against the
+    target's baseline (diverging, zero white) and labelled with it and its 95% interval; a
+    loss's own target is outlined, an interval that excludes zero is in bold."""
+    plt = _plt()
+    values = np.full((len(losses), len(targets)), np.nan)
+    for (loss, target), c in cells.items():
+        values[losses.index(loss), targets.index(target)] = c.mean
+    span = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.9 * len(targets) + 3.2, 0.5 * len(losses) + 1.6))
+    im = ax.imshow(values, cmap="RdBu", vmin=-span, vmax=span, aspect="auto")
+    for (loss, target), c in cells.items():
+        i, j = losses.index(loss), targets.index(target)
+        strong = c.low > 0 or c.high < 0
+        ax.text(j, i, f"{c.mean:+.1f}\n[{c.low:+.1f}, {c.high:+.1f}]", ha="center",
+                va="center", fontsize=6.5, fontweight="bold" if strong else "normal",
+                color="white" if abs(c.mean) > 0.6 * span else "black")
+        if c.own:
+            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False, lw=1.8,
+                                       ec="black"))
+    ax.set_xticks(range(len(targets)), targets, fontsize=8, rotation=15, ha="right")
+    ax.set_yticks(range(len(losses)), losses, fontsize=7.5)
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="difference (normalised score)")
+    ax.set_title(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def knockout_panels(panels: dict[str, dict[str, tuple[float, float, float, bool]]], title: str,
+                    path: Path) -> None:
+    """Knock-out costs side by side, a panel per ablated loss: for each term, the score the
+    loss loses when the term is dropped (mean, low, high of original − variant), filled where
+    the term is supported, zero as a dashed line."""
+    plt = _plt()
+    rows = max(len(p) for p in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.2, 0.3 * rows + 1.5),
+                             squeeze=False)
+    for ax, (name, costs) in zip(axes[0], panels.items(), strict=True):
+        terms = list(costs)
+        y = np.arange(len(terms))[::-1]
+        for yi, t in zip(y, terms, strict=True):
+            mean, low, high, supported = costs[t]
+            ax.errorbar(mean, yi, xerr=[[mean - low], [high - mean]], fmt="o", ms=4.5,
+                        capsize=2, color="C3" if supported else "0.35",
+                        mfc="C3" if supported else "white")
+        ax.axvline(0, color="0.3", ls="--", lw=1)
+        ax.set_yticks(y, terms, fontsize=7.5)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("score lost without the term", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)

@@ -184,8 +184,10 @@ def confirm_cmd(more_candidates, out, threads, **options) -> None:
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="Also draw the comparisons as a forest plot (PNG): each difference with "
                    "its corrected CI, coloured by its candidate's verdict.")
+@click.option("--matrix-plot", type=click.Path(path_type=Path), default=None,
+              help="Also draw the transfer matrix as a heatmap (PNG).")
 @friendly_errors
-def verdicts_cmd(runs, alpha, family_size, out, matrix, plot) -> None:
+def verdicts_cmd(runs, alpha, family_size, out, matrix, plot, matrix_plot) -> None:
     """The primary comparisons of several `mirrorpo confirm` runs (a round's targets) as one
     Holm–Bonferroni family: each candidate's corrected differences, verdict, and the training
     runs of both sides."""
@@ -204,6 +206,13 @@ def verdicts_cmd(runs, alpha, family_size, out, matrix, plot) -> None:
         from mirrorpo.confirm import transfer_matrix
 
         write_text_atomic(matrix, transfer_matrix(list(runs)))
+    if matrix_plot is not None:
+        from mirrorpo.confirm import transfer_cells
+        from mirrorpo.plots import transfer_heatmap
+
+        transfer_heatmap(*transfer_cells(list(runs)), "each loss against each target's tuned "
+                         "DPO (paired, 95% CI, uncorrected); outlined: its own target",
+                         matrix_plot)
     if plot is not None:
         from mirrorpo.confirm import forest_rows, round_verdicts
         from mirrorpo.plots import verdict_forest
