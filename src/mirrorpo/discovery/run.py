@@ -61,7 +61,8 @@ class SearchConfig:
     family: str = setting("mpo", help="Loss family searched (mirrorpo.losses.family).",
                           choices=lambda: tuple(FAMILIES))
     start: str = setting("dpo", help="Start point: a named exact point of the family (dpo, "
-                                     "orpo, apo-zero, sppo-hard at its default β or λ), or a "
+                                     "orpo, apo-zero, sppo-hard, distilled at its default β "
+                                     "or λ), or a "
                                      "loss file such as an earlier search's best.json (an MPO "
                                      "loss starts TA-MPO with constant schedules).")
     popsize: int = setting(16, ge=2, help="Candidates per generation (even for OpenAI-ES).")
