@@ -437,12 +437,14 @@ def transfer_cells(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
     row copied from its file) is one row, named by its first label that is not a candidate's;
     a name that two different losses share is prefixed by its target."""
     runs = [(Path(d), read_json(Path(d) / SCORES_FILE, "confirmation scores")) for d in run_dirs]
-    targets = [r["target"] for _, r in runs]
-    entries = []  # (identity, label, target, is candidate, run)
-    for d, r in runs:
+    plain_targets = [r["target"] for _, r in runs]
+    targets = [t if plain_targets.count(t) == 1 else f"{t} ({d.name})"  # two runs of a target
+               for t, (d, _) in zip(plain_targets, runs, strict=True)]
+    entries = []  # (identity, label, target column, is candidate, run)
+    for (d, r), target in zip(runs, targets, strict=True):
         ids = _loss_identities(d)
         for x in r["candidates"] + r.get("exploratory", []):
-            entries.append((ids.get(x, f"label:{x}"), x, r["target"], x in r["candidates"], r))
+            entries.append((ids.get(x, f"label:{x}"), x, target, x in r["candidates"], r))
     names: dict[str, str] = {}
     for key in dict.fromkeys(e[0] for e in entries):
         mine = [e for e in entries if e[0] == key]
