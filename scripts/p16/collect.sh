@@ -50,7 +50,15 @@ done
 # the follow-ups (scripts/p16/followups.py): knock-out variants and transfer rows, as loss files
 # (restore.sh puts them back, so the confirmations' configs resolve on a new machine)
 for d in transfer ablate; do [ -d $R/$d ] && mkdir -p $D/$d && cp -r $R/$d/. $D/$d/; done
-for f in distilled.json rule.md; do copy $R/distilled/$f $D/distilled; done
+for f in distilled.json rule.md verdicts.md; do copy $R/distilled/$f $D/distilled; done
+# the distilled loss's test (docs/protocols/distilled-suite.md): per target its tuning, the
+# loss file at the tuned β, and the confirmation
+for t in hopper-mixed walker2d-mixed hopper-noisy-30 hopper-stochastic halfcheetah-mixed; do
+  copy $R/distilled/$t.json $D/distilled
+  for f in tuned.json units; do copy $R/distilled/tune-$t/$f $D/distilled/tune-$t; done
+  for f in verdicts.md verdicts.json scores.json config.json units; do
+    copy $R/distilled/confirm-$t/$f $D/distilled/confirm-$t; done
+done
 RUNS=$(ls -d $R/*/confirm $G/confirm-* 2>/dev/null | while read d; do [ -f $d/scores.json ] && echo $d; done)
 if [ -n "$RUNS" ]; then
   mirrorpo verdicts $RUNS --family-size 36 --out $D/round.md --plot $D/round.png >/dev/null
