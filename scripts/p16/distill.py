@@ -12,6 +12,7 @@ of the round, pools and test draws, so that `confirm` refuses them). Nothing is 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -54,10 +55,10 @@ def figure(pairs: list[tuple[Path, str]], path: Path) -> None:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--figure", type=Path, help="only draw the knock-out costs to this PNG")
+    figure_path = ap.parse_args().figure
     os.chdir(ROOT)  # the confirmations record their loss files relative to the repository
-    draw_only = sys.argv[1:2] == ["--figure"]
-    if len(sys.argv) > 1 and not (draw_only and len(sys.argv) == 3):
-        sys.exit("usage: distill.py [--figure PNG]")
     confirms = list(CONFIRMS)
     missing = [str(d) for d in confirms if not (ROOT / d / "scores.json").is_file()]
     if missing:
@@ -66,8 +67,8 @@ def main() -> None:
     # the knock-out rows are read where they trained: the confirmation or its replicate
     pairs = [(rows_out(Path(d).relative_to(ROOT)), candidate_file(d, label))
              for d, label in chosen]
-    if draw_only:
-        figure(pairs, Path(sys.argv[2]))
+    if figure_path is not None:
+        figure(pairs, figure_path)
         return
     result = distill_runs(pairs, also_fitted=round_fingerprints())
     out = ROOT / R / "distilled"

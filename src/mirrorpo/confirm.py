@@ -24,6 +24,7 @@ members share its batch (tests/test_population_speed.py, tests/test_confirm.py).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -452,7 +453,7 @@ def transfer_cells(run_dirs: list[str | Path], baseline: str = "dpo (tuned)",
         names[key] = plain[0][1]
         if names[key].split(":")[-1] in ("best", "mean"):  # a search's generic file name
             names[key] += f" ({plain[0][2]})"
-    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    shared = {n for n, k in Counter(names.values()).items() if k > 1}
     for key, name in list(names.items()):
         if name in shared:
             first = next(e for e in entries if e[0] == key)

@@ -194,7 +194,8 @@ def sppo_hard_point(beta: float = 0.1) -> MPOParams:
 
 def distilled_point(beta: float = 0.1, ref_weight: float | None = None) -> MPOParams:
     """MPO parameters at which the loss equals the registered ``distilled`` loss (issue 18):
-    a hinge link on the margin with reference weight r, L = max(0, 1 − β(Δ_w − Δ_l))."""
+    a hinge link on the margin with reference weight r, L = max(0, 1 − β(Δ_w − Δ_l)),
+    Δ = ℓ − r·ℓ_ref."""
     if ref_weight is None:
         from mirrorpo.losses.distilled import RULE_REF_WEIGHT as ref_weight
     return MPOParams(beta=beta, ref_switch=ref_weight, lam_logsigmoid=0.0, lam_hinge=1.0)
