@@ -17,7 +17,8 @@ JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -e "$JEMALLOC" ] && export LD_PRELOAD=$JEMALLOC || echo "no $JEMALLOC: lanes use glibc malloc"
 start() {  # start NAME NICE LOG COMMAND...
   local name=$1 nice=$2 log=$3; shift 3
-  if pgrep -f "$*" >/dev/null; then echo "$name: already running"; return; fi
+  # anchored at the end: "queue.sh" is not "queue.sh --worker"
+  if pgrep -f "$*$" >/dev/null; then echo "$name: already running"; return; fi
   echo "== $(date -u +%H:%M:%S) session start: $name" >> "$log"  # logs keep earlier sessions
   nohup nice -n "$nice" "$@" >> "$log" 2>&1 &
   echo "$name: started (pid $!, nice $nice, log $log)"
@@ -32,6 +33,8 @@ scripts/p16/trees.sh
 start "round lane A" 10 runs/p16/queue-A.log scripts/p16/queue.sh A
 start "round lane B" 0 runs/p16/queue-B.log scripts/p16/queue.sh B
 start "LLM lane" 15 runs/llm/queue.log scripts/llm/queue.sh
+# its second worker shares the tuning and test units (one thread each: two cores, two units)
+start "LLM lane, second worker" 15 runs/llm/queue-worker.log scripts/llm/queue.sh --worker
 # lane B's draws beside it: the generalist's pool from the other end, then Hopper stochastic
 start "early draws" 0 runs/p16/early_draws.log scripts/p16/early_draws.sh
 # after both lanes: the follow-ups (ablations, transfer rows) and the distillation rule

@@ -467,3 +467,51 @@ def test_llm_eval_on_one_split(tiny_model_dir, tiny_data, tmp_path):
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "eval.json").read_text())
     assert m["split"] == "test" and m["prompts"] == len(test) < len(held)
+
+
+def test_unit_claim_is_exclusive_and_freed_when_its_holder_dies(tmp_path):
+    import subprocess
+    import sys
+
+    from mirrorpo.llm.benchmark import unit_claim
+
+    udir = tmp_path / "units" / "mixed" / "dpo" / "seed-0"
+    with unit_claim(udir) as first:
+        with unit_claim(udir) as second:
+            assert first and not second
+    with unit_claim(udir) as again:
+        assert again
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from mirrorpo.llm.benchmark import unit_claim\n"
+         f"with unit_claim(Path({str(udir)!r})) as mine:\n"
+         "    print(mine, flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "True"
+    with unit_claim(udir) as mine:
+        assert not mine
+    holder.kill()
+    holder.wait()
+    with unit_claim(udir) as mine:
+        assert mine
+
+
+def test_two_processes_share_a_bench_and_train_each_unit_once(tiny_model_dir, tiny_data,
+                                                              tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-c", "from mirrorpo.cli import main; main()", "llm", "bench",
+           "--data", str(tiny_data), "--presets", "mixed", "--losses", "dpo,ipo",
+           "--model", str(tiny_model_dir), "--seeds", "2", "--steps", "2", "--batch-size", "2",
+           "--max-length", "96", "--max-new-tokens", "6", "--threads", "1", "--out", str(out)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    trained = [line for o in outputs for line in o.splitlines() if ": win rate " in line]
+    assert len(trained) == 4, outputs  # each of the 2 losses × 2 seeds, by one process
+    assert len(list(out.glob("units/mixed/*/seed-*/eval.json"))) == 4
+    summary = (out / "summary.md").read_text()
+    assert "| ipo | " in summary and "| dpo | " in summary
+    assert not list(out.rglob("*.tmp"))

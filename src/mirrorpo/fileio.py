@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary sibling and an atomic rename."""
+    """Write ``text`` to ``path`` via a temporary sibling and an atomic rename; the sibling is
+    named by process, so processes that share a directory never rename each other's."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
     return path

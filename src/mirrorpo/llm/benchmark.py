@@ -14,13 +14,23 @@ holds the ``curve`` (those steps and the last); plots/curve_PRESET.png and a cur
 summary.md draw the judged reward against training step. A finished unit is never redone, so
 an interrupted bench resumes with the same config; another config is refused, naming the
 first setting that differs.
+
+Several processes may run the same bench (or tuning) in one directory at once: start the same
+command again in another shell, with ``--threads`` splitting the cores between them (a training
+step on one thread leaves most of a second core idle). Each claims a unit with an exclusive lock
+(``units/PRESET/LOSS/.seed-K.lock``, released when its process ends, however it ends) before it
+trains it, skips the units others hold, and returns once every unit is finished, by whichever
+process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,6 +43,27 @@ from mirrorpo.progress import Log, Progress, no_log, no_progress
 
 EVAL_FILE = "eval.json"
 REF_CACHE_DIR = "ref_cache"
+POLL_SECONDS = 30.0
+"""How often a process that has run out of unclaimed units looks for the others' results."""
+
+
+@contextmanager
+def unit_claim(udir: Path) -> Iterator[bool]:
+    """Within the block, True when this process holds the unit ``udir``'s lock (a sibling
+    ``.NAME.lock``), False when another process does. The lock is ``flock``'s: the kernel drops
+    it when the holder exits or is killed, so a dead worker's unit is free again."""
+    lock = udir.parent / f".{udir.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def refuse_dropped_losses(cfg_path: Path, losses: list[str]) -> None:
@@ -94,52 +125,71 @@ def bench(config: LLMBenchConfig, out, *, threads: int | None = None,
     gen = config.eval.generation()
     del gen["seed"]
     train_json = config.train_json()
-    done = []
+    finished: dict[int, dict] = {}
+
+    def train_unit(unit) -> dict:
+        udir = unit.directory(out)
+        if udir.exists():  # a unit cut off while being swapped in: start it again
+            shutil.rmtree(udir)
+        remove_stale_temps(udir)  # a killed run's temporary unit
+        ref_side = reference_samples(out, reference, tok, prompts, judge, gen, unit.seed)
+        torch.manual_seed(unit.seed)
+        model, _ = load_model(config.model)
+        unit_record = {"data": str(data_dir / f"{unit.preset}.jsonl"), "loss": unit.loss,
+                       "loss_label": unit.label, "model": config.model, **train_json,
+                       "seed": unit.seed, "pairs": len(data[unit.preset])}
+        unit_gen = {**gen, "seed": unit.seed}
+
+        def judge_policy(policy) -> dict:
+            side = judged_samples(policy, reference, tok, prompts, judge, unit_gen)
+            return eval_metrics(side, ref_side, prompts, unit_gen)
+
+        curve = (curve_callback(config.eval_steps, judge_policy),) if config.eval_steps else ()
+        trained, history, train_s = fit(model, tok, data[unit.preset], losses[unit.label],
+                                        replace(config.train, seed=unit.seed),
+                                        unit_record, udir, ref_cache=out / REF_CACHE_DIR,
+                                        callbacks=curve,
+                                        checkpoint=udir.parent / f".{udir.name}.checkpoint")
+        t0 = time.time()
+        metrics = {**judge_policy(trained.eval()),
+                   "train_seconds": train_s, "eval_seconds": time.time() - t0,
+                   "final_loss": history[-1].get("loss") if history else None}
+        if curve:
+            metrics["curve"] = curve[0].points + [curve_point(config.train.steps, metrics)]
+            metrics["curve_eval_seconds"] = curve[0].seconds
+        write_text_atomic(udir / EVAL_FILE, json.dumps(metrics, indent=1))
+        log(f"{unit.preset} {unit.label} seed {unit.seed}: win rate "
+            f"{metrics['win_rate']:.3f} (LC {metrics['lc_win_rate']:.3f}), KL "
+            f"{metrics['kl_to_reference']:.2f}; train {train_s:.0f}s, eval "
+            f"{metrics['eval_seconds']:.0f}s")
+        return metrics
+
+    def done() -> list:
+        return [(units[i], finished[i]) for i in sorted(finished)]
+
     with progress("llm bench units", len(units)) as advance:
-        for unit in units:
-            udir = unit.directory(out)
-            if (udir / EVAL_FILE).is_file():
-                done.append((unit, read_json(udir / EVAL_FILE, "unit metrics")))
+        pending, told = list(range(len(units))), False
+        while pending:
+            held = []
+            for i in pending:
+                eval_file = units[i].directory(out) / EVAL_FILE
+                with unit_claim(units[i].directory(out)) as mine:
+                    if eval_file.is_file():
+                        finished[i] = read_json(eval_file, "unit metrics")
+                    elif mine:
+                        finished[i] = train_unit(units[i])
+                        render(out, done(), list(config.presets))
+                    else:
+                        held.append(i)
+                        continue
                 advance(1)
-                continue
-            if udir.exists():  # a unit cut off while being swapped in: start it again
-                shutil.rmtree(udir)
-            remove_stale_temps(udir)  # a killed run's temporary unit
-            ref_side = reference_samples(out, reference, tok, prompts, judge, gen, unit.seed)
-            torch.manual_seed(unit.seed)
-            model, _ = load_model(config.model)
-            unit_record = {"data": str(data_dir / f"{unit.preset}.jsonl"), "loss": unit.loss,
-                           "loss_label": unit.label, "model": config.model, **train_json,
-                           "seed": unit.seed, "pairs": len(data[unit.preset])}
-            unit_gen = {**gen, "seed": unit.seed}
-
-            def judge_policy(policy, ref_side=ref_side, unit_gen=unit_gen) -> dict:
-                side = judged_samples(policy, reference, tok, prompts, judge, unit_gen)
-                return eval_metrics(side, ref_side, prompts, unit_gen)
-
-            curve = (curve_callback(config.eval_steps, judge_policy),) if config.eval_steps \
-                else ()
-            trained, history, train_s = fit(model, tok, data[unit.preset], losses[unit.label],
-                                            replace(config.train, seed=unit.seed),
-                                            unit_record, udir, ref_cache=out / REF_CACHE_DIR,
-                                            callbacks=curve,
-                                            checkpoint=udir.parent / f".{udir.name}.checkpoint")
-            t0 = time.time()
-            metrics = {**judge_policy(trained.eval()),
-                       "train_seconds": train_s, "eval_seconds": time.time() - t0,
-                       "final_loss": history[-1].get("loss") if history else None}
-            if curve:
-                metrics["curve"] = curve[0].points + [curve_point(config.train.steps, metrics)]
-                metrics["curve_eval_seconds"] = curve[0].seconds
-            write_text_atomic(udir / EVAL_FILE, json.dumps(metrics, indent=1))
-            done.append((unit, metrics))
-            log(f"{unit.preset} {unit.label} seed {unit.seed}: win rate "
-                f"{metrics['win_rate']:.3f} (LC {metrics['lc_win_rate']:.3f}), KL "
-                f"{metrics['kl_to_reference']:.2f}; train {train_s:.0f}s, eval "
-                f"{metrics['eval_seconds']:.0f}s")
-            render(out, done, list(config.presets))
-            advance(1)
-    return render(out, done, list(config.presets))
+            pending = held
+            if pending:
+                if not told:
+                    log(f"waiting for {len(pending)} unit(s) that another process is training")
+                    told = True
+                time.sleep(POLL_SECONDS)
+    return render(out, done(), list(config.presets))
 
 
 def curve_point(step: int, metrics: dict) -> dict:

@@ -220,6 +220,8 @@ def tune(config: LLMTuneConfig, out, *, threads: int | None = None,
                                       config.train.steps)}
     write_text_atomic(out / TUNED_FILE, json.dumps(record, indent=1))
     summary = (out / "summary.md").read_text() if (out / "summary.md").is_file() else ""
+    # another process sharing the tuning may have put its (equal) table there already
+    summary = summary[summary.find("# LLM bench"):] if "# LLM bench" in summary else summary
     write_text_atomic(out / "summary.md", budget_markdown(record) + summary)
     for loss, c in record["losses"].items():
         log(f"{loss}: chose {c['spec']} ({config.criterion} {c['criterion']['mean']:.3f}) "
