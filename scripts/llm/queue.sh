@@ -14,7 +14,7 @@
 #    every 30 min) for the two rules' outputs.
 # A second worker (start_queues.sh starts it once the curve is done) runs the same script
 # with "--worker": it skips steps 1-3 and shares steps 4-5 unit by unit (`llm bench` claims
-# each unit; amendment of 2026-12-03 04:40 UTC).
+# each unit; amendment of 2026-12-03 04:05 UTC).
 set -e
 cd /work/main
 WORKER=; [ "$1" = --worker ] && { WORKER=1; shift; }
