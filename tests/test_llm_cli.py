@@ -476,9 +476,8 @@ def test_unit_claim_is_exclusive_and_freed_when_its_holder_dies(tmp_path):
     from mirrorpo.llm.benchmark import unit_claim
 
     udir = tmp_path / "units" / "mixed" / "dpo" / "seed-0"
-    with unit_claim(udir) as first:
-        with unit_claim(udir) as second:
-            assert first and not second
+    with unit_claim(udir) as first, unit_claim(udir) as second:
+        assert first and not second
     with unit_claim(udir) as again:
         assert again
     holder = subprocess.Popen(

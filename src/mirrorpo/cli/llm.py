@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from mirrorpo.cli.common import console, friendly_errors, progress_bar, threads_option
-from mirrorpo.cli.llm_bench import bench_cmd, tune_cmd
+from mirrorpo.cli.llm_bench import bench_cmd, tune_cmd, verdicts_cmd
 from mirrorpo.cli.options import config_options, from_options
 from mirrorpo.llm.config import (
     LLMDataConfig,
@@ -43,6 +43,7 @@ def llm() -> None:
 
 llm.add_command(bench_cmd)
 llm.add_command(tune_cmd)
+llm.add_command(verdicts_cmd)
 
 
 @llm.command("model")

@@ -93,3 +93,57 @@ def tune_cmd(threads, out, grid, **options) -> None:
                       f"[{crit['low']:.3f}, {crit['high']:.3f}], {c['runs']} runs"
                       + (" (at a grid edge)" if c["at_edge"] else ""))
     console.print(f"choices in {out / TUNED_FILE}, summary in {out / 'summary.md'}")
+
+
+@click.command("verdicts")
+@click.option("--bench", "bench_dir", type=click.Path(path_type=Path), required=True,
+              help="A test bench directory (`llm bench --tuned ... --eval-split test`).")
+@click.option("--preset", default="mixed", show_default=True, help="The preset to judge.")
+@click.option("--against", default="dpo", show_default=True,
+              help="The baseline of the primary comparisons: a loss label of the bench, or "
+                   "with --tuned a loss of the tuned.json.")
+@click.option("--candidate", "candidates", multiple=True, required=True,
+              help="A candidate of the primary comparisons (label, or with --tuned a loss of "
+                   "the tuned.json); repeat for each. Holm's family is the candidates given.")
+@click.option("--tuned", type=click.Path(path_type=Path), default=None,
+              help="The tuned.json the bench tested: --against and --candidate may then name "
+                   "its losses (e.g. dpo, or a loss file) instead of their chosen labels.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True, help="Family-wise error rate.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Directory for verdicts.json, verdicts.md and head_to_head.png.")
+@click.option("--force", is_flag=True,
+              help="Replace verdicts of another bench or preset already in --out.")
+@friendly_errors
+def verdicts_cmd(bench_dir, preset, against, candidates, tuned, alpha, out, force) -> None:
+    """Judge a test bench: each candidate's win rate against the baseline, paired per test
+    prompt and training seed (bootstrap over both), Holm-corrected over the candidates; and,
+    exploratory, every loss against the baseline and the reference, every pair of losses,
+    judged reward, KL and length."""
+    from mirrorpo.fileio import read_json
+    from mirrorpo.llm.tuning import read_tuned
+    from mirrorpo.llm.verdicts import llm_verdicts, verdicts_markdown, write_verdicts
+
+    if tuned is not None:
+        chosen = read_tuned(tuned)["losses"]
+
+        def label(name: str, flag: str) -> str:
+            if name in chosen:
+                return chosen[name]["label"]
+            if name in {c["label"] for c in chosen.values()}:
+                return name
+            raise UserError(f"{flag}: {name!r} is not a loss of {tuned} (it has "
+                            f"{', '.join(chosen)})")
+
+        against = label(against, "--against")
+        candidates = tuple(label(c, "--candidate") for c in candidates)
+    saved = out / "verdicts.json"
+    if saved.is_file() and not force:
+        old = read_json(saved, "LLM verdicts")
+        if (old.get("bench"), old.get("preset")) != (str(bench_dir), preset):
+            raise UserError(f"--out: {saved} holds the verdicts of {old.get('bench')} "
+                            f"({old.get('preset')}); give --force to replace them")
+    record = llm_verdicts(bench_dir, preset, list(candidates), against, alpha)
+    write_verdicts(record, out)
+    click.echo(verdicts_markdown(record))
+    console.print(f"verdicts in {out}")
