@@ -18,6 +18,7 @@ built::
                                losses=ml.tuned_losses("runs/llm/tune/tuned.json"),
                                eval_split="test", seed_offset=100, seeds=5,
                                eval_steps=(10, 20)), "runs/llm/test")
+    record = ml.llm_verdicts("runs/llm/test", "mixed", ["ipo:beta=0.1"], "dpo:beta=0.3")
 
 A loss is anything :func:`mirrorpo.losses.resolve.resolve_loss` takes: a registered spec
 (``dpo:beta=0.3``), a loss-family .json file, ``package.module:function`` or a Python callable
@@ -44,12 +45,14 @@ _EXPORTS = {
     "check_tuned_bench": "mirrorpo.llm.tuning",
     "evaluate": "mirrorpo.llm.evaluation",
     "generate_outputs": "mirrorpo.llm.evaluation",
+    "llm_verdicts": "mirrorpo.llm.verdicts",
     "load_trained": "mirrorpo.llm.run",
     "make_data": "mirrorpo.llm.build",
     "make_model": "mirrorpo.llm.build",
     "train": "mirrorpo.llm.run",
     "tune": "mirrorpo.llm.tuning",
     "tuned_losses": "mirrorpo.llm.tuning",
+    "write_verdicts": "mirrorpo.llm.verdicts",
 }
 """Public name → the module defining it. No public name is also a submodule's name (a
 submodule, once imported, would shadow it)."""
