@@ -27,6 +27,7 @@ start() {  # start NAME NICE LOG COMMAND...
 # make the frozen code trees (by commit: tags do not come with a new checkout) before the lanes,
 # which would race for git's index lock
 scripts/p16/restore.sh
+scripts/llm/restore.sh  # the LLM task's data and finished units (scripts/llm/collect.sh)
 scripts/p16/trees.sh
 # lane B (the generalist's pool and search, then Hopper stochastic) is the round's critical
 # path: lane A only makes HalfCheetah draws before it waits for the generalist search
