@@ -120,8 +120,9 @@ def frontier(points: dict[str, list[tuple[str, object, object]]], reference_rewa
              title: str, path: Path) -> None:
     """Judged reward against KL to the reference, one line per loss swept over its
     hyper-parameter (points: family → [(label, KL summary, reward summary)] in increasing KL;
-    summaries have mean, low, high), 95% CIs as error bars in both directions; the reference's
-    reward (KL 0) as a dashed line."""
+    summaries have mean, low, high), 95% CIs as error bars in both directions, each point
+    marked with its setting (the label after ``:``, e.g. ``beta=0.1``); the reference's reward
+    (KL 0) as a dashed line."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (fam, pts) in enumerate(points.items()):
@@ -131,6 +132,11 @@ def frontier(points: dict[str, list[tuple[str, object, object]]], reference_rewa
         yerr = np.array([[r.mean - r.low, r.high - r.mean] for _, _, r in pts]).T
         ax.errorbar(kl, rw, xerr=xerr, yerr=yerr, marker="o", ms=4, lw=1.2, capsize=2,
                     color=f"C{i % 10}", label=fam)
+        for (label, _, _), x, y in zip(pts, kl, rw, strict=True):
+            setting = label.partition(":")[2].replace("beta=", "β=")
+            if setting:
+                ax.annotate(setting, (x, y), textcoords="offset points", xytext=(4, 3),
+                            fontsize=6.5, color=f"C{i % 10}")
     if reference_reward is not None:
         ax.axhline(reference_reward, color="0.3", ls="--", lw=1, label="reference")
     ax.set_xlabel("KL to the reference (nats per response)")
