@@ -84,14 +84,15 @@ def summarise(results: list[tuple[Unit, dict]]) -> dict[tuple[str, str], dict]:
     groups: dict[tuple[str, str], list[dict]] = {}
     for unit, metrics in results:
         groups.setdefault((unit.preset, unit.label), []).append(metrics)
-    out = {}
-    for key, rows in groups.items():
-        out[key] = {}
-        for m in METRICS:
-            x = np.array([r[m] for r in rows], dtype=float)
-            low, high = bootstrap_ci(x)
-            out[key][m] = MetricSummary(float(x.mean()), float(low), float(high), len(x))
-    return out
+    return {key: {m: metric_summary([r[m] for r in rows]) for m in METRICS}
+            for key, rows in groups.items()}
+
+
+def metric_summary(values) -> MetricSummary:
+    """Mean and 95% percentile-bootstrap CI of one metric over seeds."""
+    x = np.asarray(values, dtype=float)
+    low, high = bootstrap_ci(x)
+    return MetricSummary(float(x.mean()), float(low), float(high), len(x))
 
 
 def loss_family(label: str) -> str:
@@ -116,12 +117,7 @@ def frontier_points(summary: dict[tuple[str, str], dict], preset: str
 
 def reference_summary(references: list[dict]) -> dict[str, MetricSummary]:
     """The reference's own reward and length over the evaluation seeds."""
-    out = {}
-    for m, key in (("reward_mean", "reward_mean"), ("length_mean", "length_mean")):
-        x = np.array([r[key] for r in references], dtype=float)
-        low, high = bootstrap_ci(x)
-        out[m] = MetricSummary(float(x.mean()), float(low), float(high), len(x))
-    return out
+    return {m: metric_summary([r[m] for r in references]) for m in ("reward_mean", "length_mean")}
 
 
 def head_to_head(results: list[tuple[Unit, dict]], preset: str, against: str

@@ -62,23 +62,22 @@ def paired_win_rate(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, level: 
     the same seeds. Returns (mean, low, high): the mean of 1[a > b] + ½·1[a = b], with a
     percentile bootstrap that resamples seeds and prompts independently (a two-way crossed
     bootstrap), so the interval speaks about new training seeds and new prompts alike."""
-    w, reps = _win_replicates(a, b, n_boot, seed)
-    tail = (1 - level) / 2
-    return float(w.mean()), float(np.quantile(reps, tail)), float(np.quantile(reps, 1 - tail))
+    return paired_win_test(a, b, n_boot=n_boot, level=level, seed=seed)[:3]
 
 
 def paired_win_p_value(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000,
                        seed: int = 0) -> float:
-    """Two-sided bootstrap p-value of "A's win rate against B is ½", from the replicates of
-    :func:`paired_win_rate` (same ``seed``): p = min(1, 2·min(P*(w ≤ ½), P*(w ≥ ½))), the
-    smallest α whose percentile interval at level 1 − α leaves ½ out, so a Holm test on it
-    agrees with the corrected interval (up to the bootstrap's resolution, 1/``n_boot``)."""
-    _, reps = _win_replicates(a, b, n_boot, seed)
-    return float(min(1.0, 2 * min(np.mean(reps <= 0.5), np.mean(reps >= 0.5))))
+    """Two-sided bootstrap p-value of "A's win rate against B is ½" (:func:`paired_win_test`)."""
+    return paired_win_test(a, b, n_boot=n_boot, seed=seed)[3]
 
 
-def _win_replicates(a, b, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (S, P) win indicators and their two-way bootstrap means (seeds × prompts)."""
+def paired_win_test(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
+                    seed: int = 0) -> tuple[float, float, float, float]:
+    """(mean, low, high, p) from one set of bootstrap replicates: :func:`paired_win_rate`'s
+    interval and the two-sided p-value of a win rate of ½, p = min(1, 2·min(P*(w ≤ ½),
+    P*(w ≥ ½))), the smallest α whose percentile interval at level 1 − α leaves ½ out, so a
+    Holm test on it agrees with the corrected interval (up to the bootstrap's resolution,
+    1/``n_boot``)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"paired_win_rate: (seeds, prompts) arrays of one shape, got "
@@ -88,4 +87,7 @@ def _win_replicates(a, b, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarra
     s, p = w.shape
     reps = np.array([w[rng.integers(0, s, s)][:, rng.integers(0, p, p)].mean()
                      for _ in range(n_boot)])
-    return w, reps
+    tail = (1 - level) / 2
+    p_value = min(1.0, 2 * min(np.mean(reps <= 0.5), np.mean(reps >= 0.5)))
+    return (float(w.mean()), float(np.quantile(reps, tail)), float(np.quantile(reps, 1 - tail)),
+            float(p_value))

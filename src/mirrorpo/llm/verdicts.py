@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mirrorpo.llm.bench_summary import MetricSummary
-from mirrorpo.llm.metrics import paired_win_p_value, paired_win_rate
-from mirrorpo.stats import bootstrap_ci
+from mirrorpo.llm.bench_summary import metric_summary
+from mirrorpo.llm.metrics import paired_win_test
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,8 @@ def compare(rewards: dict[str, dict[int, list[float]]], a: str, b: str,
         raise ValueError(f"{a} and {b} share no seed")
     x = np.array([rewards[a][s] for s in common])
     y = np.array([rewards[b][s] for s in common])
-    mean, low, high = paired_win_rate(x, y, level=level)
-    return Comparison(a, b, mean, low, high, level, paired_win_p_value(x, y), len(common))
+    mean, low, high, p_value = paired_win_test(x, y, level=level)
+    return Comparison(a, b, mean, low, high, level, p_value, len(common))
 
 
 def primary_comparisons(rewards: dict[str, dict[int, list[float]]], candidates: list[str],
@@ -109,31 +108,24 @@ def primary_comparisons(rewards: dict[str, dict[int, list[float]]], candidates: 
     return out
 
 
-def _summary(values: list[float]) -> MetricSummary:
-    x = np.asarray(values, float)
-    low, high = bootstrap_ci(x) if len(x) > 1 else (x.mean(), x.mean())
-    return MetricSummary(float(x.mean()), float(low), float(high), len(x))
-
-
-def loss_rows(rewards, metrics, against: str) -> list[dict]:
+def loss_rows(pairs: dict[str, dict[str, dict]], metrics, against: str) -> list[dict]:
     """Per loss (bench order): win rate against ``against`` and against the reference
-    (uncorrected 95%), mean judged reward, KL to the reference and length (mean and 95%
-    bootstrap CI over seeds)."""
-    rows = []
-    for label in metrics:
-        by_seed = metrics[label].values()
-        rows.append({
-            "loss": label,
-            "vs_baseline": None if label == against else asdict(compare(rewards, label, against)),
-            "vs_reference": asdict(compare(rewards, label, "reference")),
-            **{k: asdict(_summary([m[key] for m in by_seed])) for k, key in
-               (("reward", "reward_mean"), ("kl", "kl_to_reference"), ("length", "length_mean"))}})
-    return rows
+    (uncorrected 95%, from ``pairs``: :func:`pair_matrix`), mean judged reward, KL to the
+    reference and length (mean and 95% bootstrap CI over seeds)."""
+    return [{"loss": label,
+             "vs_baseline": None if label == against else pairs[label][against],
+             "vs_reference": pairs[label]["reference"],
+             **{k: asdict(metric_summary([m[key] for m in metrics[label].values()])) for k, key
+                in (("reward", "reward_mean"), ("kl", "kl_to_reference"),
+                    ("length", "length_mean"))}}
+            for label in metrics]
 
 
 def pair_matrix(rewards, labels: list[str]) -> dict[str, dict[str, dict]]:
-    """W(row, column) for every ordered pair of ``labels`` (uncorrected 95%)."""
-    return {a: {b: asdict(compare(rewards, a, b)) for b in labels if b != a} for a in labels}
+    """W(row, column) for every ordered pair of ``labels``, and of each against the
+    reference (uncorrected 95%)."""
+    return {a: {b: asdict(compare(rewards, a, b)) for b in [*labels, "reference"] if b != a}
+            for a in labels}
 
 
 def llm_verdicts(bench_dir, preset: str, candidates: list[str], against: str,
@@ -146,14 +138,15 @@ def llm_verdicts(bench_dir, preset: str, candidates: list[str], against: str,
             raise ValueError(f"{name}: {bench_dir} has no finished unit of {label!r} on "
                              f"{preset} (it has {', '.join(metrics)})")
     primary = primary_comparisons(rewards, candidates, against, alpha)
-    ref = _summary([float(np.mean(r)) for r in rewards["reference"].values()])
+    pairs = pair_matrix(rewards, list(metrics))
+    ref = metric_summary([float(np.mean(r)) for r in rewards["reference"].values()])
     return {"bench": str(bench_dir), "preset": preset, "against": against, "alpha": alpha,
             "family_size": len(candidates),
             "primary": [{**asdict(p.comparison), "rejected": p.rejected, "verdict": p.verdict}
                         for p in primary],
-            "losses": loss_rows(rewards, metrics, against),
+            "losses": loss_rows(pairs, metrics, against),
             "reference_reward": asdict(ref),
-            "pairs": pair_matrix(rewards, list(metrics))}
+            "pairs": pairs}
 
 
 def _ci(d: dict, digits: int = 3) -> str:
@@ -185,7 +178,7 @@ def verdicts_markdown(record: dict) -> str:
         vs = "–" if r["vs_baseline"] is None else _win(r["vs_baseline"])
         lines.append(f"| {r['loss']} | {vs} | {_win(r['vs_reference'])} | {_ci(r['reward'])} | "
                      f"{_ci(r['kl'], 2)} | {_ci(r['length'], 1)} | {r['reward']['runs']} |")
-    labels = list(record["pairs"])
+    labels = list(record["pairs"])  # the losses; each row also holds "reference"
     lines += ["", "Every pair (exploratory): win rate of the row's loss against the column's.",
               "", "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for a in labels:
