@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from mirrorpo.cli import main
 from mirrorpo.llm.metrics import paired_win_p_value, paired_win_rate
-from mirrorpo.llm.verdicts import llm_verdicts
+from mirrorpo.llm.verdicts import llm_verdicts, verdicts_markdown
 
 SEEDS, PROMPTS = (100, 101, 102, 103, 104), 40
 
@@ -97,3 +97,11 @@ def test_cli_maps_tuned_losses_writes_files_and_guards_other_verdicts(bench, tmp
                                     str(tmp_path / "v2")])
     assert res.exit_code == 2 and "--candidate" in res.output and "'absent'" in res.output
     assert not (tmp_path / "v2").exists()
+
+
+def test_record_names_the_prompts_the_bench_was_judged_on(bench, tmp_path):
+    assert llm_verdicts(bench, "mixed", ["better:beta=1"], "dpo:beta=0.1")["split"] == "test"
+    (bench / "config.json").write_text(json.dumps({"eval_split": "validation"}))
+    rec = llm_verdicts(bench, "mixed", ["better:beta=1"], "dpo:beta=0.1")
+    assert rec["split"] == "validation"
+    assert "paired per validation prompt" in verdicts_markdown(rec)

@@ -128,6 +128,15 @@ def pair_matrix(rewards, labels: list[str]) -> dict[str, dict[str, dict]]:
             for a in labels}
 
 
+def bench_split(bench_dir) -> str:
+    """The prompts a bench was judged on (its config's ``eval_split``; "test" when unsaid)."""
+    from mirrorpo.fileio import read_json
+
+    config = Path(bench_dir) / "config.json"
+    return read_json(config, "bench config").get("eval_split", "test") if config.exists() \
+        else "test"
+
+
 def llm_verdicts(bench_dir, preset: str, candidates: list[str], against: str,
                  alpha: float = 0.05) -> dict:
     """The verdict record of a test bench (JSON-able): the primary comparisons, per-loss rows
@@ -140,7 +149,8 @@ def llm_verdicts(bench_dir, preset: str, candidates: list[str], against: str,
     primary = primary_comparisons(rewards, candidates, against, alpha)
     pairs = pair_matrix(rewards, list(metrics))
     ref = metric_summary([float(np.mean(r)) for r in rewards["reference"].values()])
-    return {"bench": str(bench_dir), "preset": preset, "against": against, "alpha": alpha,
+    return {"bench": str(bench_dir), "split": bench_split(bench_dir), "preset": preset,
+            "against": against, "alpha": alpha,
             "family_size": len(candidates),
             "primary": [{**asdict(p.comparison), "rejected": p.rejected, "verdict": p.verdict}
                         for p in primary],
@@ -162,8 +172,9 @@ def verdicts_markdown(record: dict) -> str:
     against = record["against"]
     lines = [f"# LLM verdicts: {record['preset']} ({record['bench']})", "",
              f"Primary comparisons: each candidate against tuned {against}, win rate paired per "
-             f"test prompt and training seed; Holm–Bonferroni over {record['family_size']} at "
-             f"α = {record['alpha']} (corrected intervals at the level shown).", "",
+             f"{record['split']} prompt and training seed; Holm–Bonferroni over "
+             f"{record['family_size']} at α = {record['alpha']} (corrected intervals at the "
+             "level shown).", "",
              f"| candidate | win rate against {against} [corrected CI] | level | p | seeds | "
              "verdict |", "|---|---|---|---|---|---|"]
     lines += [f"| {p['a']} | {_win(p)} | {p['level']:.3f} | {p['p_value']:.3f} | {p['seeds']} | "
@@ -204,6 +215,6 @@ def write_verdicts(record: dict, out) -> list[Path]:
     rows |= {f"{r['loss']} vs reference": r["vs_reference"] for r in record["losses"]}
     bars = {k: (v["win_rate"], v["low"], v["high"]) for k, v in rows.items()}
     plots.interval_bars(bars, "win rate (mean, 95% CI, paired per prompt and seed)",
-                        f"SmolLM2 test prompts, {record['preset']}: head to head",
+                        f"SmolLM2 {record['split']} prompts, {record['preset']}: head to head",
                         out / "head_to_head.png", line=0.5)
     return paths + [out / "head_to_head.png"]
