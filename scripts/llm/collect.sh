@@ -4,8 +4,9 @@
 #   scripts/llm/collect.sh
 # The v2 data (judged responses and the pair files made from them), and of the curve, the
 # tuning and the test bench: config.json, tuned.json, the reference's judged samples and every
-# finished unit's config.json and eval.json (its adapter weights stay in runs/: no verdict reads
-# them). restore.sh puts them back; the benches then skip the finished units. Reads only.
+# finished unit's config.json, eval.json and training log (log.csv, for
+# scripts/llm/trajectories.py; its adapter weights stay in runs/: no verdict reads them).
+# restore.sh puts them back; the benches then skip the finished units. Reads only.
 set -e
 cd /work/main
 R=runs/llm D=docs/results/llm/v2-records
@@ -14,6 +15,7 @@ mkdir -p $D
 for b in curve tune test; do
   [ -d $R/$b ] || continue
   (cd $R/$b && find . \( -path './units/*/seed-*/eval.json' -o -path './units/*/seed-*/config.json' \
+     -o -path './units/*/seed-*/log.csv' \
      -o -path './reference/seed-*.json' -o -path ./config.json -o -path ./tuned.json \) -print0) |
     while IFS= read -r -d '' f; do
       mkdir -p "$D/$b/$(dirname "$f")" && cp "$R/$b/$f" "$D/$b/$f"

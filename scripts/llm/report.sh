@@ -23,5 +23,16 @@ cp $R/test/plots/frontier_mixed.png $D/frontier_test.png
 cp $R/tune/summary.md $D/tuning.md
 cp $R/tune/tuned.json $D/
 cp $R/test/summary.md $D/test_summary.md
+# how close each candidate's training runs stay to tuned DPO's on the test seeds (training logs)
+DIRS=$(python - "$R/tune/tuned.json" runs/p16/distilled/distilled.json "$BEST" <<'PY'
+import json, sys
+from mirrorpo.llm.bench_summary import label_dir_name
+losses = json.load(open(sys.argv[1]))["losses"]
+print(" ".join(label_dir_name(losses[name]["label"]) for name in ["dpo", *sys.argv[2:]]))
+PY
+)
+set -- $DIRS
+python scripts/llm/trajectories.py --bench $R/test --against "$1" --losses "$2,$3" \
+  > $D/trajectories_test.md
 bash scripts/llm/collect.sh
 echo "report: $D"

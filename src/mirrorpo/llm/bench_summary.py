@@ -31,10 +31,10 @@ class Unit:
     seed: int
 
     def directory(self, root: Path) -> Path:
-        return root / "units" / self.preset / _slug(self.label) / f"seed-{self.seed}"
+        return root / "units" / self.preset / label_dir_name(self.label) / f"seed-{self.seed}"
 
 
-def _slug(label: str) -> str:
+def label_dir_name(label: str) -> str:
     """A directory name for a loss label (``mpo:mean`` → ``mpo-mean``)."""
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", label).strip("-")
 
