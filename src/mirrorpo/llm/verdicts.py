@@ -133,8 +133,9 @@ def bench_split(bench_dir) -> str:
     from mirrorpo.fileio import read_json
 
     config = Path(bench_dir) / "config.json"
-    return read_json(config, "bench config").get("eval_split", "test") if config.exists() \
-        else "test"
+    if not config.exists():
+        return "test"
+    return read_json(config, "bench config").get("eval_split", "test")
 
 
 def llm_verdicts(bench_dir, preset: str, candidates: list[str], against: str,
