@@ -43,8 +43,8 @@ def main() -> None:
     print(f"Training runs against `{args.against}` ({root}), per seed: largest gap of the logged "
           "batch log-likelihoods (nats; the batch's mean |log p(chosen)| beside it), gradient-"
           "norm ratio (median [5%, 95%] over steps) and each loss's logged range.\n")
-    print("| loss | seed | steps | max Δ log p(chosen) | max Δ log p(rejected) | mean |log p| | "
-          "grad-norm ratio | baseline loss | loss |")
+    print("| loss | seed | steps | max Δ log p(chosen) | max Δ log p(rejected) | "
+          "mean \\|log p\\| | grad-norm ratio | baseline loss | loss |")
     print("|---|---|---:|---:|---:|---:|---|---|---|")
     for name in args.losses.split(","):
         for unit in sorted((root / name).glob("seed-*/log.csv")):
